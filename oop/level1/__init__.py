@@ -1,0 +1,1 @@
+"""Level 1, OOP: raw tensors with `requires_grad`, `.backward()`, updates under `no_grad`."""

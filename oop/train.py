@@ -1,0 +1,101 @@
+"""Train a model on the OOP side: `python -m oop.train --help`.
+
+The loop is PyTorch's usual one: a DataLoader yields batches, `train_step` runs `zero_grad`,
+`backward`, `step`, and the model and optimizer change in place. Losses stay on the device and
+reach the host in chunks, as in the functional twin.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+from oop.convert import canonical_shapes, from_canonical, to_canonical
+from oop.data import make_loader
+from oop.models import MODELS
+from oop.optim import make_optimizer
+from shared import checkpoint, cli, data
+from shared.config import TrainConfig
+from shared.run import NonFiniteLoss, RunFolder
+
+SIDE = "oop"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise SystemExit("error: --device gpu, but torch sees no CUDA device; install a CUDA build of torch or use --device cpu")
+    return torch.device("cuda")
+
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__}
+
+
+def run(
+    cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
+) -> dict:
+    """Train, writing the run folder `opts.out`; returns a summary. Raises NonFiniteLoss."""
+    return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset), pick_device(cfg.device))
+
+
+def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, device: torch.device) -> dict:
+    module = MODELS[cfg.model]
+    dtype = module.DTYPES[cfg.dtype]
+    model = module.init_model(model_cfg, seed=cfg.seed, dtype=cfg.dtype)
+    if opts.init:
+        ckpt = checkpoint.load_weights(
+            opts.init, model=cfg.model, expected=canonical_shapes(model), dtype=cfg.dtype
+        )
+        from_canonical(model, ckpt.weights)
+    model.to(device)
+
+    optimizer = make_optimizer(cfg, model.parameters())  # holds the parameters and their state
+    loader = make_loader(
+        ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed, num_steps=cfg.steps, dtype=dtype
+    )
+    x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
+    y_test = torch.as_tensor(ds.y_test, device=device)
+
+    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress)
+    folder.save("init", to_canonical(model), 0)
+    pending: list[torch.Tensor] = []
+    test_loss = accuracy = float("nan")
+    with folder, folder.bar() as bar:
+        start = time.perf_counter()
+        for k, (x, y) in enumerate(loader, start=1):
+            loss = module.train_step(model, optimizer, x.to(device), y.to(device))
+            pending.append(loss)
+            if not folder.boundary(k):
+                continue
+            losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
+            folder.log_losses(k, losses, optimizer.param_groups[0]["lr"], time.perf_counter() - start, bar)
+            pending = []
+            if folder.wants_eval(k):
+                test_loss, accuracy = (float(v) for v in module.evaluate(model, x_test, y_test))
+                folder.log_eval(k, test_loss, accuracy, bar)
+            if folder.wants_save(k):
+                folder.save(f"step-{k}", to_canonical(model), k)
+        folder.save("final", to_canonical(model), cfg.steps)
+    return {"out": opts.out, "loss": float(losses[-1]), "test_loss": test_loss, "accuracy": accuracy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, model_cfg, opts = cli.parse(SIDE, argv)
+    try:
+        summary = run(cfg, model_cfg, opts)
+    except (NonFiniteLoss, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
+        f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

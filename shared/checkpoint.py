@@ -1,0 +1,207 @@
+"""The canonical weight file: one `.safetensors` file, name -> array, plus JSON metadata.
+
+Names are the dotted attribute paths that both sides share (`layers.0.weight`), in torch's
+layouts (`weight` is `(out, in)`). Entries whose names begin with `opt.` (optimizer state) or
+`rng.` (random state) are reserved for resuming; loading weights ignores them. There is no
+pickle anywhere: safetensors holds raw arrays and a string-to-string header.
+
+    python -m shared.checkpoint runs/demo/functional/final.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as _serialize
+
+FORMAT = "paradigms-checkpoint"
+FORMAT_VERSION = 1
+RESERVED_PREFIXES = ("opt.", "rng.")  # not model weights
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tensors: dict[str, np.ndarray]  # every entry, weights and reserved ones
+    model: str
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    step: int
+    side: str  # "functional", "oop" or "level0"
+    format_version: int
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in self.tensors.items() if not k.startswith(RESERVED_PREFIXES)}
+
+
+def save(
+    path: str | os.PathLike,
+    tensors: dict[str, np.ndarray],
+    *,
+    model: str,
+    model_config: dict[str, Any],
+    train_config: dict[str, Any],
+    step: int,
+    side: str,
+) -> None:
+    """Write a checkpoint atomically: a temp file in the same folder, then `os.replace`."""
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model": model,
+        "model_config": json.dumps(model_config, sort_keys=True),
+        "train_config": json.dumps(train_config, sort_keys=True),
+        "step": str(int(step)),
+        "side": side,
+    }
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    data = _serialize(arrays, metadata=meta)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read(path: str | os.PathLike) -> Checkpoint:
+    """Read every entry and the metadata; a truncated or foreign file raises CheckpointError."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({e}); it may be truncated - "
+            "use an earlier step-N.safetensors or rerun"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: a safetensors file without paradigms metadata; "
+            "write it with shared.checkpoint.save"
+        )
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {version} is newer than this package's {FORMAT_VERSION}; "
+            "upgrade paradigms"
+        )
+    return Checkpoint(
+        tensors=tensors,
+        model=meta["model"],
+        model_config=json.loads(meta["model_config"]),
+        train_config=json.loads(meta["train_config"]),
+        step=int(meta["step"]),
+        side=meta["side"],
+        format_version=version,
+    )
+
+
+def check_weights(
+    weights: dict[str, np.ndarray],
+    expected: dict[str, tuple[int, ...]],
+    dtype: str | dict[str, str] | None = None,
+    *,
+    source: str = "file",
+) -> None:
+    """Raise one CheckpointError naming every missing, unexpected, mis-shaped or mis-typed weight.
+
+    `dtype` is one dtype name for all weights, or a name per weight, or None to skip the check.
+    """
+    problems = []
+    for name, shape in expected.items():
+        if name not in weights:
+            problems.append(f"{name}: missing from {source}")
+            continue
+        have = weights[name]
+        if tuple(have.shape) != tuple(shape):
+            problems.append(f"{name}: expected {tuple(shape)}, {source} has {tuple(have.shape)}")
+        want = dtype.get(name) if isinstance(dtype, dict) else dtype
+        if tuple(have.shape) == tuple(shape) and want is not None and have.dtype != np.dtype(want):
+            problems.append(f"{name}: expected {want}, {source} has {have.dtype}")
+    problems += [f"{name}: unexpected in {source}" for name in weights if name not in expected]
+    if problems:
+        raise CheckpointError("weights do not match the model:\n  " + "\n  ".join(problems))
+
+
+def load_weights(
+    path: str | os.PathLike,
+    *,
+    model: str,
+    expected: dict[str, tuple[int, ...]],
+    dtype: str | dict[str, str] | None = None,
+) -> Checkpoint:
+    """Read a checkpoint meant for `model` and check its weights against `expected` shapes."""
+    ckpt = read(path)
+    if ckpt.model != model:
+        raise CheckpointError(
+            f"{path}: holds a {ckpt.model!r} model, not {model!r}; pass --model {ckpt.model} "
+            "or another checkpoint"
+        )
+    try:
+        check_weights(ckpt.weights, expected, dtype)
+    except CheckpointError as e:
+        hint = f" (it was written with model config {ckpt.model_config}"
+        hint += f" and dtype {ckpt.train_config.get('dtype')})"
+        raise CheckpointError(f"{path}: {e}\n{hint}") from None
+    return ckpt
+
+
+def describe(ckpt: Checkpoint) -> str:
+    """Metadata and a table of names, shapes and dtypes."""
+    lines = [
+        f"model        {ckpt.model}  {json.dumps(ckpt.model_config, sort_keys=True)}",
+        f"step         {ckpt.step}",
+        f"written by   {ckpt.side}",
+        f"format       {FORMAT} v{ckpt.format_version}",
+        f"train config {json.dumps(ckpt.train_config, sort_keys=True)}",
+        "",
+    ]
+    width = max([len(k) for k in ckpt.tensors] + [4])
+    lines.append(f"{'name':<{width}}  {'shape':<14}  dtype")
+    total = 0
+    for name, arr in ckpt.tensors.items():
+        lines.append(f"{name:<{width}}  {str(tuple(arr.shape)):<14}  {arr.dtype}")
+        if not name.startswith(RESERVED_PREFIXES):
+            total += arr.size
+    lines.append(f"{len(ckpt.weights)} weights, {total:,} parameters")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m shared.checkpoint",
+        description="Print a canonical checkpoint's metadata and its table of weights.",
+    )
+    p.add_argument("file", help="a .safetensors file written by either training script")
+    args = p.parse_args(argv)
+    try:
+        print(describe(read(args.file)))
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The one argparse definition both training scripts use, so their flags cannot drift apart.
+
+    python -m functional.train --help
+    python -m oop.train --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from shared import checkpoint, data
+from shared.config import (
+    DEVICES,
+    DTYPES,
+    MODEL_CONFIGS,
+    OPTIMIZERS,
+    MLPConfig,
+    TrainConfig,
+)
+
+DRY_RUN_STEPS = 3
+DEFAULT_WIDTH, DEFAULT_LAYERS = MLPConfig.width, MLPConfig.layers
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run starts from and where it writes; not part of the training config."""
+
+    out: str
+    init: str | None
+    dry_run: bool
+    progress: bool
+
+
+def build_parser(side: str) -> argparse.ArgumentParser:
+    other = "oop" if side == "functional" else "functional"
+    paradigm = "JAX + equinox + optax" if side == "functional" else "PyTorch"
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog=f"python -m {side}.train",
+        description=(
+            f"Train a model with the {side} side ({paradigm}). The {other} twin "
+            f"(python -m {other}.train) takes exactly the same flags; give it this run's "
+            "init.safetensors with --init and the two runs start from the same weights. "
+            "Compare two run folders with python -m shared.compare A B."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("what to train")
+    g.add_argument("--model", default=defaults.model, choices=sorted(MODEL_CONFIGS))
+    g.add_argument("--dataset", default=defaults.dataset, choices=sorted(data.DATASETS))
+    g.add_argument("--steps", type=int, default=defaults.steps, help="optimizer updates")
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    g.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help=f"hidden layers (default: from --init, else {DEFAULT_LAYERS})",
+    )
+    g.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help=f"units per hidden layer (default: from --init, else {DEFAULT_WIDTH})",
+    )
+    g = p.add_argument_group("optimizer (PyTorch's meaning of each hyperparameter)")
+    g.add_argument("--optimizer", default=defaults.optimizer, choices=OPTIMIZERS)
+    g.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
+    g.add_argument("--momentum", type=float, default=defaults.momentum, help="SGD momentum")
+    g.add_argument("--nesterov", action="store_true", help="SGD Nesterov momentum")
+    g.add_argument("--beta1", type=float, default=defaults.beta1, help="Adam beta1")
+    g.add_argument("--beta2", type=float, default=defaults.beta2, help="Adam beta2")
+    g.add_argument("--eps", type=float, default=defaults.eps, help="Adam eps (outside the sqrt)")
+    g.add_argument(
+        "--weight-decay",
+        type=float,
+        default=defaults.weight_decay,
+        help="L2 penalty added to the gradient, as torch's weight_decay",
+    )
+    g = p.add_argument_group("numerics and reproducibility")
+    g.add_argument("--seed", type=int, default=defaults.seed, help="init weights and batch order")
+    g.add_argument("--dtype", default=defaults.dtype, choices=DTYPES)
+    g.add_argument("--device", default=defaults.device, choices=DEVICES)
+    g = p.add_argument_group("files")
+    g.add_argument("--init", default=None, metavar="PATH", help="start from a canonical checkpoint")
+    g.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"run folder (default: runs/MODEL-DATASET-{side})",
+    )
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=defaults.eval_every,
+        help="evaluate on the test split every N updates (0: only at the end)",
+    )
+    g.add_argument(
+        "--save-every",
+        type=int,
+        default=defaults.save_every,
+        help="write step-N.safetensors every N updates (0: only init and final)",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"run {DRY_RUN_STEPS} updates and one evaluation to check that everything works",
+    )
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object, RunOptions]:
+    """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
+    parser = build_parser(side)
+    args = parser.parse_args(argv)
+    try:
+        train = TrainConfig(
+            model=args.model,
+            dataset=args.dataset,
+            steps=min(args.steps, DRY_RUN_STEPS) if args.dry_run else args.steps,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            momentum=args.momentum,
+            nesterov=args.nesterov,
+            beta1=args.beta1,
+            beta2=args.beta2,
+            eps=args.eps,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+            eval_every=args.eval_every,
+            save_every=args.save_every,
+        )
+        ds = data.load(train.dataset)
+        sizes = {"width": args.width, "layers": args.layers}
+        if args.init is not None:
+            init_config = checkpoint.read(args.init).model_config
+            sizes = {k: init_config.get(k) if v is None else v for k, v in sizes.items()}
+        model = MODEL_CONFIGS[train.model](
+            in_features=ds.in_features,
+            out_features=ds.num_classes,
+            width=DEFAULT_WIDTH if sizes["width"] is None else sizes["width"],
+            layers=DEFAULT_LAYERS if sizes["layers"] is None else sizes["layers"],
+        )
+    except ValueError as e:  # CheckpointError is a ValueError
+        parser.error(str(e))
+    out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
+    return train, model, RunOptions(out, args.init, args.dry_run, not args.no_progress)

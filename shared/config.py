@@ -1,0 +1,123 @@
+"""Configs shared by both sides: frozen, commented dataclasses.
+
+A config is plain data. Both training scripts build the same `TrainConfig` and the same model
+config from the same flags (`shared.cli`), both write them to `config.json` and into every
+checkpoint's metadata, and either side can rebuild a model from what the other wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DTYPES = ("float32", "float64")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A multilayer perceptron: `layers` hidden layers of `width` units, ReLU between them.
+
+    The canonical weights are `layers.0.weight`, `layers.0.bias`, ..., `layers.{layers}.weight`:
+    `layers + 1` linear maps, the last one producing the class logits.
+    """
+
+    in_features: int = 64  # input size: 64 pixels for the 8x8 digits, 2 for moons and spirals
+    out_features: int = 10  # number of classes
+    width: int = 256  # units in each hidden layer
+    layers: int = 2  # number of hidden layers; 0 gives logistic regression
+
+    def __post_init__(self) -> None:
+        for name in ("in_features", "out_features", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MLPConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.layers < 0:
+            raise ValueError(f"MLPConfig.layers must be >= 0, got {self.layers}")
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """`(in, out)` of each linear map, input to output."""
+        dims = [self.in_features] + [self.width] * self.layers + [self.out_features]
+        return list(zip(dims[:-1], dims[1:]))
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape, in torch's layout (`weight` is `(out, in)`)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, (fan_in, fan_out) in enumerate(self.sizes):
+            shapes[f"layers.{i}.weight"] = (fan_out, fan_in)
+            shapes[f"layers.{i}.bias"] = (fan_out,)
+        return shapes
+
+
+# Model name -> config class. A later model adds itself here and to both sides' registries.
+MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything about a training run except the model's shape. Hyperparameters mean what they
+    mean in PyTorch (`torch.optim.SGD`, `torch.optim.Adam`); the functional side translates."""
+
+    model: str = "mlp"  # a key of MODEL_CONFIGS
+    dataset: str = "digits"  # a name from shared.data.DATASETS
+    steps: int = 1000  # optimizer updates
+    batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    lr: float = 0.05  # learning rate
+    momentum: float = 0.9  # SGD momentum (torch's: buf = momentum * buf + grad, no dampening)
+    nesterov: bool = False  # SGD Nesterov momentum
+    beta1: float = 0.9  # Adam's first-moment decay
+    beta2: float = 0.999  # Adam's second-moment decay
+    eps: float = 1e-8  # Adam's epsilon, added outside the square root as in torch
+    weight_decay: float = 0.0  # L2 penalty added to the gradient (torch's coupled weight_decay)
+    seed: int = 0  # seeds the initial weights, the data split and the batch order
+    dtype: str = "float32"  # "float32" or "float64", for weights, data and optimizer state
+    device: str = "cpu"  # "cpu" or "gpu"
+    eval_every: int = 100  # evaluate on the test split every N updates (0: only at the end)
+    save_every: int = 0  # write step-N.safetensors every N updates (0: only init and final)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_CONFIGS:
+            raise ValueError(f"unknown model {self.model!r}; available: {', '.join(MODEL_CONFIGS)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unsupported dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}"
+            )
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.nesterov and self.momentum <= 0:
+            raise ValueError("nesterov needs momentum > 0 (as in torch.optim.SGD); set --momentum")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config as a JSON-ready dict."""
+    return dataclasses.asdict(config)
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(to_dict(config), sort_keys=True)
+
+
+def model_config_from_dict(model: str, values: dict[str, Any]):
+    """Rebuild a model config from `to_dict` output, e.g. from a checkpoint's metadata."""
+    if model not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(MODEL_CONFIGS)}")
+    return MODEL_CONFIGS[model](**values)
+
+
+def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})

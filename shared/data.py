@@ -1,0 +1,153 @@
+"""Data sets and the batch order both sides use.
+
+Every data set is generated from a seed or ships inside an installed package, so nothing is
+downloaded. Both sides draw their batches from `batch_indices`, so update k sees the same
+examples in JAX and in PyTorch:
+
+    >>> ds = load("digits")
+    >>> idx = batch_indices(len(ds.x_train), 128, seed=0, epoch=0)  # (11, 128)
+    >>> xb, yb = ds.x_train[idx[0]], ds.y_train[idx[0]]               # (128, 64), (128,)
+
+The last partial batch of each epoch is dropped so a jitted step always sees one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+SPLIT_SEED = 0  # the train/test split is fixed per data set, whatever the run's seed
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification data set as float64/int64 NumPy arrays; each side casts to its dtype."""
+
+    name: str
+    x_train: np.ndarray  # (N_train, features) float64
+    y_train: np.ndarray  # (N_train,) int64 class labels
+    x_test: np.ndarray  # (N_test, features) float64
+    y_test: np.ndarray  # (N_test,) int64
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+                raise ValueError(
+                    f"dataset {self.name!r}: x_{split} must be (N, features) and y_{split} (N,), "
+                    f"got {x.shape} and {y.shape}"
+                )
+            bad = ~np.isfinite(x)
+            if bad.any():
+                row = int(np.argwhere(bad)[0][0])
+                raise ValueError(
+                    f"dataset {self.name!r}: x_{split} has {int(bad.sum())} non-finite values "
+                    f"(first in row {row}); clean or drop those rows before training"
+                )
+            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+                raise ValueError(
+                    f"dataset {self.name!r}: y_{split} labels must lie in [0, {self.num_classes}), "
+                    f"got [{y.min()}, {y.max()}]"
+                )
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise ValueError(f"dataset {self.name!r}: train and test have different feature sizes")
+
+    @property
+    def in_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> Dataset:
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(x))
+    n_test = int(round(TEST_FRACTION * len(x)))
+    test, train = perm[:n_test], perm[n_test:]
+    return Dataset(
+        name,
+        x[train].astype(np.float64),
+        y[train].astype(np.int64),
+        x[test].astype(np.float64),
+        y[test].astype(np.int64),
+        num_classes,
+    )
+
+
+def digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits: 1797 images, pixels scaled from 0..16 to [0, 1]."""
+    from sklearn.datasets import load_digits  # shipped with scikit-learn, read offline
+
+    bunch = load_digits()
+    return _split("digits", bunch.data / 16.0, bunch.target, 10)
+
+
+def moons(n: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
+    """Two interleaving half circles in 2-D with Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    t = rng.uniform(0, np.pi, n)
+    x = np.where(
+        y[:, None] == 0,
+        np.stack([np.cos(t), np.sin(t)], 1),
+        np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1),
+    )
+    return _split("moons", x + noise * rng.normal(size=x.shape), y, 2)
+
+
+def spirals(n: int = 1500, classes: int = 3, noise: float = 0.2, seed: int = 0) -> Dataset:
+    """`classes` interleaved spiral arms in 2-D."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    r = rng.uniform(0.05, 1.0, n)
+    theta = 4.0 * r + 2 * np.pi * y / classes + noise * rng.normal(size=n)
+    x = np.stack([r * np.sin(theta), r * np.cos(theta)], 1)
+    return _split("spirals", x, y, classes)
+
+
+DATASETS = {"digits": digits, "moons": moons, "spirals": spirals}
+
+
+def load(name: str) -> Dataset:
+    """The named data set, split into train and test the same way every time."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    return DATASETS[name]()
+
+
+# -- batch order --------------------------------------------------------------------------
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    if batch_size > n:
+        raise ValueError(f"batch size {batch_size} exceeds the {n} training examples")
+    return n // batch_size
+
+
+def batch_indices(n: int, batch_size: int, *, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled example indices of one epoch, `(steps_per_epoch, batch_size)`.
+
+    The permutation depends only on `(seed, epoch)`, so a run resumed at any epoch, on either
+    side, sees the same order as an uninterrupted one.
+    """
+    nb = steps_per_epoch(n, batch_size)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return perm[: nb * batch_size].reshape(nb, batch_size)
+
+
+def index_stream(n: int, batch_size: int, *, seed: int, start_step: int = 0) -> Iterator[np.ndarray]:
+    """Endless batch indices; the first one is that of update `start_step + 1`."""
+    nb = steps_per_epoch(n, batch_size)
+    epoch, offset = divmod(start_step, nb)
+    while True:
+        yield from batch_indices(n, batch_size, seed=seed, epoch=epoch)[offset:]
+        epoch, offset = epoch + 1, 0
+
+
+def batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, start_step: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless `(x, y)` NumPy batches in the shared order; the functional side iterates these."""
+    for idx in index_stream(len(x), batch_size, seed=seed, start_step=start_step):
+        yield x[idx], y[idx]

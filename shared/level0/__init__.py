@@ -1,0 +1,1 @@
+"""Level 0: every model by hand in NumPy, gradients derived manually."""

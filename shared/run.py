@@ -1,0 +1,136 @@
+"""The run folder both training scripts write: config, checkpoints, metrics, and the NaN guard.
+
+The loops themselves live in `functional/train.py` and `oop/train.py`, where they read as each
+paradigm writes them; this class only keeps the files the same on both sides:
+
+    DIR/config.json          the model and training configs, the side, the versions
+    DIR/init.safetensors     the weights before the first update
+    DIR/step-N.safetensors   every --save-every updates
+    DIR/final.safetensors    the weights after the last update
+    DIR/metrics.jsonl        one record per update and per evaluation (shared.metrics)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from shared import checkpoint
+from shared.config import TrainConfig, to_dict
+from shared.metrics import MetricsWriter
+
+
+FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; the message names the last good checkpoint."""
+
+
+class RunFolder:
+    def __init__(
+        self,
+        out: str,
+        train: TrainConfig,
+        model_config: Any,
+        side: str,
+        versions: dict[str, str],
+        progress: bool = True,
+    ) -> None:
+        os.makedirs(out, exist_ok=True)
+        self.out, self.train, self.model_config, self.side = out, train, model_config, side
+        self.progress = progress
+        self.last_good: str | None = None
+        info = {
+            "side": side,
+            "model": train.model,
+            "model_config": to_dict(model_config),
+            "train_config": to_dict(train),
+            "versions": {"python": platform.python_version(), "numpy": np.__version__, **versions},
+        }
+        with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2, sort_keys=True)
+        self.metrics = MetricsWriter(out)
+
+    def save(self, name: str, weights: dict[str, np.ndarray], step: int) -> str:
+        """Write `DIR/name.safetensors` atomically and remember it as the last good checkpoint."""
+        path = os.path.join(self.out, f"{name}.safetensors")
+        checkpoint.save(
+            path,
+            weights,
+            model=self.train.model,
+            model_config=to_dict(self.model_config),
+            train_config=to_dict(self.train),
+            step=step,
+            side=self.side,
+        )
+        self.last_good = path
+        return path
+
+    def boundary(self, step: int) -> bool:
+        """Whether the losses so far must reach the host after update `step`: every
+        FETCH_EVERY updates, before each evaluation and save, and at the end. Between
+        boundaries both loops keep losses on the device and never synchronise."""
+        t = self.train
+        return (
+            step == t.steps
+            or step % FETCH_EVERY == 0
+            or (t.eval_every > 0 and step % t.eval_every == 0)
+            or (t.save_every > 0 and step % t.save_every == 0)
+        )
+
+    def wants_eval(self, step: int) -> bool:
+        return step == self.train.steps or (self.train.eval_every > 0 and step % self.train.eval_every == 0)
+
+    def wants_save(self, step: int) -> bool:
+        return self.train.save_every > 0 and step % self.train.save_every == 0 and step < self.train.steps
+
+    def log_losses(self, last_step: int, losses: np.ndarray, lr: float, seconds: float, bar) -> None:
+        """Write the train records of updates `last_step - len(losses) + 1 ... last_step`.
+
+        Stops at the first non-finite loss with NonFiniteLoss, before anything after it is
+        written or saved, so the last checkpoint on disk is a good one.
+        """
+        first = last_step - len(losses) + 1
+        for step, loss in enumerate(losses.tolist(), start=first):
+            self.check_finite(step, loss)
+            self.metrics.train(step, loss, lr, seconds)
+        bar.update(len(losses))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+
+    def log_eval(self, step: int, loss: float, accuracy: float, bar) -> None:
+        self.metrics.eval(step, loss, accuracy)
+        bar.write(f"step {step:>6}  test loss {loss:.4f}  accuracy {accuracy:.4f}")
+
+    def check_finite(self, step: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(
+                f"loss became {loss} at update {step}; stopped. The last good checkpoint is "
+                f"{self.last_good}. Lower --lr (now {self.train.lr}) or check the data."
+            )
+
+    def bar(self) -> tqdm:
+        return tqdm(
+            total=self.train.steps,
+            desc=f"{self.side} {self.train.model}",
+            unit="step",
+            disable=not self.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    def close(self) -> None:
+        self.metrics.close()
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
