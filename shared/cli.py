@@ -151,3 +151,54 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         parser.error(str(e))
     out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
     return train, model, RunOptions(out, args.init, args.dry_run, not args.no_progress)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What `python -m SIDE.evaluate` evaluates: a checkpoint's model on a data set's test split."""
+
+    ckpt: checkpoint.Checkpoint
+    model_config: object
+    dataset: data.Dataset
+    dtype: str  # the dtype the checkpoint's weights are stored in
+
+
+def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
+    p = argparse.ArgumentParser(
+        prog=f"python -m {side}.evaluate",
+        description=(
+            f"Evaluate a canonical checkpoint, written by either side, with the {side} side's "
+            "model on a data set's test split."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=sorted(data.DATASETS),
+        help="default: the data set the checkpoint was trained on",
+    )
+    args = p.parse_args(argv)
+    try:
+        ckpt = checkpoint.read(args.checkpoint)
+        model_config = MODEL_CONFIGS[ckpt.model](**ckpt.model_config)
+        ds = data.load(args.dataset or ckpt.train_config["dataset"])
+        if ds.in_features != model_config.in_features:
+            raise ValueError(
+                f"dataset {ds.name!r} has {ds.in_features} features, the checkpoint's model "
+                f"takes {model_config.in_features}; pass the --dataset it was trained on"
+            )
+        dtypes = {v.dtype.name for v in ckpt.weights.values()}
+        if len(dtypes) != 1:
+            raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")
+    except (KeyError, ValueError) as e:
+        p.error(str(e))
+    return EvalRequest(ckpt, model_config, ds, dtypes.pop())
+
+
+def print_eval(side: str, req: EvalRequest, loss: float, accuracy: float) -> None:
+    print(
+        f"{side}: {req.ckpt.model} written by {req.ckpt.side} at step {req.ckpt.step}, "
+        f"{req.dataset.name} test split ({len(req.dataset.y_test)} examples): "
+        f"loss {loss:.6f}, accuracy {accuracy:.4f}"
+    )

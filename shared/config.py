@@ -66,7 +66,7 @@ class TrainConfig:
     steps: int = 1000  # optimizer updates
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
     optimizer: str = "sgd"  # "sgd" or "adam"
-    lr: float = 0.05  # learning rate
+    lr: float = 0.01  # learning rate
     momentum: float = 0.9  # SGD momentum (torch's: buf = momentum * buf + grad, no dampening)
     nesterov: bool = False  # SGD Nesterov momentum
     beta1: float = 0.9  # Adam's first-moment decay

@@ -1,0 +1,37 @@
+"""Evaluate a canonical checkpoint on the functional side.
+
+    python -m functional.evaluate --checkpoint runs/demo/oop/final.safetensors
+
+The checkpoint may come from either side: its metadata names the model and its config.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+
+from functional.convert import from_canonical
+from functional.models import MODELS
+from shared import cli
+
+
+def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
+    """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
+    with jax.enable_x64(req.dtype == "float64"):
+        module = MODELS[req.ckpt.model]
+        template = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
+        model = from_canonical(template, req.ckpt.weights)
+        x, y = req.dataset.x_test.astype(req.dtype), req.dataset.y_test
+        loss, accuracy = module.evaluate(model, x, y)
+        return float(loss), float(accuracy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    req = cli.parse_eval("functional", argv)
+    cli.print_eval("functional", req, *evaluate_checkpoint(req))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Evaluate a canonical checkpoint on the OOP side.
+
+    python -m oop.evaluate --checkpoint runs/demo/functional/final.safetensors
+
+The checkpoint may come from either side: its metadata names the model and its config.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from oop.convert import from_canonical
+from oop.models import MODELS
+from shared import cli
+
+
+def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
+    """`(test loss, test accuracy)` of the checkpoint's weights in the nn.Module."""
+    module = MODELS[req.ckpt.model]
+    template = module.init_model(req.model_config, seed=0, dtype=req.dtype)
+    model = from_canonical(template, req.ckpt.weights)
+    x = torch.as_tensor(req.dataset.x_test, dtype=module.DTYPES[req.dtype])
+    y = torch.as_tensor(req.dataset.y_test)
+    loss, accuracy = module.evaluate(model, x, y)
+    return float(loss), float(accuracy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    req = cli.parse_eval("oop", argv)
+    cli.print_eval("oop", req, *evaluate_checkpoint(req))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The MLP at level 1 on the OOP side: raw tensors, `.backward()`, updates under `no_grad`.
+
+    python -m oop.level1.mlp --epochs 30
+
+No `nn.Module` and no `torch.optim`: the parameters are leaf tensors with `requires_grad=True`
+in a nested dict, autograd fills each one's `.grad`, and the optimizers rewrite the tensors in
+place inside `torch.no_grad()`. Twin of `functional/level1/mlp.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+# -- config --
+from shared import data
+from shared.config import MLPConfig, TrainConfig
+
+Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
+
+
+def named(params: Params) -> Iterator[tuple[str, Tensor]]:
+    """`("layers.0.weight", tensor)`, ...: the canonical name of each parameter."""
+    for i, layer in enumerate(params["layers"]):
+        for attr, tensor in layer.items():
+            yield f"layers.{i}.{attr}", tensor
+
+
+# -- layers --
+def linear(p: dict, x: Float[Tensor, "batch fan_in"]) -> Float[Tensor, "batch fan_out"]:
+    return x @ p["weight"].T + p["bias"]
+
+
+# -- model --
+def init(config: MLPConfig, *, seed: int, dtype=torch.float32) -> Params:
+    """Weights and biases from U(-1/sqrt(in), 1/sqrt(in)), torch's default distribution."""
+    gen = torch.Generator().manual_seed(seed)
+    layers = []
+    for fan_in, fan_out in config.sizes:
+        bound = 1.0 / fan_in**0.5
+
+        def uniform(*shape):
+            t = (torch.rand(shape, generator=gen, dtype=dtype) * 2 - 1) * bound
+            return t.requires_grad_()  # a leaf: autograd will fill its .grad
+
+        layers.append({"weight": uniform(fan_out, fan_in), "bias": uniform(fan_out)})
+    return {"layers": layers}
+
+
+def apply(params: Params, x: Float[Tensor, "batch features"]) -> Float[Tensor, "batch classes"]:
+    for p in params["layers"][:-1]:
+        x = torch.relu(linear(p, x))  # (batch, width)
+    return linear(params["layers"][-1], x)  # (batch, classes)
+
+
+# -- loss --
+def loss_fn(
+    params: Params, x: Float[Tensor, "batch features"], y: Int[Tensor, " batch"]
+) -> Float[Tensor, ""]:
+    log_probs = torch.log_softmax(apply(params, x), dim=1)  # (batch, classes)
+    return -log_probs.gather(1, y[:, None]).mean()
+
+
+# -- train step --
+def sgd_init(params: Params) -> dict[str, Tensor]:
+    return {name: torch.zeros_like(p) for name, p in named(params)}  # momentum buffers
+
+
+@torch.no_grad()
+def sgd_update(params: Params, bufs: dict[str, Tensor], cfg: TrainConfig) -> None:
+    """torch.optim.SGD by hand, in place: decay, momentum buffer, parameter."""
+    for name, p in named(params):
+        g = p.grad + cfg.weight_decay * p if cfg.weight_decay else p.grad
+        if cfg.momentum:
+            bufs[name].mul_(cfg.momentum).add_(g)
+            g = g + cfg.momentum * bufs[name] if cfg.nesterov else bufs[name]
+        p.sub_(cfg.lr * g)
+
+
+def adam_init(params: Params) -> dict:
+    zeros = {name: torch.zeros_like(p) for name, p in named(params)}
+    return {"step": 0, "exp_avg": zeros, "exp_avg_sq": {k: v.clone() for k, v in zeros.items()}}
+
+
+@torch.no_grad()
+def adam_update(params: Params, state: dict, cfg: TrainConfig) -> None:
+    """torch.optim.Adam by hand, in place: moments, bias corrections, eps outside the sqrt."""
+    state["step"] += 1
+    bc1, bc2 = 1 - cfg.beta1 ** state["step"], 1 - cfg.beta2 ** state["step"]
+    for name, p in named(params):
+        g = p.grad + cfg.weight_decay * p if cfg.weight_decay else p.grad
+        m, v = state["exp_avg"][name], state["exp_avg_sq"][name]
+        m.mul_(cfg.beta1).add_((1 - cfg.beta1) * g)
+        v.mul_(cfg.beta2).add_((1 - cfg.beta2) * g * g)
+        p.sub_((cfg.lr / bc1) * m / (v.sqrt() / bc2**0.5 + cfg.eps))
+
+
+OPTIMIZERS = {"sgd": (sgd_init, sgd_update), "adam": (adam_init, adam_update)}
+
+
+def train_step(params: Params, opt_state, x, y, cfg: TrainConfig) -> Tensor:
+    """One update in place: clear `.grad`, backward, update. Returns the loss before it."""
+    for _, p in named(params):
+        p.grad = None
+    loss = loss_fn(params, x, y)
+    loss.backward()  # fills p.grad for every leaf
+    OPTIMIZERS[cfg.optimizer][1](params, opt_state, cfg)
+    return loss.detach()
+
+
+# -- evaluate --
+@torch.no_grad()
+def evaluate(params: Params, x, y) -> tuple[float, float]:
+    logits = apply(params, x)
+    return float(loss_fn(params, x, y)), float((logits.argmax(dim=1) == y).double().mean())
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Train the level-1 PyTorch MLP on digits.")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
+    args = p.parse_args(argv)
+    ds = data.load("digits")
+    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
+    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), 128)
+    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
+    config = MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+    params = init(config, seed=cfg.seed)
+    opt_state = OPTIMIZERS[cfg.optimizer][0](params)
+    batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
+    for _ in range(steps):
+        x, y = next(batches)
+        loss = train_step(params, opt_state, torch.tensor(x, dtype=torch.float32), torch.tensor(y), cfg)
+    x_test = torch.tensor(ds.x_test, dtype=torch.float32)
+    test_loss, accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))
+    print(f"level 1 (PyTorch): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Compare two run folders: `python -m shared.compare RUN_A RUN_B [--plot FILE]`.
+
+Prints a two-column table (final loss, test accuracy, steps/s, then the differences: max |Δloss|
+over all steps and max |Δparam| at the end) and writes a PNG with both loss curves overlaid
+above |Δloss| per step on a log axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared import checkpoint, metrics
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: str
+    label: str
+    steps: np.ndarray
+    losses: np.ndarray
+    seconds: np.ndarray
+    test_accuracy: float
+    final: dict[str, np.ndarray] | None
+
+    @property
+    def steps_per_second(self) -> float:
+        return metrics.steady_steps_per_second(self.steps, self.seconds)
+
+
+def load_run(folder: str) -> Run:
+    records = metrics.read(folder)
+    steps, losses, seconds = metrics.train_curve(records)
+    if len(steps) == 0:
+        raise ValueError(f"{folder}: the metrics log has no train records")
+    ev = metrics.last_eval(records)
+    label = os.path.basename(os.path.normpath(folder))
+    config_path = os.path.join(folder, "config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            label = f"{json.load(f)['side']} ({label})"
+    final_path = os.path.join(folder, "final.safetensors")
+    final = checkpoint.read(final_path).weights if os.path.isfile(final_path) else None
+    acc = float("nan") if ev is None else float(ev["accuracy"])
+    return Run(folder, label, steps, losses, seconds, acc, final)
+
+
+def loss_differences(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray]:
+    """`(steps, |Δloss|)` over the steps both runs logged."""
+    common, ia, ib = np.intersect1d(a.steps, b.steps, return_indices=True)
+    return common, np.abs(a.losses[ia] - b.losses[ib])
+
+
+def max_param_difference(a: Run, b: Run) -> float:
+    if a.final is None or b.final is None:
+        return float("nan")
+    if a.final.keys() != b.final.keys():
+        raise ValueError("the final checkpoints hold different weights; are these the same model?")
+    return max(
+        float(np.max(np.abs(a.final[k].astype(np.float64) - b.final[k].astype(np.float64))))
+        for k in a.final
+    )
+
+
+def table(a: Run, b: Run) -> str:
+    _, dloss = loss_differences(a, b)
+    rows = [
+        ("", a.label, b.label),
+        ("final loss", f"{a.losses[-1]:.6g}", f"{b.losses[-1]:.6g}"),
+        ("test accuracy", f"{a.test_accuracy:.4f}", f"{b.test_accuracy:.4f}"),
+        ("steps/s", f"{a.steps_per_second:.0f}", f"{b.steps_per_second:.0f}"),
+        ("steps logged", str(len(a.steps)), str(len(b.steps))),
+        ("max |Δloss| (all steps)", f"{dloss.max():.3e}" if len(dloss) else "n/a", ""),
+        ("max |Δparam| (final)", f"{max_param_difference(a, b):.3e}", ""),
+    ]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}".rstrip() for r in rows)
+
+
+def plot(a: Run, b: Run, path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, dloss = loss_differences(a, b)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, height_ratios=[2, 1])
+    top.plot(a.steps, a.losses, lw=1.2, label=a.label)
+    top.plot(b.steps, b.losses, lw=1.2, ls="--", label=b.label)
+    top.set_yscale("log")
+    top.set_ylabel("train loss")
+    top.legend()
+    top.set_title("the same model, the same batches, two paradigms")
+    positive = dloss > 0
+    bottom.semilogy(steps[positive], dloss[positive], ".", ms=2, color="C3")
+    bottom.set_ylabel("|Δloss|")
+    bottom.set_xlabel("update")
+    if not positive.any():
+        bottom.text(0.5, 0.5, "identical at every step", transform=bottom.transAxes, ha="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m shared.compare",
+        description="Compare two run folders written by functional.train / oop.train.",
+    )
+    p.add_argument("run_a", help="a run folder (the --out of a training script)")
+    p.add_argument("run_b", help="another run folder, usually the twin started from run_a's init")
+    p.add_argument(
+        "--plot", default=None, metavar="FILE", help="PNG to write (default: RUN_B/compare.png)"
+    )
+    args = p.parse_args(argv)
+    try:
+        a, b = load_run(args.run_a), load_run(args.run_b)
+        print(table(a, b))
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = plot(a, b, args.plot or os.path.join(args.run_b, "compare.png"))
+    print(f"plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The rungs of the MLP ladder behind one small interface, so every pair is tested alike.
+
+Each implementation starts from the same canonical weights and exposes the same five things:
+logits, loss, the gradient of every parameter (by canonical name), one optimizer update, and
+its current weights. `canonical()` is the one helper that turns a JAX tree or a torch state
+into `name -> NumPy array`, so a comparison never cares which side a value came from.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import equinox as eqx
+import jax
+import numpy as np
+import torch
+
+import functional.convert as fconvert
+import functional.level1.mlp as f1
+import functional.models.mlp as f2
+import oop.convert as oconvert
+import oop.level1.mlp as o1
+import oop.models.mlp as o2
+import shared.level0.mlp as l0
+from functional.optim import make_optimizer as functional_optimizer
+from oop.optim import make_optimizer as oop_optimizer
+from shared.config import MLPConfig, TrainConfig
+
+Weights = dict[str, np.ndarray]
+
+
+def canonical(x) -> Weights:
+    """Canonical weights of anything on the ladder: a NumPy dict, a JAX pytree or equinox
+    module, an nn.Module or its state_dict, or a level-1 dict of torch tensors."""
+    if isinstance(x, torch.nn.Module):
+        return oconvert.to_canonical(x)
+    if isinstance(x, dict) and x and all(isinstance(v, np.ndarray) for v in x.values()):
+        return dict(x)
+    leaves = jax.tree_util.tree_leaves(x)
+    if leaves and isinstance(leaves[0], torch.Tensor):
+        if isinstance(x, dict) and "layers" in x:
+            return {k: v.detach().numpy().copy() for k, v in o1.named(x)}
+        return {k: v.detach().numpy().copy() for k, v in x.items()}  # a state_dict
+    return fconvert.to_canonical(x)
+
+
+def cast(weights: Weights, dtype: str) -> Weights:
+    return {k: v.astype(dtype) for k, v in weights.items()}
+
+
+def max_abs_diff(a, b) -> float:
+    """Largest |a - b| over every canonical weight; the names must agree."""
+    a, b = canonical(a), canonical(b)
+    assert a.keys() == b.keys(), f"different weights: {sorted(a.keys() ^ b.keys())}"
+    return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in a)
+
+
+def assert_weights_close(a, b, atol: float, what: str = "weights") -> None:
+    diff = max_abs_diff(a, b)
+    assert diff <= atol, f"{what}: max |Δ| = {diff:.3e} > {atol:.1e}"
+
+
+def _x64(method):
+    """Run a functional method with JAX's 64-bit mode matching the implementation's dtype."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        with jax.enable_x64(self.dtype == "float64"):
+            return method(self, *args)
+
+    return wrapper
+
+
+class Level0:
+    name = "level0"
+
+    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
+        self.dtype, self.cfg = cfg.dtype, cfg
+        self.params = {k: v.astype(cfg.dtype) for k, v in weights.items()}
+        self.opt_state = l0.OPTIMIZERS[cfg.optimizer][0](self.params)
+
+    def logits(self, x):
+        return l0.forward(self.params, x)[0]
+
+    def loss(self, x, y):
+        return l0.loss_and_grads(self.params, x, y)[0]
+
+    def grads(self, x, y):
+        return l0.loss_and_grads(self.params, x, y)[1]
+
+    def step(self, x, y):
+        self.params, self.opt_state, loss = l0.train_step(self.params, self.opt_state, x, y, self.cfg)
+        return loss
+
+    def weights(self):
+        return dict(self.params)
+
+
+class FunctionalLevel1:
+    name = "functional.level1"
+
+    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
+        self.dtype, self.cfg = cfg.dtype, cfg
+        self._setup(weights, config, cfg)
+
+    @_x64
+    def _setup(self, weights, config, cfg):
+        template = f1.init(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        self.params = fconvert.from_canonical(template, weights)
+        self.opt_state = f1.OPTIMIZERS[cfg.optimizer][0](self.params)
+        self._step = jax.jit(f1.make_step(cfg))
+
+    @_x64
+    def logits(self, x):
+        return np.asarray(f1.apply(self.params, x))
+
+    @_x64
+    def loss(self, x, y):
+        return float(f1.loss_fn(self.params, x, y))
+
+    @_x64
+    def grads(self, x, y):
+        return canonical(jax.grad(f1.loss_fn)(self.params, x, y))
+
+    @_x64
+    def step(self, x, y):
+        self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
+        return float(loss)
+
+    def weights(self):
+        return canonical(self.params)
+
+
+class FunctionalLevel2:
+    name = "functional.models"
+
+    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
+        self.dtype, self.cfg = cfg.dtype, cfg
+        self._setup(weights, config, cfg)
+
+    @_x64
+    def _setup(self, weights, config, cfg):
+        template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        model = fconvert.from_canonical(template, weights)
+        self.params, self.static = eqx.partition(model, eqx.is_array)
+        optimizer = functional_optimizer(cfg)
+        self.opt_state = optimizer.init(self.params)
+        self._step = jax.jit(f2.make_step(optimizer, self.static))
+
+    @property
+    def model(self):
+        return eqx.combine(self.params, self.static)
+
+    @_x64
+    def logits(self, x):
+        return np.asarray(jax.vmap(self.model)(x))
+
+    @_x64
+    def loss(self, x, y):
+        return float(f2.loss_fn(self.model, x, y))
+
+    @_x64
+    def grads(self, x, y):
+        return canonical(jax.grad(lambda p: f2.loss_fn(eqx.combine(p, self.static), x, y))(self.params))
+
+    @_x64
+    def step(self, x, y):
+        self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
+        return float(loss)
+
+    def weights(self):
+        return canonical(self.params)
+
+
+def _tensors(x, y, dtype):
+    return torch.as_tensor(x, dtype=o2.DTYPES[dtype]), torch.as_tensor(y)
+
+
+class OOPLevel1:
+    name = "oop.level1"
+
+    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
+        self.dtype, self.cfg = cfg.dtype, cfg
+        self.params = o1.init(config, seed=0, dtype=o2.DTYPES[cfg.dtype])
+        with torch.no_grad():
+            for name, p in o1.named(self.params):
+                p.copy_(torch.from_numpy(weights[name]))
+        self.opt_state = o1.OPTIMIZERS[cfg.optimizer][0](self.params)
+
+    def logits(self, x):
+        with torch.no_grad():
+            return o1.apply(self.params, _tensors(x, [], self.dtype)[0]).numpy()
+
+    def loss(self, x, y):
+        with torch.no_grad():
+            return float(o1.loss_fn(self.params, *_tensors(x, y, self.dtype)))
+
+    def grads(self, x, y):
+        for _, p in o1.named(self.params):
+            p.grad = None
+        o1.loss_fn(self.params, *_tensors(x, y, self.dtype)).backward()
+        return {name: p.grad.numpy().copy() for name, p in o1.named(self.params)}
+
+    def step(self, x, y):
+        return float(o1.train_step(self.params, self.opt_state, *_tensors(x, y, self.dtype), self.cfg))
+
+    def weights(self):
+        return canonical(self.params)
+
+
+class OOPLevel2:
+    name = "oop.models"
+
+    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
+        self.dtype, self.cfg = cfg.dtype, cfg
+        self.model = oconvert.from_canonical(o2.init_model(config, seed=0, dtype=cfg.dtype), weights)
+        self.optimizer = oop_optimizer(cfg, self.model.parameters())
+
+    def logits(self, x):
+        with torch.no_grad():
+            return self.model(_tensors(x, [], self.dtype)[0]).numpy()
+
+    def loss(self, x, y):
+        with torch.no_grad():
+            return float(o2.loss_fn(self.model, *_tensors(x, y, self.dtype)))
+
+    def grads(self, x, y):
+        self.model.zero_grad(set_to_none=True)
+        o2.loss_fn(self.model, *_tensors(x, y, self.dtype)).backward()
+        return {k: p.grad.numpy().copy() for k, p in self.model.named_parameters()}
+
+    def step(self, x, y):
+        return float(o2.train_step(self.model, self.optimizer, *_tensors(x, y, self.dtype)))
+
+    def weights(self):
+        return canonical(self.model)
+
+
+# Each neighbouring pair on the ladder, on each side, and the two level-2 twins.
+PAIRS = {
+    "level0-functional.level1": (Level0, FunctionalLevel1),
+    "functional.level1-functional.models": (FunctionalLevel1, FunctionalLevel2),
+    "level0-oop.level1": (Level0, OOPLevel1),
+    "oop.level1-oop.models": (OOPLevel1, OOPLevel2),
+    "functional.models-oop.models": (FunctionalLevel2, OOPLevel2),
+}
