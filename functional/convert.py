@@ -54,7 +54,9 @@ def _entries(tree: PyTree) -> list[tuple[str, Rule]]:
         for key in path[:-1]:
             owner = _child(owner, key)
         attr = _key_name(path[-1])
-        out.append((".".join(map(_key_name, path)), LAYOUT_RULES.get(type(owner), {}).get(attr, _IDENTITY)))
+        out.append(
+            (".".join(map(_key_name, path)), LAYOUT_RULES.get(type(owner), {}).get(attr, _IDENTITY))
+        )
     return out
 
 
@@ -63,7 +65,7 @@ def to_canonical(tree: PyTree) -> dict[str, np.ndarray]:
     arrays = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_array(x)]
     return {
         name: np.asarray(jax.device_get(rule[0](x)))
-        for (name, rule), x in zip(_entries(tree), arrays)
+        for (name, rule), x in zip(_entries(tree), arrays, strict=True)
     }
 
 

@@ -31,7 +31,9 @@ def pick_device(name: str) -> jax.Device:
     try:
         return jax.devices("gpu")[0]
     except RuntimeError:
-        raise SystemExit("error: --device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu") from None
+        raise SystemExit(
+            "error: --device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu"
+        ) from None
 
 
 def versions() -> dict[str, str]:
@@ -82,12 +84,19 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
             folder.log_losses(k, losses, cfg.lr, time.perf_counter() - start, bar)
             pending = []
             if folder.wants_eval(k):
-                test_loss, accuracy = map(float, module.evaluate(eqx.combine(params, static), x_test, y_test))
+                test_loss, accuracy = map(
+                    float, module.evaluate(eqx.combine(params, static), x_test, y_test)
+                )
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
                 folder.save(f"step-{k}", to_canonical(params), k)
         folder.save("final", to_canonical(params), cfg.steps)
-    return {"out": opts.out, "loss": float(losses[-1]), "test_loss": test_loss, "accuracy": accuracy}
+    return {
+        "out": opts.out,
+        "loss": float(losses[-1]),
+        "test_loss": test_loss,
+        "accuracy": accuracy,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,9 @@ class SharedOrderSampler(Sampler[np.ndarray]):
         self.num_steps, self.start_step = num_steps, start_step
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        stream = data.index_stream(self.n, self.batch_size, seed=self.seed, start_step=self.start_step)
+        stream = data.index_stream(
+            self.n, self.batch_size, seed=self.seed, start_step=self.start_step
+        )
         return itertools.islice(stream, self.num_steps)
 
     def __len__(self) -> int:
@@ -44,5 +46,7 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader over `(x, y)` that yields `(batch, features)`, `(batch,)` tensors."""
     dataset = TensorDataset(torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype=torch.int64))
-    sampler = SharedOrderSampler(len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step)
+    sampler = SharedOrderSampler(
+        len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step
+    )
     return DataLoader(dataset, sampler=sampler, batch_size=None)

@@ -27,7 +27,10 @@ def pick_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise SystemExit("error: --device gpu, but torch sees no CUDA device; install a CUDA build of torch or use --device cpu")
+        raise SystemExit(
+            "error: --device gpu, but torch sees no CUDA device; "
+            "install a CUDA build of torch or use --device cpu"
+        )
     return torch.device("cuda")
 
 
@@ -42,7 +45,9 @@ def run(
     return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset), pick_device(cfg.device))
 
 
-def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, device: torch.device) -> dict:
+def _run(
+    cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, device: torch.device
+) -> dict:
     module = MODELS[cfg.model]
     dtype = module.DTYPES[cfg.dtype]
     model = module.init_model(model_cfg, seed=cfg.seed, dtype=cfg.dtype)
@@ -72,7 +77,9 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, de
             if not folder.boundary(k):
                 continue
             losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
-            folder.log_losses(k, losses, optimizer.param_groups[0]["lr"], time.perf_counter() - start, bar)
+            folder.log_losses(
+                k, losses, optimizer.param_groups[0]["lr"], time.perf_counter() - start, bar
+            )
             pending = []
             if folder.wants_eval(k):
                 test_loss, accuracy = (float(v) for v in module.evaluate(model, x_test, y_test))
@@ -80,7 +87,12 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, de
             if folder.wants_save(k):
                 folder.save(f"step-{k}", to_canonical(model), k)
         folder.save("final", to_canonical(model), cfg.steps)
-    return {"out": opts.out, "loss": float(losses[-1]), "test_loss": test_loss, "accuracy": accuracy}
+    return {
+        "out": opts.out,
+        "loss": float(losses[-1]),
+        "test_loss": test_loss,
+        "accuracy": accuracy,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The one argparse definition both training scripts use, so their flags cannot drift apart.
 
-    python -m functional.train --help
-    python -m oop.train --help
+python -m functional.train --help
+python -m oop.train --help
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class MLPConfig:
     def sizes(self) -> list[tuple[int, int]]:
         """`(in, out)` of each linear map, input to output."""
         dims = [self.in_features] + [self.width] * self.layers + [self.out_features]
-        return list(zip(dims[:-1], dims[1:]))
+        return list(zip(dims[:-1], dims[1:], strict=True))
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical name -> shape, in torch's layout (`weight` is `(out, in)`)."""

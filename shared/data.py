@@ -136,7 +136,9 @@ def batch_indices(n: int, batch_size: int, *, seed: int, epoch: int) -> np.ndarr
     return perm[: nb * batch_size].reshape(nb, batch_size)
 
 
-def index_stream(n: int, batch_size: int, *, seed: int, start_step: int = 0) -> Iterator[np.ndarray]:
+def index_stream(
+    n: int, batch_size: int, *, seed: int, start_step: int = 0
+) -> Iterator[np.ndarray]:
     """Endless batch indices; the first one is that of update `start_step + 1`."""
     nb = steps_per_epoch(n, batch_size)
     epoch, offset = divmod(start_step, nb)

@@ -26,12 +26,12 @@ from shared import checkpoint
 from shared.config import TrainConfig, to_dict
 from shared.metrics import MetricsWriter
 
-
 FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
 
 
 class NonFiniteLoss(RuntimeError):
-    """Raised when a loss becomes NaN or infinite; the message names the last good checkpoint."""
+    """Raised when a loss or a weight becomes NaN or infinite; the message names the last good
+    checkpoint, which is never overwritten by a bad one."""
 
 
 class RunFolder:
@@ -62,6 +62,13 @@ class RunFolder:
     def save(self, name: str, weights: dict[str, np.ndarray], step: int) -> str:
         """Write `DIR/name.safetensors` atomically and remember it as the last good checkpoint."""
         path = os.path.join(self.out, f"{name}.safetensors")
+        bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
+        if bad:
+            raise NonFiniteLoss(
+                f"weights {', '.join(bad)} became non-finite by update {step}; stopped without "
+                f"writing {name}. The last good checkpoint is {self.last_good}. Lower --lr "
+                f"(now {self.train.lr}) or check the data."
+            )
         checkpoint.save(
             path,
             weights,
@@ -87,12 +94,20 @@ class RunFolder:
         )
 
     def wants_eval(self, step: int) -> bool:
-        return step == self.train.steps or (self.train.eval_every > 0 and step % self.train.eval_every == 0)
+        return step == self.train.steps or (
+            self.train.eval_every > 0 and step % self.train.eval_every == 0
+        )
 
     def wants_save(self, step: int) -> bool:
-        return self.train.save_every > 0 and step % self.train.save_every == 0 and step < self.train.steps
+        return (
+            self.train.save_every > 0
+            and step % self.train.save_every == 0
+            and step < self.train.steps
+        )
 
-    def log_losses(self, last_step: int, losses: np.ndarray, lr: float, seconds: float, bar) -> None:
+    def log_losses(
+        self, last_step: int, losses: np.ndarray, lr: float, seconds: float, bar
+    ) -> None:
         """Write the train records of updates `last_step - len(losses) + 1 ... last_step`.
 
         Stops at the first non-finite loss with NonFiniteLoss, before anything after it is

@@ -45,7 +45,7 @@ def test_step_with_and_without_jit_agree_and_traces_once(digits, mlp_config, ini
 
 
 def test_step_is_pure(digits, mlp_config, init_weights):
-    """Calling the step twice on the same inputs gives the same outputs and leaves them unchanged."""
+    """Twice the same inputs give the same outputs, and the inputs are left unchanged."""
     with jax.enable_x64(True):
         params, opt_state, step = setup(digits, mlp_config, init_weights, optimizer="sgd")
         before = jax.tree_util.tree_map(np.array, params)

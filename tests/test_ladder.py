@@ -42,8 +42,12 @@ OPTIMIZERS = {
     "sgd-momentum": dict(optimizer="sgd", lr=0.01, momentum=0.9),
     "adam": dict(optimizer="adam", lr=1e-3),
     # float64 only: the remaining SGD and Adam options of the training CLI
-    "sgd-nesterov-decay": dict(optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adam-decay": dict(optimizer="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
+    "sgd-nesterov-decay": dict(
+        optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3
+    ),
+    "adam-decay": dict(
+        optimizer="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3
+    ),
 }
 TOLERANCES = {  # (one step, losses over the trajectory, params after it)
     ("float64", "sgd"): (F64_TOL, F64_TOL, F64_TOL),
@@ -99,7 +103,9 @@ def test_one_step_and_trajectory(pair, dtype, opt, digits, mlp_config, init_weig
             one = max_abs_diff(a.weights(), b.weights())
             assert one <= step_tol, f"after one update the weights differ by {one:.3e}"
     dloss = np.abs(np.array(losses_a) - np.array(losses_b))
-    assert dloss.max() <= loss_tol, f"loss at step {dloss.argmax() + 1} differs by {dloss.max():.3e}"
+    assert dloss.max() <= loss_tol, (
+        f"loss at step {dloss.argmax() + 1} differs by {dloss.max():.3e}"
+    )
     final = max_abs_diff(a.weights(), b.weights())
     assert final <= param_tol, f"after {TRAJECTORY_STEPS} updates the weights differ by {final:.3e}"
     assert losses_a[-1] < 0.75 * losses_a[0], "the trajectory should actually train"

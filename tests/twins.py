@@ -89,7 +89,9 @@ class Level0:
         return l0.loss_and_grads(self.params, x, y)[1]
 
     def step(self, x, y):
-        self.params, self.opt_state, loss = l0.train_step(self.params, self.opt_state, x, y, self.cfg)
+        self.params, self.opt_state, loss = l0.train_step(
+            self.params, self.opt_state, x, y, self.cfg
+        )
         return loss
 
     def weights(self):
@@ -161,7 +163,9 @@ class FunctionalLevel2:
 
     @_x64
     def grads(self, x, y):
-        return canonical(jax.grad(lambda p: f2.loss_fn(eqx.combine(p, self.static), x, y))(self.params))
+        return canonical(
+            jax.grad(lambda p: f2.loss_fn(eqx.combine(p, self.static), x, y))(self.params)
+        )
 
     @_x64
     def step(self, x, y):
@@ -202,7 +206,9 @@ class OOPLevel1:
         return {name: p.grad.numpy().copy() for name, p in o1.named(self.params)}
 
     def step(self, x, y):
-        return float(o1.train_step(self.params, self.opt_state, *_tensors(x, y, self.dtype), self.cfg))
+        return float(
+            o1.train_step(self.params, self.opt_state, *_tensors(x, y, self.dtype), self.cfg)
+        )
 
     def weights(self):
         return canonical(self.params)
@@ -213,7 +219,9 @@ class OOPLevel2:
 
     def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
         self.dtype, self.cfg = cfg.dtype, cfg
-        self.model = oconvert.from_canonical(o2.init_model(config, seed=0, dtype=cfg.dtype), weights)
+        self.model = oconvert.from_canonical(
+            o2.init_model(config, seed=0, dtype=cfg.dtype), weights
+        )
         self.optimizer = oop_optimizer(cfg, self.model.parameters())
 
     def logits(self, x):

@@ -32,7 +32,9 @@ def linear(p: dict, x: Float[Array, "batch fan_in"]) -> Float[Array, "batch fan_
 def init(config: MLPConfig, *, key: PRNGKeyArray, dtype=jnp.float32) -> Params:
     """Weights and biases from U(-1/sqrt(in), 1/sqrt(in)), torch's default distribution."""
     layers = []
-    for (fan_in, fan_out), k in zip(config.sizes, jax.random.split(key, len(config.sizes))):
+    for (fan_in, fan_out), k in zip(
+        config.sizes, jax.random.split(key, len(config.sizes)), strict=True
+    ):
         kw, kb = jax.random.split(k)
         bound = 1.0 / fan_in**0.5
         layers.append(

@@ -45,7 +45,7 @@ class MLP(eqx.Module):
         keys = jax.random.split(key, len(config.sizes))
         self.layers = tuple(
             eqx.nn.Linear(fan_in, fan_out, key=k, dtype=dtype)
-            for (fan_in, fan_out), k in zip(config.sizes, keys)
+            for (fan_in, fan_out), k in zip(config.sizes, keys, strict=True)
         )
 
     def __call__(self, x: Float[Array, " features"]) -> Float[Array, " classes"]:

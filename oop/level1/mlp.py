@@ -39,15 +39,17 @@ def linear(p: dict, x: Float[Tensor, "batch fan_in"]) -> Float[Tensor, "batch fa
 def init(config: MLPConfig, *, seed: int, dtype=torch.float32) -> Params:
     """Weights and biases from U(-1/sqrt(in), 1/sqrt(in)), torch's default distribution."""
     gen = torch.Generator().manual_seed(seed)
+
+    def uniform(shape, bound):
+        t = (torch.rand(shape, generator=gen, dtype=dtype) * 2 - 1) * bound
+        return t.requires_grad_()  # a leaf: autograd will fill its .grad
+
     layers = []
     for fan_in, fan_out in config.sizes:
         bound = 1.0 / fan_in**0.5
-
-        def uniform(*shape):
-            t = (torch.rand(shape, generator=gen, dtype=dtype) * 2 - 1) * bound
-            return t.requires_grad_()  # a leaf: autograd will fill its .grad
-
-        layers.append({"weight": uniform(fan_out, fan_in), "bias": uniform(fan_out)})
+        layers.append(
+            {"weight": uniform((fan_out, fan_in), bound), "bias": uniform((fan_out,), bound)}
+        )
     return {"layers": layers}
 
 
@@ -135,10 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
     for _ in range(steps):
         x, y = next(batches)
-        loss = train_step(params, opt_state, torch.tensor(x, dtype=torch.float32), torch.tensor(y), cfg)
+        loss = train_step(
+            params, opt_state, torch.tensor(x, dtype=torch.float32), torch.tensor(y), cfg
+        )
     x_test = torch.tensor(ds.x_test, dtype=torch.float32)
     test_loss, accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))
-    print(f"level 1 (PyTorch): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
+    print(
+        f"level 1 (PyTorch): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}"
+    )
 
 
 if __name__ == "__main__":

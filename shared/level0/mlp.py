@@ -102,7 +102,9 @@ def sgd_init(params: Params) -> Params:
     return {k: np.zeros_like(v) for k, v in params.items()}  # momentum buffers
 
 
-def sgd_update(params: Params, grads: Params, bufs: Params, cfg: TrainConfig) -> tuple[Params, Params]:
+def sgd_update(
+    params: Params, grads: Params, bufs: Params, cfg: TrainConfig
+) -> tuple[Params, Params]:
     """torch.optim.SGD: g += wd p; buf = momentum buf + g; p -= lr (g + momentum buf | buf)."""
     new_params, new_bufs = {}, {}
     for k, p in params.items():
@@ -120,7 +122,9 @@ def adam_init(params: Params) -> dict:
     return {"step": 0, "exp_avg": zeros, "exp_avg_sq": dict(zeros)}
 
 
-def adam_update(params: Params, grads: Params, state: dict, cfg: TrainConfig) -> tuple[Params, dict]:
+def adam_update(
+    params: Params, grads: Params, state: dict, cfg: TrainConfig
+) -> tuple[Params, dict]:
     """torch.optim.Adam: moments, bias corrections, eps outside the square root."""
     t = state["step"] + 1
     bc1, bc2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t

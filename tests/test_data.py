@@ -1,0 +1,75 @@
+"""Data sets and the one batch order both sides follow."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oop.data import make_loader
+from shared import data
+
+
+def test_digits_is_the_bundled_set_scaled_and_split(digits):
+    assert len(digits.x_train) + len(digits.x_test) == 1797
+    assert digits.x_train.shape[1] == 64 and digits.num_classes == 10
+    assert 0.0 <= digits.x_train.min() and digits.x_train.max() == 1.0
+    assert set(np.unique(digits.y_test)) == set(range(10))
+
+
+@pytest.mark.parametrize("name", sorted(data.DATASETS))
+def test_every_data_set_is_deterministic(name):
+    a, b = data.load(name), data.load(name)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert a.x_train.dtype == np.float64 and a.y_train.dtype == np.int64
+
+
+def test_unknown_name_lists_the_available_ones():
+    with pytest.raises(
+        ValueError, match="unknown dataset 'mnist'; available: digits, moons, spirals"
+    ):
+        data.load("mnist")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    batch=st.integers(1, 64),
+    seed=st.integers(0, 2**31),
+    epoch=st.integers(0, 5),
+)
+def test_an_epoch_is_a_permutation_without_the_partial_batch(n, batch, seed, epoch):
+    if batch > n:
+        with pytest.raises(ValueError, match="exceeds"):
+            data.batch_indices(n, batch, seed=seed, epoch=epoch)
+        return
+    idx = data.batch_indices(n, batch, seed=seed, epoch=epoch)
+    assert idx.shape == (n // batch, batch)
+    assert len(np.unique(idx)) == idx.size  # no example twice in an epoch
+    np.testing.assert_array_equal(idx, data.batch_indices(n, batch, seed=seed, epoch=epoch))
+
+
+def test_a_stream_started_later_continues_the_same_order():
+    full = list(itertools.islice(data.index_stream(100, 16, seed=3), 20))
+    later = list(itertools.islice(data.index_stream(100, 16, seed=3, start_step=13), 7))
+    for a, b in zip(full[13:], later, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0], full[6])  # epoch 1 is shuffled anew
+
+
+def test_the_torch_dataloader_yields_the_shared_batches(digits):
+    loader = make_loader(
+        digits.x_train, digits.y_train, 128, seed=0, num_steps=25, dtype=torch.float64
+    )
+    shared = data.batches(digits.x_train, digits.y_train, 128, seed=0)
+    assert len(loader) == 25
+    for x, y in loader:
+        xs, ys = next(shared)
+        assert x.shape == (128, 64) and x.dtype == torch.float64 and y.dtype == torch.int64
+        np.testing.assert_array_equal(x.numpy(), xs)
+        np.testing.assert_array_equal(y.numpy(), ys)

@@ -1,0 +1,153 @@
+"""The paired training scripts, evaluate and compare, run as a user runs them; and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import functional.evaluate
+import functional.train
+import oop.evaluate
+import oop.train
+from shared import checkpoint, cli, compare, data, metrics
+
+SIDES = {"functional": functional.train, "oop": oop.train}
+EVALUATE = {"functional": functional.evaluate, "oop": oop.evaluate}
+# float32: the same checkpoint evaluated by XLA and by torch; the loss is a mean of 359 terms.
+F32_EVAL_TOL = 1e-6
+
+
+def train(side, out, *flags):
+    """Run a training script's main() in this process; returns its exit code."""
+    return SIDES[side].main([*flags, "--out", str(out), "--no-progress"])
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_dry_run_as_a_subprocess(side, tmp_path):
+    out = tmp_path / side
+    result = subprocess.run(
+        [sys.executable, "-m", f"{side}.train", "--dry-run", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    files = {p.name for p in out.iterdir()}
+    assert {"init.safetensors", "final.safetensors", "config.json", "metrics.jsonl"} <= files
+    records = metrics.read(out)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+    assert records[-1]["kind"] == "eval" and records[-1]["split"] == "test"
+    assert json.loads((out / "config.json").read_text())["side"] == side
+
+
+def test_twins_from_one_init_agree_and_compare(tmp_path, capsys):
+    """A functional run, its OOP twin from the same init, then the compare, in float64."""
+    flags = ["--steps", "60", "--dtype", "float64", "--eval-every", "30", "--save-every", "20"]
+    flags += ["--optimizer", "adam", "--lr", "0.001", "--width", "64"]
+    assert train("functional", tmp_path / "f", *flags) == 0
+    assert train("oop", tmp_path / "o", *flags, "--init", str(tmp_path / "f/init.safetensors")) == 0
+    a, b = compare.load_run(str(tmp_path / "f")), compare.load_run(str(tmp_path / "o"))
+    _, dloss = compare.loss_differences(a, b)
+    assert len(dloss) == 60 and dloss.max() <= 1e-10
+    assert compare.max_param_difference(a, b) <= 1e-10
+    assert {p.name for p in (tmp_path / "o").glob("step-*")} == {
+        "step-20.safetensors",
+        "step-40.safetensors",
+    }
+    capsys.readouterr()
+    assert (
+        compare.main([str(tmp_path / "f"), str(tmp_path / "o"), "--plot", str(tmp_path / "c.png")])
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "max |Δloss|" in table and "test accuracy" in table and "steps/s" in table
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("writer", SIDES)
+def test_a_checkpoint_evaluates_the_same_on_both_sides(writer, tmp_path, capsys):
+    assert train(writer, tmp_path / "run", "--steps", "30", "--width", "32") == 0
+    path = str(tmp_path / "run" / "final.safetensors")
+    results = {}
+    for side, module in EVALUATE.items():
+        req = cli.parse_eval(side, ["--checkpoint", path])
+        results[side] = module.evaluate_checkpoint(req)
+    (lf, af), (lo, ao) = results["functional"], results["oop"]
+    assert af == ao, "test accuracy differs across sides"
+    assert abs(lf - lo) <= F32_EVAL_TOL
+    logged = metrics.last_eval(metrics.read(tmp_path / "run"))
+    assert logged["accuracy"] == pytest.approx(af, abs=1e-12)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(side, tmp_path, capsys):
+    code = train(
+        side, tmp_path, "--lr", "1e10", "--steps", "50", "--save-every", "2", "--width", "32"
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "loss became nan at update 3; stopped" in err
+    assert "step-2.safetensors" in err
+    good = err.split("The last good checkpoint is ")[1].split(". ")[0]
+    ckpt = checkpoint.read(good)  # still loadable
+    assert all(np.isfinite(v).all() for v in ckpt.weights.values())
+    assert not (tmp_path / "final.safetensors").exists()
+    losses = [r["loss"] for r in metrics.read(tmp_path) if r["kind"] == "train"]
+    assert losses and np.isfinite(losses).all()
+
+
+def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert train("functional", tmp_path / "w", "--steps", "2", "--width", "32") == 0
+    code = train(
+        "oop",
+        tmp_path / "o",
+        "--steps",
+        "2",
+        "--width",
+        "48",
+        "--init",
+        str(tmp_path / "w/init.safetensors"),
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "layers.0.weight: expected (48, 64), file has (32, 64)" in err
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--dtype", "float16"], "invalid choice: 'float16'"),
+        (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+        (["--model", "resnet"], "invalid choice: 'resnet'"),
+        (["--steps", "0"], "steps must be >= 1"),
+        (["--nesterov", "--momentum", "0"], "nesterov needs momentum > 0"),
+    ],
+)
+@pytest.mark.parametrize("side", SIDES)
+def test_bad_flags_exit_with_a_one_line_error(side, flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.parse(side, [*flags, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_both_scripts_have_the_same_flags():
+    def flags(side):
+        return sorted(a.dest for a in cli.build_parser(side)._actions)
+
+    assert flags("functional") == flags("oop")
+
+
+def test_compare_refuses_a_folder_without_a_log(tmp_path, capsys):
+    assert compare.main([str(tmp_path), str(tmp_path)]) == 2
+    assert "no metrics log" in capsys.readouterr().err
+
+
+def test_nan_in_the_data_is_refused():
+    x = np.zeros((10, 3))
+    x[4, 1] = np.nan
+    with pytest.raises(ValueError, match="x_train has 1 non-finite values \\(first in row 4\\)"):
+        data.Dataset("bad", x, np.zeros(10, np.int64), np.zeros((2, 3)), np.zeros(2, np.int64), 2)
