@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint drift clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# The float32 drift figures of docs/models/mlp.md: 3000 steps under SGD and under Adam.
+DRIFT_FLAGS := --dataset digits --steps 3000 --eval-every 0 --dtype float32 --no-progress
+drift: $(STAMP)
+	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/functional
+	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/oop \
+		--init runs/drift-sgd/functional/init.safetensors
+	$(PY) -m shared.compare runs/drift-sgd/functional runs/drift-sgd/oop --plot docs/figures/drift-sgd.png
+	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer adam --lr 0.001 --out runs/drift-adam/functional
+	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer adam --lr 0.001 --out runs/drift-adam/oop \
+		--init runs/drift-adam/functional/init.safetensors
+	$(PY) -m shared.compare runs/drift-adam/functional runs/drift-adam/oop --plot docs/figures/drift-adam.png
 
 clean:
 	rm -rf runs .pytest_cache test-artifacts

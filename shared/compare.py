@@ -43,7 +43,8 @@ def load_run(folder: str) -> Run:
     config_path = os.path.join(folder, "config.json")
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
-            label = f"{json.load(f)['side']} ({label})"
+            side = json.load(f)["side"]
+        label = side if label == side else f"{side} ({label})"
     final_path = os.path.join(folder, "final.safetensors")
     final = checkpoint.read(final_path).weights if os.path.isfile(final_path) else None
     acc = float("nan") if ev is None else float(ev["accuracy"])
