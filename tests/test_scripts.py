@@ -26,21 +26,26 @@ def train(side, out, *flags):
     return SIDES[side].main([*flags, "--out", str(out), "--no-progress"])
 
 
-@pytest.mark.parametrize("side", SIDES)
-def test_dry_run_as_a_subprocess(side, tmp_path):
-    out = tmp_path / side
-    result = subprocess.run(
-        [sys.executable, "-m", f"{side}.train", "--dry-run", "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    files = {p.name for p in out.iterdir()}
-    assert {"init.safetensors", "final.safetensors", "config.json", "metrics.jsonl"} <= files
-    records = metrics.read(out)
-    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
-    assert records[-1]["kind"] == "eval" and records[-1]["split"] == "test"
-    assert json.loads((out / "config.json").read_text())["side"] == side
+def test_dry_runs_and_compare_as_a_user_runs_them(tmp_path):
+    """`python -m functional.train --dry-run`, its OOP twin, then `python -m shared.compare`."""
+
+    def run(*args):
+        result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    f, o = tmp_path / "functional", tmp_path / "oop"
+    run("functional.train", "--dry-run", "--out", str(f))
+    run("oop.train", "--dry-run", "--out", str(o), "--init", str(f / "init.safetensors"))
+    for side, out in (("functional", f), ("oop", o)):
+        files = {p.name for p in out.iterdir()}
+        assert {"init.safetensors", "final.safetensors", "config.json", "metrics.jsonl"} <= files
+        records = metrics.read(out)
+        assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+        assert records[-1]["kind"] == "eval" and records[-1]["split"] == "test"
+        assert json.loads((out / "config.json").read_text())["side"] == side
+    table = run("shared.compare", str(f), str(o))
+    assert "max |Δloss| (all steps)" in table and (o / "compare.png").exists()
 
 
 def test_twins_from_one_init_agree_and_compare(tmp_path, capsys):

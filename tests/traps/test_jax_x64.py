@@ -1,0 +1,54 @@
+"""Trap: JAX is 32-bit unless asked. float64 NumPy arrays handed to JAX become float32, silently.
+
+Naive port: build float64 weights and data in NumPy, compare JAX with a float64 torch model.
+JAX truncates every array to float32 and the two disagree by 4e-8, a float32-sized error in
+what looks like a float64 comparison. Fix: run JAX inside `jax.enable_x64(True)` (or set
+`jax_enable_x64` at start-up), as `functional.train --dtype float64` does. The package's own
+`functional.convert.from_canonical` refuses the naive case: it checks every weight's dtype.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import torch
+
+import functional.level1.mlp as f1
+import oop.level1.mlp as o1
+
+F64_TOL = 1e-10  # what a float64 comparison promises
+NAIVE_AT_LEAST = 1e-9  # measured 4.4e-8: float32 rounding of logits of size ~1
+
+
+def logits_gap(weights, config, x, *, x64: bool) -> tuple[float, str]:
+    with jax.enable_x64(x64):  # the naive port builds the pytree straight from NumPy
+        n = len(config.sizes)
+        params = {
+            "layers": [
+                {k: jax.numpy.asarray(weights[f"layers.{i}.{k}"]) for k in ("weight", "bias")}
+                for i in range(n)
+            ]
+        }
+        jax_logits = f1.apply(params, jax.numpy.asarray(x))
+    torch_params = o1.init(config, seed=0, dtype=torch.float64)
+    with torch.no_grad():
+        for name, p in o1.named(torch_params):
+            p.copy_(torch.from_numpy(weights[name]))
+        torch_logits = o1.apply(torch_params, torch.from_numpy(x)).numpy()
+    return float(np.abs(np.asarray(jax_logits, np.float64) - torch_logits).max()), str(
+        jax_logits.dtype
+    )
+
+
+def test_naive_float64_without_x64_is_silently_float32(digits, mlp_config, init_weights):
+    x = digits.x_test[:64]  # float64
+    gap, dtype = logits_gap(init_weights, mlp_config, x, x64=False)
+    assert dtype == "float32"
+    assert gap > NAIVE_AT_LEAST, f"expected a float32-sized gap, got {gap:.1e}"
+
+
+def test_fixed_with_x64_matches_torch_float64(digits, mlp_config, init_weights):
+    x = digits.x_test[:64]
+    gap, dtype = logits_gap(init_weights, mlp_config, x, x64=True)
+    assert dtype == "float64"
+    assert gap <= F64_TOL, f"{gap:.1e}"
