@@ -202,3 +202,24 @@ def print_eval(side: str, req: EvalRequest, loss: float, accuracy: float) -> Non
         f"{req.dataset.name} test split ({len(req.dataset.y_test)} examples): "
         f"loss {loss:.6f}, accuracy {accuracy:.4f}"
     )
+
+
+def parse_ladder(level: str, argv: list[str] | None = None):
+    """Flags of the level-0 and level-1 scripts -> `(digits, TrainConfig, MLPConfig)`."""
+    p = argparse.ArgumentParser(
+        description=f"Train the {level} MLP on the digits and print its test accuracy."
+    )
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
+    args = p.parse_args(argv)
+    ds = data.load("digits")
+    defaults = TrainConfig()
+    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), defaults.batch_size)
+    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
+    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
+    return ds, cfg, MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+
+
+def print_ladder(level: str, cfg: TrainConfig, loss: float, accuracy: float) -> None:
+    print(f"{level}: {cfg.steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")

@@ -9,14 +9,12 @@ optimizers are a few `jax.tree_util.tree_map` calls. Twin of `oop/level1/mlp.py`
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 # -- config --
-from shared import data
+from shared import cli, data
 from shared.config import MLPConfig, TrainConfig
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
@@ -123,24 +121,15 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Train the level-1 JAX MLP on digits.")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
-    args = p.parse_args(argv)
-    ds = data.load("digits")
-    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
-    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), 128)
-    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
-    config = MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+    ds, cfg, config = cli.parse_ladder("level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
     step = jax.jit(make_step(cfg))
     batches = data.batches(ds.x_train.astype("float32"), ds.y_train, cfg.batch_size, seed=cfg.seed)
-    for _ in range(steps):
+    for _ in range(cfg.steps):
         params, opt_state, loss = step(params, opt_state, *next(batches))
-    test_loss, accuracy = evaluate(params, ds.x_test.astype("float32"), ds.y_test)
-    print(f"level 1 (JAX): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
+    accuracy = evaluate(params, ds.x_test.astype("float32"), ds.y_test)[1]
+    cli.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ place inside `torch.no_grad()`. Twin of `functional/level1/mlp.py`.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 
 import torch
@@ -17,7 +16,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 # -- config --
-from shared import data
+from oop.data import make_loader
+from shared import cli
 from shared.config import MLPConfig, TrainConfig
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
@@ -122,29 +122,22 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Train the level-1 PyTorch MLP on digits.")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
-    args = p.parse_args(argv)
-    ds = data.load("digits")
-    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
-    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), 128)
-    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
-    config = MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+    ds, cfg, config = cli.parse_ladder("level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
-    batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
-    for _ in range(steps):
-        x, y = next(batches)
-        loss = train_step(
-            params, opt_state, torch.tensor(x, dtype=torch.float32), torch.tensor(y), cfg
-        )
-    x_test = torch.tensor(ds.x_test, dtype=torch.float32)
-    test_loss, accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))
-    print(
-        f"level 1 (PyTorch): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}"
+    loader = make_loader(
+        ds.x_train,
+        ds.y_train,
+        cfg.batch_size,
+        seed=cfg.seed,
+        num_steps=cfg.steps,
+        dtype=torch.float32,
     )
+    for x, y in loader:
+        loss = train_step(params, opt_state, x, y, cfg)
+    x_test = torch.tensor(ds.x_test, dtype=torch.float32)
+    accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))[1]
+    cli.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
 
 
 if __name__ == "__main__":

@@ -24,19 +24,13 @@ The optimizers follow `torch.optim.SGD` and `torch.optim.Adam` to the letter.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from shared import data
+# -- config --
+from shared import cli, data
 from shared.config import MLPConfig, TrainConfig
 
-Params = dict[str, np.ndarray]  # canonical name -> array
-
-
-# -- config --
-def n_linear(params: Params) -> int:
-    return sum(1 for k in params if k.endswith(".weight"))
+Params = dict[str, np.ndarray]  # canonical name -> array, e.g. "layers.0.weight" -> (256, 64)
 
 
 # -- layers --
@@ -49,6 +43,10 @@ def relu(z: np.ndarray) -> np.ndarray:
 
 
 # -- model --
+def n_linear(params: Params) -> int:
+    return sum(1 for k in params if k.endswith(".weight"))
+
+
 def init(config: MLPConfig, seed: int = 0, dtype=np.float64) -> Params:
     """Weights and biases from U(-1/sqrt(in), 1/sqrt(in)), torch's default distribution."""
     rng = np.random.default_rng(seed)
@@ -156,22 +154,13 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Train the level-0 NumPy MLP on digits.")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
-    args = p.parse_args(argv)
-    ds = data.load("digits")
-    lr = args.lr or (0.01 if args.optimizer == "sgd" else 0.001)
-    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), 128)
-    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
-    params = init(MLPConfig(in_features=ds.in_features, out_features=ds.num_classes))
+    ds, cfg, config = cli.parse_ladder("level-0 NumPy", argv)
+    params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
-    for _ in range(steps):
+    for _ in range(cfg.steps):
         params, opt_state, loss = train_step(params, opt_state, *next(batches), cfg)
-    test_loss, accuracy = evaluate(params, ds.x_test, ds.y_test)
-    print(f"level 0 (NumPy): {steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
+    cli.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
 
 
 if __name__ == "__main__":
