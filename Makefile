@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m functional.train $(DEMO_FLAGS) --out $(DEMO)/functional
-	$(PY) -m oop.train $(DEMO_FLAGS) --init $(DEMO)/functional/init.safetensors --out $(DEMO)/oop
+	$(PY) -m functional.train $(DEMO_FLAGS) --overwrite --out $(DEMO)/functional
+	$(PY) -m oop.train $(DEMO_FLAGS) --overwrite --init $(DEMO)/functional/init.safetensors --out $(DEMO)/oop
 	$(PY) -m shared.compare $(DEMO)/functional $(DEMO)/oop --plot $(DEMO)/compare.png
 
 test: $(STAMP)
@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 # The float32 drift figures of docs/models/mlp.md: 3000 steps under SGD and under Adam.
-DRIFT_FLAGS := --dataset digits --steps 3000 --eval-every 0 --dtype float32 --no-progress
+DRIFT_FLAGS := --dataset digits --steps 3000 --eval-every 0 --dtype float32 --no-progress --overwrite
 drift: $(STAMP)
 	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/functional
 	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/oop \

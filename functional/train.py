@@ -20,7 +20,7 @@ from functional.models import MODELS
 from functional.optim import make_optimizer
 from shared import checkpoint, cli, data
 from shared.config import TrainConfig
-from shared.run import NonFiniteLoss, RunFolder
+from shared.run import RunError, RunFolder
 
 SIDE = "functional"
 
@@ -46,7 +46,7 @@ def versions() -> dict[str, str]:
 def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
-    """Train, writing the run folder `opts.out`; returns a summary. Raises NonFiniteLoss."""
+    """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(pick_device(cfg.device)):
         return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset))
 
@@ -67,7 +67,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     step = jax.jit(module.make_step(optimizer, static))  # traced once: the shapes never change
     x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
 
-    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress)
+    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
     folder.save("init", to_canonical(model), 0)
     batches = data.batches(ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed)
     pending: list[jax.Array] = []
@@ -89,7 +89,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
                 )
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
-                folder.save(f"step-{k}", to_canonical(params), k)
+                folder.save_verified(f"step-{k}", to_canonical(params), k)
         folder.save("final", to_canonical(params), cfg.steps)
     return {
         "out": opts.out,
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
     try:
         summary = run(cfg, model_cfg, opts)
-    except (NonFiniteLoss, checkpoint.CheckpointError) as e:
+    except (RunError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(

@@ -18,7 +18,7 @@ from oop.models import MODELS
 from oop.optim import make_optimizer
 from shared import checkpoint, cli, data
 from shared.config import TrainConfig
-from shared.run import NonFiniteLoss, RunFolder
+from shared.run import RunError, RunFolder
 
 SIDE = "oop"
 
@@ -41,7 +41,7 @@ def versions() -> dict[str, str]:
 def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
-    """Train, writing the run folder `opts.out`; returns a summary. Raises NonFiniteLoss."""
+    """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset), pick_device(cfg.device))
 
 
@@ -65,7 +65,7 @@ def _run(
     x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
     y_test = torch.as_tensor(ds.y_test, device=device)
 
-    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress)
+    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
     folder.save("init", to_canonical(model), 0)
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
@@ -77,15 +77,13 @@ def _run(
             if not folder.boundary(k):
                 continue
             losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
-            folder.log_losses(
-                k, losses, optimizer.param_groups[0]["lr"], time.perf_counter() - start, bar
-            )
+            folder.log_losses(k, losses, cfg.lr, time.perf_counter() - start, bar)
             pending = []
             if folder.wants_eval(k):
                 test_loss, accuracy = (float(v) for v in module.evaluate(model, x_test, y_test))
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
-                folder.save(f"step-{k}", to_canonical(model), k)
+                folder.save_verified(f"step-{k}", to_canonical(model), k)
         folder.save("final", to_canonical(model), cfg.steps)
     return {
         "out": opts.out,
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
     try:
         summary = run(cfg, model_cfg, opts)
-    except (NonFiniteLoss, checkpoint.CheckpointError) as e:
+    except (RunError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(

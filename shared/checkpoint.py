@@ -10,7 +10,6 @@ pickle anywhere: safetensors holds raw arrays and a string-to-string header.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -21,6 +20,8 @@ from typing import Any
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _serialize
+
+from shared.config import MODEL_CONFIGS
 
 FORMAT = "paradigms-checkpoint"
 FORMAT_VERSION = 1
@@ -71,6 +72,9 @@ def save(
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -80,10 +84,18 @@ def save(
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
 
 
 def read(path: str | os.PathLike) -> Checkpoint:
     """Read every entry and the metadata; a truncated or foreign file raises CheckpointError."""
+    if os.path.isdir(path):
+        final = os.path.join(path, "final.safetensors")
+        raise CheckpointError(f"{path} is a folder; pass one of its files, e.g. {final}")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -92,7 +104,7 @@ def read(path: str | os.PathLike) -> Checkpoint:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(
-            f"{path}: not a readable safetensors file ({e}); it may be truncated - "
+            f"{path}: not a safetensors checkpoint, or a truncated one ({e}); "
             "use an earlier step-N.safetensors or rerun"
         ) from None
     if meta.get("format") != FORMAT:
@@ -106,15 +118,18 @@ def read(path: str | os.PathLike) -> Checkpoint:
             f"{path}: format version {version} is newer than this package's {FORMAT_VERSION}; "
             "upgrade paradigms"
         )
-    return Checkpoint(
-        tensors=tensors,
-        model=meta["model"],
-        model_config=json.loads(meta["model_config"]),
-        train_config=json.loads(meta["train_config"]),
-        step=int(meta["step"]),
-        side=meta["side"],
-        format_version=version,
-    )
+    try:
+        return Checkpoint(
+            tensors=tensors,
+            model=meta["model"],
+            model_config=json.loads(meta["model_config"]),
+            train_config=json.loads(meta["train_config"]),
+            step=int(meta["step"]),
+            side=meta["side"],
+            format_version=version,
+        )
+    except (KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path}: damaged paradigms metadata ({e!r})") from None
 
 
 def check_weights(
@@ -154,15 +169,18 @@ def load_weights(
     """Read a checkpoint meant for `model` and check its weights against `expected` shapes."""
     ckpt = read(path)
     if ckpt.model != model:
-        raise CheckpointError(
-            f"{path}: holds a {ckpt.model!r} model, not {model!r}; pass --model {ckpt.model} "
-            "or another checkpoint"
-        )
+        fix = f"pass --model {ckpt.model}" if ckpt.model in MODEL_CONFIGS else "pass another file"
+        raise CheckpointError(f"{path}: holds a {ckpt.model!r} model, not {model!r}; {fix}")
     try:
         check_weights(ckpt.weights, expected, dtype)
     except CheckpointError as e:
-        hint = f" (it was written with model config {ckpt.model_config}"
-        hint += f" and dtype {ckpt.train_config.get('dtype')})"
+        t = ckpt.train_config
+        sizes = ", ".join(f"{k}={v}" for k, v in ckpt.model_config.items())
+        hint = (
+            f"It was written for {sizes}, dataset {t.get('dataset')}, dtype {t.get('dtype')}: "
+            "match those with --width/--layers, --dataset and --dtype, or leave --width, "
+            "--layers and --dtype out to take them from the file."
+        )
         raise CheckpointError(f"{path}: {e}\n{hint}") from None
     return ckpt
 
@@ -189,7 +207,9 @@ def describe(ckpt: Checkpoint) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    from shared.cli import Parser  # imported here: shared.cli itself imports this module
+
+    p = Parser(
         prog="python -m shared.checkpoint",
         description="Print a canonical checkpoint's metadata and its table of weights.",
     )

@@ -7,7 +7,6 @@ above |Δloss| per step on a log axis.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared import checkpoint, metrics
+from shared.cli import Parser
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Run:
     seconds: np.ndarray
     test_accuracy: float
     final: dict[str, np.ndarray] | None
+    config: dict  # config.json's model and train configs, {} if the folder has none
 
     @property
     def steps_per_second(self) -> float:
@@ -34,6 +35,8 @@ class Run:
 
 
 def load_run(folder: str) -> Run:
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder} is not a run folder; pass the --out folder of a training run")
     records = metrics.read(folder)
     steps, losses, seconds = metrics.train_curve(records)
     if len(steps) == 0:
@@ -41,14 +44,26 @@ def load_run(folder: str) -> Run:
     ev = metrics.last_eval(records)
     label = os.path.basename(os.path.normpath(folder))
     config_path = os.path.join(folder, "config.json")
+    config = {}
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
-            side = json.load(f)["side"]
-        label = side if label == side else f"{side} ({label})"
+            info = json.load(f)
+        config = {**info.get("model_config", {}), **info.get("train_config", {})}
+        label = info["side"] if label == info["side"] else f"{info['side']} ({label})"
     final_path = os.path.join(folder, "final.safetensors")
     final = checkpoint.read(final_path).weights if os.path.isfile(final_path) else None
     acc = float("nan") if ev is None else float(ev["accuracy"])
-    return Run(folder, label, steps, losses, seconds, acc, final)
+    return Run(folder, label, steps, losses, seconds, acc, final, config)
+
+
+def config_differences(a: Run, b: Run) -> list[str]:
+    """The settings in which two runs differ (bookkeeping aside): a twin comparison wants none."""
+    keys = sorted((a.config.keys() | b.config.keys()) - {"device", "eval_every", "save_every"})
+    return [
+        f"{k} ({a.config.get(k)} vs {b.config.get(k)})"
+        for k in keys
+        if a.config.get(k) != b.config.get(k)
+    ]
 
 
 def loss_differences(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +77,12 @@ def max_param_difference(a: Run, b: Run) -> float:
         return float("nan")
     if a.final.keys() != b.final.keys():
         raise ValueError("the final checkpoints hold different weights; are these the same model?")
+    for k in a.final:
+        if a.final[k].shape != b.final[k].shape:
+            raise ValueError(
+                f"{k} is {a.final[k].shape} in {a.folder} but {b.final[k].shape} in {b.folder}: "
+                "not the same model size"
+            )
     return max(
         float(np.max(np.abs(a.final[k].astype(np.float64) - b.final[k].astype(np.float64))))
         for k in a.final
@@ -110,7 +131,7 @@ def plot(a: Run, b: Run, path: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m shared.compare",
         description="Compare two run folders written by functional.train / oop.train.",
     )
@@ -123,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a, b = load_run(args.run_a), load_run(args.run_b)
         print(table(a, b))
+        differ = config_differences(a, b)
+        if differ:
+            print("note: these runs are not twins; they differ in " + ", ".join(differ))
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

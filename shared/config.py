@@ -73,7 +73,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam's second-moment decay
     eps: float = 1e-8  # Adam's epsilon, added outside the square root as in torch
     weight_decay: float = 0.0  # L2 penalty added to the gradient (torch's coupled weight_decay)
-    seed: int = 0  # seeds the initial weights, the data split and the batch order
+    seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)
     dtype: str = "float32"  # "float32" or "float64", for weights, data and optimizer state
     device: str = "cpu"  # "cpu" or "gpu"
     eval_every: int = 100  # evaluate on the test split every N updates (0: only at the end)
@@ -98,6 +98,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:  # torch.optim.Adam's rule
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        for name in ("momentum", "eps", "weight_decay"):
+            if getattr(self, name) < 0:  # torch.optim refuses negative values
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.nesterov and self.momentum <= 0:
             raise ValueError("nesterov needs momentum > 0 (as in torch.optim.SGD); set --momentum")
 

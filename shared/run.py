@@ -29,9 +29,22 @@ from shared.metrics import MetricsWriter
 FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
 
 
-class NonFiniteLoss(RuntimeError):
+OWNED = ("config.json", "metrics.jsonl", "compare.png")  # with *.safetensors: what a run writes
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on; the message says why and what to do."""
+
+
+class NonFiniteLoss(RunError):
     """Raised when a loss or a weight becomes NaN or infinite; the message names the last good
     checkpoint, which is never overwritten by a bad one."""
+
+
+def _previous_run(out: str) -> list[str]:
+    if not os.path.isdir(out):
+        return []
+    return sorted(f for f in os.listdir(out) if f in OWNED or f.endswith(".safetensors"))
 
 
 class RunFolder:
@@ -43,11 +56,22 @@ class RunFolder:
         side: str,
         versions: dict[str, str],
         progress: bool = True,
+        overwrite: bool = False,
     ) -> None:
+        old = _previous_run(out)
+        if old and not overwrite:
+            listed = ", ".join(old[:3]) + (", ..." if len(old) > 3 else "")
+            raise RunError(
+                f"{out} already holds a run ({listed}); "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+        for name in old:  # only the files a run writes; anything else in the folder stays
+            os.remove(os.path.join(out, name))
         os.makedirs(out, exist_ok=True)
         self.out, self.train, self.model_config, self.side = out, train, model_config, side
         self.progress = progress
         self.last_good: str | None = None
+        self._pending: tuple[str, dict[str, np.ndarray], int] | None = None
         info = {
             "side": side,
             "model": train.model,
@@ -59,8 +83,17 @@ class RunFolder:
             json.dump(info, f, indent=2, sort_keys=True)
         self.metrics = MetricsWriter(out)
 
+    def save_verified(self, name: str, weights: dict[str, np.ndarray], step: int) -> None:
+        """Write `DIR/name.safetensors` once the loss of update `step + 1`, computed from these
+        weights, has reached the host and is finite (`log_losses` does it). Weights that only
+        lead to NaN are never written, so the last checkpoint on disk is always a good one."""
+        self._pending = (name, weights, step)
+
     def save(self, name: str, weights: dict[str, np.ndarray], step: int) -> str:
-        """Write `DIR/name.safetensors` atomically and remember it as the last good checkpoint."""
+        """Write `DIR/name.safetensors` atomically and remember it as the last good checkpoint.
+
+        For `init` (the weights as loaded) and `final` (after the final evaluation was finite).
+        """
         path = os.path.join(self.out, f"{name}.safetensors")
         bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
         if bad:
@@ -117,17 +150,21 @@ class RunFolder:
         for step, loss in enumerate(losses.tolist(), start=first):
             self.check_finite(step, loss)
             self.metrics.train(step, loss, lr, seconds)
+            if self._pending is not None and self._pending[2] == step - 1:
+                self.save(*self._pending)
+                self._pending = None
         bar.update(len(losses))
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
 
     def log_eval(self, step: int, loss: float, accuracy: float, bar) -> None:
+        self.check_finite(step, loss, what="test loss")
         self.metrics.eval(step, loss, accuracy)
         bar.write(f"step {step:>6}  test loss {loss:.4f}  accuracy {accuracy:.4f}")
 
-    def check_finite(self, step: int, loss: float) -> None:
+    def check_finite(self, step: int, loss: float, what: str = "loss") -> None:
         if not math.isfinite(loss):
             raise NonFiniteLoss(
-                f"loss became {loss} at update {step}; stopped. The last good checkpoint is "
+                f"{what} became {loss} at update {step}; stopped. The last good checkpoint is "
                 f"{self.last_good}. Lower --lr (now {self.train.lr}) or check the data."
             )
 

@@ -98,10 +98,10 @@ def test_truncated_file_is_refused(tmp_path, init_weights):
     save(path, init_weights)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(checkpoint.CheckpointError, match="may be truncated"):
+    with pytest.raises(checkpoint.CheckpointError, match="or a truncated one"):
         checkpoint.read(path)
     path.write_bytes(data[:5])
-    with pytest.raises(checkpoint.CheckpointError, match="may be truncated"):
+    with pytest.raises(checkpoint.CheckpointError, match="or a truncated one"):
         checkpoint.read(path)
 
 
@@ -135,3 +135,18 @@ def test_command_line_prints_metadata_and_table(tmp_path, init_weights):
         text=True,
     )
     assert bad.returncode == 2 and "no such checkpoint file" in bad.stderr
+
+
+def test_checkpoints_get_the_usual_file_mode(tmp_path, init_weights):
+    save(tmp_path / "m.safetensors", init_weights)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_folder_or_a_foreign_file_is_refused_with_a_hint(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="is a folder; pass one of its files"):
+        checkpoint.read(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text('{"kind": "train"}\n')
+    with pytest.raises(checkpoint.CheckpointError, match="not a safetensors checkpoint"):
+        checkpoint.read(tmp_path / "metrics.jsonl")

@@ -87,21 +87,62 @@ def test_a_checkpoint_evaluates_the_same_on_both_sides(writer, tmp_path, capsys)
     assert logged["accuracy"] == pytest.approx(af, abs=1e-12)
 
 
+def last_good(err: str) -> str:
+    return err.split("The last good checkpoint is ")[1].split(". ")[0]
+
+
 @pytest.mark.parametrize("side", SIDES)
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(side, tmp_path, capsys):
+    """lr 1e10 gives NaN at update 3. step-1 was checked by update 2's finite loss and is kept;
+    step-2 only led to NaN, so it is never written."""
     code = train(
-        side, tmp_path, "--lr", "1e10", "--steps", "50", "--save-every", "2", "--width", "32"
+        side, tmp_path, "--lr", "1e10", "--steps", "50", "--save-every", "1", "--width", "32"
     )
     assert code == 1
     err = capsys.readouterr().err
     assert "loss became nan at update 3; stopped" in err
-    assert "step-2.safetensors" in err
-    good = err.split("The last good checkpoint is ")[1].split(". ")[0]
-    ckpt = checkpoint.read(good)  # still loadable
-    assert all(np.isfinite(v).all() for v in ckpt.weights.values())
+    assert last_good(err).endswith("step-1.safetensors")
+    assert not (tmp_path / "step-2.safetensors").exists()
     assert not (tmp_path / "final.safetensors").exists()
+    req = cli.parse_eval(side, ["--checkpoint", last_good(err)])
+    assert all(np.isfinite(EVALUATE[side].evaluate_checkpoint(req)))  # still good to use
     losses = [r["loss"] for r in metrics.read(tmp_path) if r["kind"] == "train"]
-    assert losses and np.isfinite(losses).all()
+    assert len(losses) == 2 and np.isfinite(losses).all()
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_non_finite_loss_between_fetches_falls_back_to_init(side, tmp_path, capsys):
+    """No --save-every: the NaN is found when the chunk of losses reaches the host."""
+    assert train(side, tmp_path, "--lr", "1e10", "--steps", "80", "--eval-every", "0") == 1
+    assert last_good(capsys.readouterr().err).endswith("init.safetensors")
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_non_finite_test_loss_stops_cleanly(side, tmp_path, capsys):
+    """lr 1e10: the losses of updates 1 and 2 are finite, the test loss after update 2 is not."""
+    code = train(side, tmp_path, "--lr", "1e10", "--steps", "2", "--eval-every", "2")
+    assert code == 1
+    assert "test loss became" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_an_existing_run_is_not_overwritten_by_accident(side, tmp_path, capsys):
+    assert train(side, tmp_path, "--steps", "2", "--width", "16") == 0
+    before = (tmp_path / "final.safetensors").read_bytes()
+    assert train(side, tmp_path, "--steps", "2", "--width", "16") == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "final.safetensors").read_bytes() == before
+    (tmp_path / "notes.txt").write_text("mine")
+    assert train(side, tmp_path, "--steps", "3", "--width", "16", "--overwrite") == 0
+    assert checkpoint.read(tmp_path / "final.safetensors").step == 3
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # only the run's own files go
+
+
+def test_dtype_and_size_come_from_init_unless_given(tmp_path):
+    flags = ["--steps", "2", "--width", "24", "--layers", "1", "--dtype", "float64"]
+    assert train("functional", tmp_path / "a", *flags) == 0
+    cfg, model, _ = cli.parse("oop", ["--init", str(tmp_path / "a/init.safetensors")])
+    assert (cfg.dtype, model.width, model.layers) == ("float64", 24, 1)
 
 
 def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
@@ -129,6 +170,10 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--model", "resnet"], "invalid choice: 'resnet'"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--nesterov", "--momentum", "0"], "nesterov needs momentum > 0"),
+        (["--beta1", "1.5"], "beta1 must lie in [0, 1)"),
+        (["--momentum", "-0.5"], "momentum must be >= 0"),
+        (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
+        (["--init", "missing.safetensors"], "no such checkpoint file"),
     ],
 )
 @pytest.mark.parametrize("side", SIDES)
@@ -136,7 +181,8 @@ def test_bad_flags_exit_with_a_one_line_error(side, flags, message, tmp_path, ca
     with pytest.raises(SystemExit) as e:
         cli.parse(side, [*flags, "--out", str(tmp_path)])
     assert e.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err  # one line, no usage block
 
 
 def test_both_scripts_have_the_same_flags():
@@ -156,3 +202,40 @@ def test_nan_in_the_data_is_refused():
     x[4, 1] = np.nan
     with pytest.raises(ValueError, match="x_train has 1 non-finite values \\(first in row 4\\)"):
         data.Dataset("bad", x, np.zeros(10, np.int64), np.zeros((2, 3)), np.zeros(2, np.int64), 2)
+
+
+def test_compare_refuses_runs_of_different_sizes(tmp_path, capsys):
+    assert train("functional", tmp_path / "a", "--steps", "2", "--width", "16") == 0
+    assert train("functional", tmp_path / "b", "--steps", "2", "--width", "24") == 0
+    assert compare.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "not the same model size" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_data_set_with_other_classes(tmp_path, capsys):
+    assert (
+        train("oop", tmp_path / "m", "--steps", "2", "--dataset", "moons", "--batch-size", "16")
+        == 0
+    )
+    with pytest.raises(SystemExit):
+        cli.parse_eval(
+            "functional",
+            ["--checkpoint", str(tmp_path / "m/final.safetensors"), "--dataset", "spirals"],
+        )
+    assert "pass --dataset moons" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_evaluate_main_prints_the_result(side, tmp_path, capsys):
+    assert train(side, tmp_path, "--steps", "3", "--width", "16") == 0
+    assert EVALUATE[side].main(["--checkpoint", str(tmp_path / "final.safetensors")]) == 0
+    assert "digits test split (359 examples)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module", ["shared.level0.mlp", "functional.level1.mlp", "oop.level1.mlp"])
+def test_ladder_scripts_train(module, capsys):
+    import importlib
+
+    importlib.import_module(module).main(["--epochs", "20"])
+    out = capsys.readouterr().out
+    assert "220 updates" in out
+    assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9

@@ -121,7 +121,7 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("level-1 JAX", argv)
+    ds, cfg, config = cli.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
     step = jax.jit(make_step(cfg))

@@ -122,7 +122,7 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("level-1 PyTorch", argv)
+    ds, cfg, config = cli.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
     loader = make_loader(

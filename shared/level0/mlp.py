@@ -24,6 +24,8 @@ The optimizers follow `torch.optim.SGD` and `torch.optim.Adam` to the letter.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # -- config --
@@ -131,7 +133,7 @@ def adam_update(
         g = grads[k] + cfg.weight_decay * p if cfg.weight_decay else grads[k]
         m[k] = cfg.beta1 * state["exp_avg"][k] + (1 - cfg.beta1) * g
         v[k] = cfg.beta2 * state["exp_avg_sq"][k] + (1 - cfg.beta2) * g * g
-        denom = np.sqrt(v[k]) / np.sqrt(bc2) + cfg.eps
+        denom = np.sqrt(v[k]) / math.sqrt(bc2) + cfg.eps  # a Python float keeps the dtype
         new_params[k] = p - (cfg.lr / bc1) * m[k] / denom
     return new_params, {"step": t, "exp_avg": m, "exp_avg_sq": v}
 
@@ -154,7 +156,7 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("level-0 NumPy", argv)
+    ds, cfg, config = cli.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer][0](params)
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
