@@ -19,7 +19,7 @@ The backward pass, by the chain rule, one layer at a time from the top:
 
 The subgradient of relu at exactly 0 is taken as 0, as jax and torch both do. Changing the
 architecture means deriving and writing all of this again: that is what levels 1 and 2 remove.
-The optimizers follow `torch.optim.SGD` and `torch.optim.Adam` to the letter.
+The optimizers follow the formulas of `torch.optim.SGD` and `torch.optim.Adam`.
 """
 
 from __future__ import annotations
