@@ -98,12 +98,24 @@ class Level0:
         return dict(self.params)
 
 
-class FunctionalLevel1:
-    name = "functional.level1"
+class _Functional:
+    """What both functional rungs share: x64 set per call, a jitted pure step, named weights."""
 
     def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
         self.dtype, self.cfg = cfg.dtype, cfg
         self._setup(weights, config, cfg)
+
+    @_x64
+    def step(self, x, y):
+        self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
+        return float(loss)
+
+    def weights(self):
+        return canonical(self.params)
+
+
+class FunctionalLevel1(_Functional):
+    name = "functional.level1"
 
     @_x64
     def _setup(self, weights, config, cfg):
@@ -124,21 +136,9 @@ class FunctionalLevel1:
     def grads(self, x, y):
         return canonical(jax.grad(f1.loss_fn)(self.params, x, y))
 
-    @_x64
-    def step(self, x, y):
-        self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
-        return float(loss)
 
-    def weights(self):
-        return canonical(self.params)
-
-
-class FunctionalLevel2:
+class FunctionalLevel2(_Functional):
     name = "functional.models"
-
-    def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
-        self.dtype, self.cfg = cfg.dtype, cfg
-        self._setup(weights, config, cfg)
 
     @_x64
     def _setup(self, weights, config, cfg):
@@ -166,14 +166,6 @@ class FunctionalLevel2:
         return canonical(
             jax.grad(lambda p: f2.loss_fn(eqx.combine(p, self.static), x, y))(self.params)
         )
-
-    @_x64
-    def step(self, x, y):
-        self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
-        return float(loss)
-
-    def weights(self):
-        return canonical(self.params)
 
 
 def _tensors(x, y, dtype):
