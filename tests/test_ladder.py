@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from twins import PAIRS, cast, max_abs_diff
+from twins import PAIRS, OOPLevel1, OOPLevel2, cast, max_abs_diff
 
+import oop.level1.mlp as o1
 from shared import data
 from shared.config import TrainConfig
 
@@ -111,3 +112,26 @@ def test_one_step_and_trajectory(pair, dtype, opt, digits, mlp_config, init_weig
     final = max_abs_diff(a.weights(), b.weights())
     assert final <= param_tol, f"after {TRAJECTORY_STEPS} updates the weights differ by {final:.3e}"
     assert losses_a[-1] < 0.75 * losses_a[0], "the trajectory should actually train"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+def test_oop_level1_optimizers_replay_torch_optim_bit_for_bit(
+    opt, dtype, digits, mlp_config, init_weights
+):
+    """Given the very same gradients, the hand-written level-1 SGD and Adam use torch's own
+    tensor operations (`add_(alpha=)`, `lerp_`, `addcmul_`, `addcdiv_`, bias corrections in
+    Python floats) and so reproduce `torch.optim` exactly, in float32 too: no tolerance."""
+    cfg = TrainConfig(dtype=dtype, **OPTIMIZERS[opt])
+    manual = OOPLevel1(cast(init_weights, dtype), mlp_config, cfg)
+    library = OOPLevel2(cast(init_weights, dtype), mlp_config, cfg)
+    batches = data.batches(digits.x_train.astype(dtype), digits.y_train, BATCH, seed=0)
+    for _ in range(20):
+        x, y = next(batches)
+        library.step(x, y)  # torch.optim.step() on the nn.Module's own gradients
+        grads = {k: p.grad for k, p in library.model.named_parameters()}
+        for name, p in o1.named(manual.params):
+            p.grad = grads[name].clone()
+        o1.OPTIMIZERS[cfg.optimizer][1](manual.params, manual.opt_state, cfg)
+        a, b = manual.weights(), library.weights()  # identical, so the next grads are too
+        assert all(np.array_equal(a[k], b[k]) for k in a), "the update differs from torch.optim"

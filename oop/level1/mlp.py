@@ -74,13 +74,13 @@ def sgd_init(params: Params) -> dict[str, Tensor]:
 
 @torch.no_grad()
 def sgd_update(params: Params, bufs: dict[str, Tensor], cfg: TrainConfig) -> None:
-    """torch.optim.SGD by hand, in place: decay, momentum buffer, parameter."""
+    """torch.optim.SGD by hand, in place, with the very tensor operations torch uses."""
     for name, p in named(params):
-        g = p.grad + cfg.weight_decay * p if cfg.weight_decay else p.grad
+        g = p.grad.add(p, alpha=cfg.weight_decay) if cfg.weight_decay else p.grad
         if cfg.momentum:
-            bufs[name].mul_(cfg.momentum).add_(g)
-            g = g + cfg.momentum * bufs[name] if cfg.nesterov else bufs[name]
-        p.sub_(cfg.lr * g)
+            bufs[name].mul_(cfg.momentum).add_(g)  # buf = momentum * buf + g
+            g = g.add(bufs[name], alpha=cfg.momentum) if cfg.nesterov else bufs[name]
+        p.add_(g, alpha=-cfg.lr)  # p -= lr * g
 
 
 def adam_init(params: Params) -> dict:
@@ -90,15 +90,17 @@ def adam_init(params: Params) -> dict:
 
 @torch.no_grad()
 def adam_update(params: Params, state: dict, cfg: TrainConfig) -> None:
-    """torch.optim.Adam by hand, in place: moments, bias corrections, eps outside the sqrt."""
+    """torch.optim.Adam by hand, in place, with the very tensor operations torch uses:
+    moments, bias corrections in Python floats, eps outside the square root."""
     state["step"] += 1
     bc1, bc2 = 1 - cfg.beta1 ** state["step"], 1 - cfg.beta2 ** state["step"]
     for name, p in named(params):
-        g = p.grad + cfg.weight_decay * p if cfg.weight_decay else p.grad
+        g = p.grad.add(p, alpha=cfg.weight_decay) if cfg.weight_decay else p.grad
         m, v = state["exp_avg"][name], state["exp_avg_sq"][name]
-        m.mul_(cfg.beta1).add_((1 - cfg.beta1) * g)
-        v.mul_(cfg.beta2).add_((1 - cfg.beta2) * g * g)
-        p.sub_((cfg.lr / bc1) * m / (v.sqrt() / bc2**0.5 + cfg.eps))
+        m.lerp_(g, 1 - cfg.beta1)  # m = beta1 * m + (1 - beta1) * g
+        v.mul_(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)  # v = beta2 * v + (1 - beta2) g^2
+        denom = (v.sqrt() / bc2**0.5).add_(cfg.eps)
+        p.addcdiv_(m, denom, value=-cfg.lr / bc1)  # p -= lr / bc1 * m / denom
 
 
 OPTIMIZERS = {"sgd": (sgd_init, sgd_update), "adam": (adam_init, adam_update)}
