@@ -60,17 +60,19 @@ def _entries(tree: PyTree) -> list[tuple[str, Rule]]:
     return out
 
 
+def _canonical_arrays(tree: PyTree) -> dict[str, jax.Array]:
+    """Canonical name -> the array in torch's layout, still on its device."""
+    arrays = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_array(x)]
+    return {name: rule[0](x) for (name, rule), x in zip(_entries(tree), arrays, strict=True)}
+
+
 def to_canonical(tree: PyTree) -> dict[str, np.ndarray]:
     """Every array of a model or parameter pytree, by canonical name, in torch's layout."""
-    arrays = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_array(x)]
-    return {
-        name: np.asarray(jax.device_get(rule[0](x)))
-        for (name, rule), x in zip(_entries(tree), arrays, strict=True)
-    }
+    return {k: np.asarray(jax.device_get(v)) for k, v in _canonical_arrays(tree).items()}
 
 
 def canonical_shapes(tree: PyTree) -> dict[str, tuple[int, ...]]:
-    return {k: v.shape for k, v in to_canonical(tree).items()}
+    return {k: tuple(v.shape) for k, v in _canonical_arrays(tree).items()}
 
 
 def from_canonical(tree: PyTree, weights: dict[str, np.ndarray]) -> PyTree:
@@ -78,7 +80,7 @@ def from_canonical(tree: PyTree, weights: dict[str, np.ndarray]) -> PyTree:
 
     Checks names, shapes and dtypes first and reports every mismatch in one error.
     """
-    like = to_canonical(tree)
+    like = _canonical_arrays(tree)  # shapes and dtypes only: nothing is copied to the host
     check_weights(
         weights, {k: v.shape for k, v in like.items()}, {k: v.dtype.name for k, v in like.items()}
     )

@@ -50,7 +50,6 @@ class RunOptions:
 
     out: str
     init: str | None
-    dry_run: bool
     progress: bool
     overwrite: bool
 
@@ -200,7 +199,7 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     return (
         train,
         model,
-        RunOptions(out, args.init, args.dry_run, not args.no_progress, args.overwrite),
+        RunOptions(out, args.init, not args.no_progress, args.overwrite),
     )
 
 

@@ -118,13 +118,7 @@ class RunFolder:
         """Whether the losses so far must reach the host after update `step`: every
         FETCH_EVERY updates, before each evaluation and save, and at the end. Between
         boundaries both loops keep losses on the device and never synchronise."""
-        t = self.train
-        return (
-            step == t.steps
-            or step % FETCH_EVERY == 0
-            or (t.eval_every > 0 and step % t.eval_every == 0)
-            or (t.save_every > 0 and step % t.save_every == 0)
-        )
+        return step % FETCH_EVERY == 0 or self.wants_eval(step) or self.wants_save(step)
 
     def wants_eval(self, step: int) -> bool:
         return step == self.train.steps or (

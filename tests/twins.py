@@ -31,16 +31,14 @@ Weights = dict[str, np.ndarray]
 
 def canonical(x) -> Weights:
     """Canonical weights of anything on the ladder: a NumPy dict, a JAX pytree or equinox
-    module, an nn.Module or its state_dict, or a level-1 dict of torch tensors."""
+    module, an nn.Module, or a level-1 dict of torch tensors."""
     if isinstance(x, torch.nn.Module):
         return oconvert.to_canonical(x)
     if isinstance(x, dict) and x and all(isinstance(v, np.ndarray) for v in x.values()):
         return dict(x)
     leaves = jax.tree_util.tree_leaves(x)
     if leaves and isinstance(leaves[0], torch.Tensor):
-        if isinstance(x, dict) and "layers" in x:
-            return {k: v.detach().numpy().copy() for k, v in o1.named(x)}
-        return {k: v.detach().numpy().copy() for k, v in x.items()}  # a state_dict
+        return {k: v.detach().numpy().copy() for k, v in o1.named(x)}
     return fconvert.to_canonical(x)
 
 
