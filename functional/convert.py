@@ -94,3 +94,74 @@ def from_canonical(tree: PyTree, weights: dict[str, np.ndarray]) -> PyTree:
         else:
             new.append(leaf)
     return jax.tree_util.tree_unflatten(treedef, new)
+
+
+def leaf_names(tree: PyTree) -> list[str]:
+    """The canonical name of each array leaf, in `tree_leaves` order."""
+    return [name for name, _ in _entries(tree)]
+
+
+# -- optimizer state --
+# (optax state type, field) -> torch's per-parameter state key. A field holding one array per
+# parameter is saved as `opt.<torch key>.<weight name>`; every `count` becomes `opt.step`.
+STATE_KEYS = {
+    ("TraceState", "trace"): "momentum_buffer",
+    ("ScaleByAdamState", "mu"): "exp_avg",
+    ("ScaleByAdamState", "nu"): "exp_avg_sq",
+    ("ScaleByRmsState", "nu"): "square_avg",
+    ("ScaleByRStdDevState", "mu"): "grad_avg",
+    ("ScaleByRStdDevState", "nu"): "square_avg",
+    ("ScaleByTorchAdagradState", "sum"): "sum",
+}
+
+
+def _map_state(node, on_buffer, on_count):
+    """Rebuild an optax state, replacing per-parameter buffers and counts; walks chains,
+    masks and any other NamedTuple or tuple of states."""
+    if isinstance(node, tuple) and hasattr(node, "_fields"):  # a NamedTuple state
+        new = {}
+        for field in node._fields:
+            value = getattr(node, field)
+            key = STATE_KEYS.get((type(node).__name__, field))
+            if key is not None:
+                new[field] = on_buffer(key, value)
+            elif field == "count":
+                new[field] = on_count(value)
+            else:
+                new[field] = _map_state(value, on_buffer, on_count)
+        return node._replace(**new)
+    if isinstance(node, tuple | list):
+        return type(node)(_map_state(c, on_buffer, on_count) for c in node)
+    return node
+
+
+def opt_state_to_canonical(opt_state: PyTree, step: int) -> dict[str, np.ndarray]:
+    """`opt.step` (int64) and `opt.<torch key>.<weight name>` for every buffer, torch layouts."""
+    out = {"opt.step": np.asarray(step, dtype=np.int64)}
+
+    def buffer(key, value):
+        out.update({f"opt.{key}.{name}": a for name, a in to_canonical(value).items()})
+        return value
+
+    _map_state(opt_state, buffer, lambda c: c)
+    return out
+
+
+def opt_state_from_canonical(opt_state: PyTree, tensors: dict[str, np.ndarray]) -> PyTree:
+    """`opt_state` (a fresh `optimizer.init(params)`) with the saved buffers and step count."""
+    step = int(tensors["opt.step"])
+    expected = opt_state_to_canonical(opt_state, step)
+    check_weights(
+        {k: v for k, v in tensors.items() if k.startswith("opt.")},
+        {k: v.shape for k, v in expected.items()},
+        {k: v.dtype.name for k, v in expected.items()},
+        source="checkpoint's optimizer state",
+    )
+
+    def buffer(key, value):
+        prefix = f"opt.{key}."
+        return from_canonical(
+            value, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+
+    return _map_state(opt_state, buffer, lambda c: jnp.asarray(step, dtype=c.dtype))

@@ -13,10 +13,10 @@ import jax
 
 from functional.convert import from_canonical
 from functional.models import MODELS
-from shared import cli
+from shared import cli_eval
 
 
-def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
+def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
     with jax.enable_x64(req.dtype == "float64"):
         module = MODELS[req.ckpt.model]
@@ -28,8 +28,8 @@ def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    req = cli.parse_eval("functional", argv)
-    cli.print_eval("functional", req, *evaluate_checkpoint(req))
+    req = cli_eval.parse_eval("functional", argv)
+    cli_eval.print_eval("functional", req, *evaluate_checkpoint(req))
     return 0
 
 

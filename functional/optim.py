@@ -1,32 +1,155 @@
-"""`TrainConfig` -> an optax optimizer with PyTorch's meaning of each hyperparameter.
+"""`OptimizerSpec` + `ScheduleSpec` -> one optax `GradientTransformation`, with torch's meanings.
 
 optax optimizers are pure `(init, update)` pairs: the state is an ordinary pytree that goes
-into `update` and comes back out, where `torch.optim` keeps state inside the optimizer object.
+into `update` and comes back out, where `torch.optim` keeps state inside the optimizer object,
+keyed by parameter. Each optimizer here is a chain of small transforms, in the order torch
+applies the same operations:
+
+    clip_grad_norm_  ->  coupled weight decay  ->  scale (momentum / Adam / RMS / Adagrad)
+      ->  decoupled weight decay (AdamW)  ->  -lr(t)
+
+Two transforms are written here because optax's own differ from torch's formula: Adagrad and
+global-norm clipping. The schedule is computed in the parameters' dtype: optax's built-in
+schedules compute in float32 from an int32 count, even under x64 (see docs/traps.md).
 """
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
 import optax
 
-from shared.config import TrainConfig
+from functional.convert import leaf_names
+from shared.optim import OptimizerSpec, ScheduleSpec, check_supported
+
+TORCH_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ divides by (total_norm + 1e-6)
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """SGD or Adam as `torch.optim.SGD` / `torch.optim.Adam` define them.
+# -- transforms torch defines differently --
+def clip_by_global_norm_torch(max_norm: float) -> optax.GradientTransformation:
+    """`torch.nn.utils.clip_grad_norm_(params, max_norm)` as an optax transform.
 
-    - SGD momentum: optax's `trace` keeps `buf = momentum * buf + grad` and steps by
-      `-lr * buf` (or `-lr * (grad + momentum * buf)` with Nesterov): torch's formula with
-      `dampening=0`.
-    - Adam: eps outside the square root and `eps_root=0`, as in torch.
-    - weight_decay: torch adds `weight_decay * param` to the gradient before the optimizer sees
-      it (coupled L2, not AdamW), which is `add_decayed_weights` chained in front.
+    torch: `coef = min(max_norm / (total_norm + 1e-6), 1)`; `g *= coef`. optax's
+    `clip_by_global_norm` uses `max_norm / total_norm` and only when the norm exceeds it.
     """
-    if cfg.optimizer == "sgd":
-        opt = optax.sgd(cfg.lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov)
-    elif cfg.optimizer == "adam":
-        opt = optax.adam(cfg.lr, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.eps)
-    else:  # TrainConfig has already refused other names
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-    if cfg.weight_decay:
-        opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
-    return opt
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        del params
+        norm = optax.global_norm(updates)
+        coef = jnp.minimum(max_norm / (norm + TORCH_CLIP_EPS), 1.0)
+        return jax.tree_util.tree_map(lambda g: (g * coef).astype(g.dtype), updates), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByTorchAdagradState(NamedTuple):
+    sum: optax.Updates  # torch's state["sum"]: the running sum of squared gradients
+
+
+def scale_by_torch_adagrad(
+    initial_accumulator: float = 0.0, eps: float = 1e-10
+) -> optax.GradientTransformation:
+    """`torch.optim.Adagrad`'s direction: `sum += g^2`; `g / (sqrt(sum) + eps)`.
+
+    optax's `adagrad` starts the sum at 0.1 and adds eps inside the square root (1e-7);
+    torch starts at `initial_accumulator_value` (0) and adds eps (1e-10) outside it. The lr
+    and its `lr_decay` come from the schedule (`make_schedule`).
+    """
+
+    def init_fn(params):
+        return ScaleByTorchAdagradState(
+            sum=jax.tree_util.tree_map(lambda p: jnp.full_like(p, initial_accumulator), params)
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        total = jax.tree_util.tree_map(lambda s, g: s + g * g, state.sum, updates)
+        updates = jax.tree_util.tree_map(lambda g, s: g / (jnp.sqrt(s) + eps), updates, total)
+        return updates, ScaleByTorchAdagradState(sum=total)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+# -- schedule --
+def make_schedule(opt: OptimizerSpec, sched: ScheduleSpec, dtype) -> optax.Schedule:
+    """`count -> lr` for update `count` (0-based), computed in `dtype`, as torch's schedulers
+    (and `shared.optim.learning_rate`, the NumPy reference) define it."""
+    lr, w, s = opt.lr, sched.warmup_steps, sched.warmup_start_factor
+
+    def main(u):  # the schedule after warmup, counting its own updates from 0
+        if sched.name == "step":
+            return lr * sched.gamma ** jnp.floor(u / sched.step_size)
+        if sched.name == "multistep":
+            passed = sum((u >= m).astype(dtype) for m in sched.milestones)
+            return lr * sched.gamma**passed
+        if sched.name == "exponential":
+            return lr * sched.gamma**u
+        if sched.name == "cosine":  # flat at eta_min after the horizon
+            horizon = sched.decay_steps - w
+            u = jnp.minimum(u, horizon)
+            return sched.eta_min + (lr - sched.eta_min) * (1 + jnp.cos(jnp.pi * u / horizon)) / 2
+        return jnp.full_like(u, lr)  # constant
+
+    def schedule(count):
+        t = jnp.asarray(count).astype(dtype)
+        value = main(t - w)
+        if w:
+            value = jnp.where(t < w, lr * (s + (1 - s) * t / w), value)
+        if opt.lr_decay:
+            value = value / (1 + t * opt.lr_decay)
+        return value
+
+    return schedule
+
+
+# -- optimizer --
+def decay_mask(opt: OptimizerSpec) -> Callable | None:
+    """A callable `params -> pytree of bools`: True where weight decay applies."""
+    if not opt.no_decay:
+        return None
+
+    def mask(params):
+        names = leaf_names(params)
+        flags = [not any(fnmatch.fnmatchcase(n, p) for p in opt.no_decay) for n in names]
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), flags)
+
+    return mask
+
+
+def make_optimizer(
+    opt: OptimizerSpec, sched: ScheduleSpec, dtype: str = "float32"
+) -> optax.GradientTransformation:
+    """The optax twin of `oop.optim.make_optimizer` (a torch optimizer plus its scheduler)."""
+    check_supported(opt, sched)
+    parts: list[optax.GradientTransformation] = []
+    if opt.clip_norm is not None:
+        parts.append(clip_by_global_norm_torch(opt.clip_norm))
+    decay = optax.add_decayed_weights(opt.weight_decay, mask=decay_mask(opt))
+    if opt.weight_decay and opt.name != "adamw":
+        parts.append(decay)  # torch: g = g + wd * p, before the optimizer sees g
+    if opt.name == "sgd":
+        if opt.momentum:
+            parts.append(optax.trace(decay=opt.momentum, nesterov=opt.nesterov))
+    elif opt.name in ("adam", "adamw"):
+        parts.append(optax.scale_by_adam(b1=opt.beta1, b2=opt.beta2, eps=opt.eps, eps_root=0.0))
+        if opt.name == "adamw" and opt.weight_decay:
+            parts.append(decay)  # decoupled: -lr * (adam + wd * p), i.e. p *= 1 - lr * wd
+    elif opt.name == "rmsprop":
+        if opt.centered:
+            parts.append(optax.scale_by_stddev(decay=opt.alpha, eps=opt.eps, eps_in_sqrt=False))
+        else:
+            parts.append(optax.scale_by_rms(decay=opt.alpha, eps=opt.eps, eps_in_sqrt=False))
+        if opt.momentum:  # before the lr: torch's buffer holds g / (sqrt(v) + eps), not lr * it
+            parts.append(optax.trace(decay=opt.momentum))
+    elif opt.name == "adagrad":
+        parts.append(scale_by_torch_adagrad(opt.initial_accumulator, opt.eps))
+    parts.append(optax.scale_by_learning_rate(make_schedule(opt, sched, jnp.dtype(dtype))))
+    return optax.chain(*parts)

@@ -15,7 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional.convert import canonical_shapes, from_canonical, to_canonical
+from functional.convert import (
+    canonical_shapes,
+    from_canonical,
+    opt_state_from_canonical,
+    opt_state_to_canonical,
+    to_canonical,
+)
 from functional.models import MODELS
 from functional.optim import make_optimizer
 from shared import checkpoint, cli, data
@@ -55,33 +61,46 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
     model = module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
-    if opts.init:
+    ckpt = None
+    if opts.init or opts.resume:
         ckpt = checkpoint.load_weights(
-            opts.init, model=cfg.model, expected=canonical_shapes(model), dtype=cfg.dtype
+            opts.init or opts.resume,
+            model=cfg.model,
+            expected=canonical_shapes(model),
+            dtype=cfg.dtype,
         )
         model = from_canonical(model, ckpt.weights)
 
     params, static = eqx.partition(model, eqx.is_array)  # arrays | everything else
-    optimizer = make_optimizer(cfg)
+    optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)  # schedule included
     opt_state = optimizer.init(params)
+    start = 0
+    if opts.resume:  # the optimizer state and its step count come back from the file
+        opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
     step = jax.jit(module.make_step(optimizer, static))  # traced once: the shapes never change
     x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
 
+    def state(params, opt_state, k):  # what a step-N or final checkpoint holds
+        return {**to_canonical(params), **opt_state_to_canonical(opt_state, k)}
+
     folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
-    folder.save("init", to_canonical(model), 0)
-    batches = data.batches(ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed)
+    if not opts.resume:
+        folder.save("init", to_canonical(model), 0)
+    batches = data.batches(
+        ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed, start_step=start
+    )
     pending: list[jax.Array] = []
     test_loss = accuracy = float("nan")
-    with folder, folder.bar() as bar:
-        start = time.perf_counter()
-        for k in range(1, cfg.steps + 1):
+    with folder, folder.bar(start) as bar:
+        t0 = time.perf_counter()
+        for k in range(start + 1, cfg.steps + 1):
             x, y = next(batches)
             params, opt_state, loss = step(params, opt_state, x, y)
             pending.append(loss)
             if not folder.boundary(k):
                 continue
             losses = np.asarray(jnp.stack(pending))  # the one host sync of this chunk
-            folder.log_losses(k, losses, cfg.lr, time.perf_counter() - start, bar)
+            folder.log_losses(k, losses, time.perf_counter() - t0, bar)
             pending = []
             if folder.wants_eval(k):
                 test_loss, accuracy = map(
@@ -89,8 +108,8 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
                 )
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
-                folder.save_verified(f"step-{k}", to_canonical(params), k)
-        folder.save("final", to_canonical(params), cfg.steps)
+                folder.save_verified(f"step-{k}", state(params, opt_state, k), k)
+        folder.save("final", state(params, opt_state, cfg.steps), cfg.steps)
     return {
         "out": opts.out,
         "loss": float(losses[-1]),

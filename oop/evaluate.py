@@ -13,10 +13,10 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import cli
+from shared import cli_eval
 
 
-def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
+def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the nn.Module."""
     module = MODELS[req.ckpt.model]
     template = module.init_model(req.model_config, seed=0, dtype=req.dtype)
@@ -28,8 +28,8 @@ def evaluate_checkpoint(req: cli.EvalRequest) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    req = cli.parse_eval("oop", argv)
-    cli.print_eval("oop", req, *evaluate_checkpoint(req))
+    req = cli_eval.parse_eval("oop", argv)
+    cli_eval.print_eval("oop", req, *evaluate_checkpoint(req))
     return 0
 
 

@@ -12,10 +12,16 @@ import time
 
 import torch
 
-from oop.convert import canonical_shapes, from_canonical, to_canonical
+from oop.convert import (
+    canonical_shapes,
+    from_canonical,
+    optimizer_from_canonical,
+    optimizer_to_canonical,
+    to_canonical,
+)
 from oop.data import make_loader
 from oop.models import MODELS
-from oop.optim import make_optimizer
+from oop.optim import make_optimizer, make_scheduler
 from shared import checkpoint, cli, data
 from shared.config import TrainConfig
 from shared.run import RunError, RunFolder
@@ -51,40 +57,62 @@ def _run(
     module = MODELS[cfg.model]
     dtype = module.DTYPES[cfg.dtype]
     model = module.init_model(model_cfg, seed=cfg.seed, dtype=cfg.dtype)
-    if opts.init:
+    ckpt = None
+    if opts.init or opts.resume:
         ckpt = checkpoint.load_weights(
-            opts.init, model=cfg.model, expected=canonical_shapes(model), dtype=cfg.dtype
+            opts.init or opts.resume,
+            model=cfg.model,
+            expected=canonical_shapes(model),
+            dtype=cfg.dtype,
         )
         from_canonical(model, ckpt.weights)
     model.to(device)
 
-    optimizer = make_optimizer(cfg, model.parameters())  # holds the parameters and their state
+    # the optimizer holds the parameters and their state; the scheduler rewrites its lr
+    optimizer = make_optimizer(cfg.optimizer, model.named_parameters())
+    start = 0
+    if opts.resume:  # the optimizer state comes back from the file, the schedule is replayed
+        optimizer_from_canonical(model, optimizer, ckpt.tensors)
+        start = ckpt.step
+    scheduler = make_scheduler(cfg.optimizer, cfg.schedule, optimizer, cfg.steps, start_step=start)
     loader = make_loader(
-        ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed, num_steps=cfg.steps, dtype=dtype
+        ds.x_train,
+        ds.y_train,
+        cfg.batch_size,
+        seed=cfg.seed,
+        num_steps=cfg.steps - start,
+        dtype=dtype,
+        start_step=start,
     )
     x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
     y_test = torch.as_tensor(ds.y_test, device=device)
 
+    def state(k):  # what a step-N or final checkpoint holds
+        return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k)}
+
     folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
-    folder.save("init", to_canonical(model), 0)
+    if not opts.resume:
+        folder.save("init", to_canonical(model), 0)
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
-    with folder, folder.bar() as bar:
-        start = time.perf_counter()
-        for k, (x, y) in enumerate(loader, start=1):
-            loss = module.train_step(model, optimizer, x.to(device), y.to(device))
+    clip = cfg.optimizer.clip_norm
+    with folder, folder.bar(start) as bar:
+        t0 = time.perf_counter()
+        for k, (x, y) in enumerate(loader, start=start + 1):
+            loss = module.train_step(model, optimizer, x.to(device), y.to(device), clip_norm=clip)
+            scheduler.step()  # once per update, after optimizer.step()
             pending.append(loss)
             if not folder.boundary(k):
                 continue
             losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
-            folder.log_losses(k, losses, cfg.lr, time.perf_counter() - start, bar)
+            folder.log_losses(k, losses, time.perf_counter() - t0, bar)
             pending = []
             if folder.wants_eval(k):
                 test_loss, accuracy = (float(v) for v in module.evaluate(model, x_test, y_test))
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
-                folder.save_verified(f"step-{k}", to_canonical(model), k)
-        folder.save("final", to_canonical(model), cfg.steps)
+                folder.save_verified(f"step-{k}", state(k), k)
+        folder.save("final", state(cfg.steps), cfg.steps)
     return {
         "out": opts.out,
         "loss": float(losses[-1]),

@@ -7,18 +7,20 @@ python -m oop.train --help
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass
 
 from shared import checkpoint, data
+from shared.cli_optim import OPTIMIZER_FLAGS, SCHEDULE_FLAGS, add_optimizer_flags, specs
 from shared.config import (
     DEVICES,
     DTYPES,
     MODEL_CONFIGS,
-    OPTIMIZERS,
     MLPConfig,
     TrainConfig,
     model_config_from_dict,
+    train_config_from_dict,
 )
 
 DRY_RUN_STEPS = 3
@@ -52,6 +54,7 @@ class RunOptions:
     init: str | None
     progress: bool
     overwrite: bool
+    resume: str | None = None
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -70,20 +73,28 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("what to train")
     g.add_argument(
-        "--model", default=defaults.model, choices=sorted(MODEL_CONFIGS), help="architecture"
+        "--model",
+        choices=sorted(MODEL_CONFIGS),
+        help=f"architecture (default: {defaults.model})",
     )
     g.add_argument(
         "--dataset",
-        default=defaults.dataset,
         choices=sorted(data.DATASETS),
-        help="digits: 8x8 images from scikit-learn; moons, spirals: generated 2-D points",
+        help="digits: 8x8 images from scikit-learn; moons, spirals: generated 2-D points "
+        f"(default: {defaults.dataset})",
     )
-    g.add_argument("--steps", type=int, default=defaults.steps, help="optimizer updates")
+    g.add_argument(
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help="the update count the run ends at; with --resume, counted from the start of the "
+        "original run",
+    )
     g.add_argument(
         "--batch-size",
         type=int,
-        default=defaults.batch_size,
-        help="examples per update; each epoch drops its last partial batch",
+        help="examples per update; each epoch drops its last partial batch "
+        f"(default: {defaults.batch_size})",
     )
     g.add_argument(
         "--layers",
@@ -97,22 +108,11 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         default=None,
         help=f"units per hidden layer (default: from --init, else {DEFAULT_WIDTH})",
     )
-    g = p.add_argument_group("optimizer (PyTorch's meaning of each hyperparameter)")
-    g.add_argument("--optimizer", default=defaults.optimizer, choices=OPTIMIZERS, help="algorithm")
-    g.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
-    g.add_argument("--momentum", type=float, default=defaults.momentum, help="SGD momentum")
-    g.add_argument("--nesterov", action="store_true", help="SGD Nesterov momentum")
-    g.add_argument("--beta1", type=float, default=defaults.beta1, help="Adam beta1")
-    g.add_argument("--beta2", type=float, default=defaults.beta2, help="Adam beta2")
-    g.add_argument("--eps", type=float, default=defaults.eps, help="Adam eps (outside the sqrt)")
-    g.add_argument(
-        "--weight-decay",
-        type=float,
-        default=defaults.weight_decay,
-        help="L2 penalty added to the gradient, as torch's weight_decay",
-    )
+    add_optimizer_flags(p)
     g = p.add_argument_group("numerics and reproducibility")
-    g.add_argument("--seed", type=int, default=defaults.seed, help="init weights and batch order")
+    g.add_argument(
+        "--seed", type=int, help=f"init weights and batch order (default: {defaults.seed})"
+    )
     g.add_argument(
         "--dtype",
         default=None,
@@ -122,7 +122,16 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     )
     g.add_argument("--device", default=defaults.device, choices=DEVICES, help="where to train")
     g = p.add_argument_group("files")
-    g.add_argument("--init", default=None, metavar="PATH", help="start from a canonical checkpoint")
+    g.add_argument(
+        "--init", default=None, metavar="PATH", help="start from a canonical checkpoint's weights"
+    )
+    g.add_argument(
+        "--resume",
+        default=None,
+        metavar="PATH",
+        help="continue a run from a step-N or final checkpoint written by either side: weights, "
+        "optimizer state, schedule and batch order carry on; the settings come from the file",
+    )
     g.add_argument(
         "--out",
         default=None,
@@ -155,132 +164,113 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     return p
 
 
+# Flags a resumed run may set; every other flag must agree with the checkpoint it resumes.
+RESUME_FREE = {"steps", "out", "eval_every", "save_every", "device", "no_progress", "overwrite",
+               "dry_run", "resume"}  # fmt: skip
+
+
 def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object, RunOptions]:
     """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
     parser = build_parser(side)
     args = parser.parse_args(argv)
     try:
-        init = checkpoint.read(args.init) if args.init is not None else None
-        if args.dtype is None:
-            args.dtype = init.train_config.get("dtype", "float32") if init else "float32"
-        train = TrainConfig(
-            model=args.model,
-            dataset=args.dataset,
-            steps=min(args.steps, DRY_RUN_STEPS) if args.dry_run else args.steps,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            momentum=args.momentum,
-            nesterov=args.nesterov,
-            beta1=args.beta1,
-            beta2=args.beta2,
-            eps=args.eps,
-            weight_decay=args.weight_decay,
-            seed=args.seed,
-            dtype=args.dtype,
-            device=args.device,
-            eval_every=args.eval_every,
-            save_every=args.save_every,
-        )
-        ds = data.load(train.dataset)
-        data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
-        sizes = {"width": args.width, "layers": args.layers}
-        if init is not None:
-            sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
-        model = MODEL_CONFIGS[train.model](
-            in_features=ds.in_features,
-            out_features=ds.num_classes,
-            width=DEFAULT_WIDTH if sizes["width"] is None else sizes["width"],
-            layers=DEFAULT_LAYERS if sizes["layers"] is None else sizes["layers"],
-        )
-    except ValueError as e:  # CheckpointError is a ValueError
+        if args.resume is not None:
+            train, model = _resumed(args)
+        else:
+            train, model = _fresh(args)
+    except ValueError as e:  # CheckpointError and UnsupportedOption are ValueErrors
         parser.error(str(e))
     out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
-    return (
-        train,
-        model,
-        RunOptions(out, args.init, not args.no_progress, args.overwrite),
-    )
+    if args.resume is not None and os.path.abspath(os.path.dirname(args.resume)) == (
+        os.path.abspath(out)
+    ):
+        parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
+    opts = RunOptions(out, args.init, not args.no_progress, args.overwrite, args.resume)
+    return train, model, opts
 
 
-@dataclass(frozen=True)
-class EvalRequest:
-    """What `python -m SIDE.evaluate` evaluates: a checkpoint's model on a data set's test split."""
-
-    ckpt: checkpoint.Checkpoint
-    model_config: object
-    dataset: data.Dataset
-    dtype: str  # the dtype the checkpoint's weights are stored in
-
-
-def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
-    p = Parser(
-        prog=f"python -m {side}.evaluate",
-        description=(
-            f"Evaluate a canonical checkpoint, written by either side, with the {side} side's "
-            "model on a data set's test split."
-        ),
-    )
-    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
-    p.add_argument(
-        "--dataset",
-        default=None,
-        choices=sorted(data.DATASETS),
-        help="default: the data set the checkpoint was trained on",
-    )
-    args = p.parse_args(argv)
-    try:
-        ckpt = checkpoint.read(args.checkpoint)
-        model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
-        if args.dataset is None and "dataset" not in ckpt.train_config:
-            raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
-        ds = data.load(args.dataset or ckpt.train_config["dataset"])
-        trained_on = ckpt.train_config.get("dataset")
-        if (ds.in_features, ds.num_classes) != (
-            model_config.in_features,
-            model_config.out_features,
-        ):
-            raise ValueError(
-                f"dataset {ds.name!r} has {ds.in_features} features and {ds.num_classes} "
-                f"classes; the checkpoint's model takes {model_config.in_features} and predicts "
-                f"{model_config.out_features}: pass --dataset {trained_on}"
-            )
-        dtypes = {v.dtype.name for v in ckpt.weights.values()}
-        if len(dtypes) != 1:
-            raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")
-    except (TypeError, ValueError) as e:  # CheckpointError is a ValueError
-        p.error(str(e))
-    return EvalRequest(ckpt, model_config, ds, dtypes.pop())
-
-
-def print_eval(side: str, req: EvalRequest, loss: float, accuracy: float) -> None:
-    print(
-        f"{side}: {req.ckpt.model} written by {req.ckpt.side} at step {req.ckpt.step}, "
-        f"{req.dataset.name} test split ({len(req.dataset.y_test)} examples): "
-        f"loss {loss:.6f}, accuracy {accuracy:.4f}"
-    )
-
-
-def parse_ladder(module: str, level: str, argv: list[str] | None = None):
-    """Flags of the level-0 and level-1 scripts -> `(digits, TrainConfig, MLPConfig)`."""
-    p = Parser(
-        prog=f"python -m {module}",
-        description=f"Train the {level} MLP on the digits and print its test accuracy. Each "
-        "level draws its initial weights with its own library's generator, so the scripts' "
-        "results differ a little; the tests copy the same weights into every level instead.",
-        formatter_class=HelpFormatter,
-    )
-    p.add_argument("--epochs", type=int, default=30, help="passes over the training split")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="algorithm")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
-    args = p.parse_args(argv)
-    ds = data.load("digits")
+def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     defaults = TrainConfig()
-    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), defaults.batch_size)
-    lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
-    cfg = TrainConfig(optimizer=args.optimizer, lr=lr, steps=steps)
-    return ds, cfg, MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+    init = checkpoint.read(args.init) if args.init is not None else None
+    if args.dtype is None:
+        args.dtype = init.train_config.get("dtype", "float32") if init else "float32"
+    opt, sched = specs(args)
+    train = TrainConfig(
+        model=args.model or defaults.model,
+        dataset=args.dataset or defaults.dataset,
+        steps=min(args.steps, DRY_RUN_STEPS) if args.dry_run else args.steps,
+        batch_size=args.batch_size or defaults.batch_size,
+        optimizer=opt,
+        schedule=sched,
+        seed=defaults.seed if args.seed is None else args.seed,
+        dtype=args.dtype,
+        device=args.device,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+    )
+    ds = data.load(train.dataset)
+    data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
+    sizes = {"width": args.width, "layers": args.layers}
+    if init is not None:
+        sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
+    model = MODEL_CONFIGS[train.model](
+        in_features=ds.in_features,
+        out_features=ds.num_classes,
+        width=DEFAULT_WIDTH if sizes["width"] is None else sizes["width"],
+        layers=DEFAULT_LAYERS if sizes["layers"] is None else sizes["layers"],
+    )
+    return train, model
 
 
-def print_ladder(level: str, cfg: TrainConfig, loss: float, accuracy: float) -> None:
-    print(f"{level}: {cfg.steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
+def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
+    """The checkpoint's configs with only RESUME_FREE flags applied; other flags must agree."""
+    if args.init is not None:
+        raise ValueError("--init and --resume exclude each other: --resume loads the weights")
+    ckpt = checkpoint.read(args.resume)
+    if not any(k.startswith("opt.") for k in ckpt.tensors):
+        raise ValueError(
+            f"{args.resume} holds no optimizer state (an init checkpoint, or one from before "
+            "optimizer state was saved); resume from a step-N or final checkpoint, or start "
+            "a new run from its weights with --init"
+        )
+    base = train_config_from_dict(ckpt.train_config)
+    model = model_config_from_dict(ckpt.model, ckpt.model_config)
+    stored = {
+        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seed", "dtype")},
+        **{k: getattr(model, k, None) for k in ("width", "layers")},
+        "optimizer": base.optimizer.name,
+        "schedule": base.schedule.name,
+        **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},
+        **{k: getattr(base.schedule, k) for k in SCHEDULE_FLAGS},
+    }
+    conflicts = [
+        f"--{k.replace('_', '-')} {_show(v)} (the checkpoint has {_show(stored[k])})"
+        for k, v in vars(args).items()
+        if k in stored and v is not None and v != stored[k]
+    ]
+    if conflicts:
+        raise ValueError(
+            f"a resumed run keeps the settings of {args.resume}; leave out "
+            + ", ".join(conflicts)
+            + " or start a new run from its weights with --init"
+        )
+    if args.steps <= ckpt.step:
+        raise ValueError(
+            f"{args.resume} is at update {ckpt.step}; --steps is the update to end at, so pass "
+            f"more than {ckpt.step}"
+        )
+    steps = min(args.steps, ckpt.step + DRY_RUN_STEPS) if args.dry_run else args.steps
+    train = dataclasses.replace(
+        base,
+        steps=steps,
+        device=args.device,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+    )
+    return train, model
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from shared.optim import OptimizerSpec, ScheduleSpec
+
 DTYPES = ("float32", "float64")
-OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("cpu", "gpu")
 
 
@@ -58,21 +59,16 @@ MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig}
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything about a training run except the model's shape. Hyperparameters mean what they
-    mean in PyTorch (`torch.optim.SGD`, `torch.optim.Adam`); the functional side translates."""
+    """Everything about a training run except the model's shape. The optimizer and schedule
+    hyperparameters mean what they mean in PyTorch (`shared.optim`); the functional side
+    translates."""
 
     model: str = "mlp"  # a key of MODEL_CONFIGS
     dataset: str = "digits"  # a name from shared.data.DATASETS
-    steps: int = 1000  # optimizer updates
+    steps: int = 1000  # the update count the run ends at (absolute, also when resuming)
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
-    optimizer: str = "sgd"  # "sgd" or "adam"
-    lr: float = 0.01  # learning rate
-    momentum: float = 0.9  # SGD momentum (torch's: buf = momentum * buf + grad, no dampening)
-    nesterov: bool = False  # SGD Nesterov momentum
-    beta1: float = 0.9  # Adam's first-moment decay
-    beta2: float = 0.999  # Adam's second-moment decay
-    eps: float = 1e-8  # Adam's epsilon, added outside the square root as in torch
-    weight_decay: float = 0.0  # L2 penalty added to the gradient (torch's coupled weight_decay)
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)  # algorithm and its settings
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)  # lr schedule, per update
     seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)
     dtype: str = "float32"  # "float32" or "float64", for weights, data and optimizer state
     device: str = "cpu"  # "cpu" or "gpu"
@@ -80,14 +76,16 @@ class TrainConfig:
     save_every: int = 0  # write step-N.safetensors every N updates (0: only init and final)
 
     def __post_init__(self) -> None:
+        if isinstance(self.optimizer, dict):  # from JSON metadata
+            object.__setattr__(self, "optimizer", OptimizerSpec(**self.optimizer))
+        if isinstance(self.schedule, dict):
+            object.__setattr__(self, "schedule", ScheduleSpec(**self.schedule))
+        if self.schedule.name == "cosine":  # the horizon is fixed once, so a resume keeps it
+            object.__setattr__(self, "schedule", self.schedule.resolved(self.steps))
         if self.model not in MODEL_CONFIGS:
             raise ValueError(f"unknown model {self.model!r}; available: {', '.join(MODEL_CONFIGS)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unsupported dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}"
-            )
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
         for name in ("steps", "batch_size"):
@@ -96,16 +94,11 @@ class TrainConfig:
         for name in ("eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:  # torch.optim.Adam's rule
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-        for name in ("momentum", "eps", "weight_decay"):
-            if getattr(self, name) < 0:  # torch.optim refuses negative values
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.nesterov and self.momentum <= 0:
-            raise ValueError("nesterov needs momentum > 0 (as in torch.optim.SGD); set --momentum")
+
+    @property
+    def lr(self) -> float:
+        """The base learning rate (before the schedule)."""
+        return self.optimizer.lr
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -125,5 +118,9 @@ def model_config_from_dict(model: str, values: dict[str, Any]):
 
 
 def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    values = dict(values)
+    if isinstance(values.get("optimizer"), str):  # format of the first release: flat fields
+        flat = {k: values.pop(k) for k in list(values) if k in OptimizerSpec.__dataclass_fields__}
+        values["optimizer"] = OptimizerSpec(name=values["optimizer"], **flat)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in values.items() if k in known})

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from shared import checkpoint
 from shared.config import TrainConfig, to_dict
 from shared.metrics import MetricsWriter
+from shared.optim import learning_rate
 
 FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
 
@@ -132,10 +133,9 @@ class RunFolder:
             and step < self.train.steps
         )
 
-    def log_losses(
-        self, last_step: int, losses: np.ndarray, lr: float, seconds: float, bar
-    ) -> None:
-        """Write the train records of updates `last_step - len(losses) + 1 ... last_step`.
+    def log_losses(self, last_step: int, losses: np.ndarray, seconds: float, bar) -> None:
+        """Write the train records of updates `last_step - len(losses) + 1 ... last_step`, each
+        with the learning rate the schedule gave it (`shared.optim.learning_rate`).
 
         Stops at the first non-finite loss with NonFiniteLoss, before anything after it is
         written or saved, so the last checkpoint on disk is a good one.
@@ -143,6 +143,7 @@ class RunFolder:
         first = last_step - len(losses) + 1
         for step, loss in enumerate(losses.tolist(), start=first):
             self.check_finite(step, loss)
+            lr = learning_rate(self.train.optimizer, self.train.schedule, step - 1)
             self.metrics.train(step, loss, lr, seconds)
             if self._pending is not None and self._pending[2] == step - 1:
                 self.save(*self._pending)
@@ -162,9 +163,10 @@ class RunFolder:
                 f"{self.last_good}. Lower --lr (now {self.train.lr}) or check the data."
             )
 
-    def bar(self) -> tqdm:
+    def bar(self, start: int = 0) -> tqdm:
         return tqdm(
             total=self.train.steps,
+            initial=start,
             desc=f"{self.side} {self.train.model}",
             unit="step",
             disable=not self.progress,

@@ -13,6 +13,7 @@ from functional.convert import from_canonical
 from functional.optim import make_optimizer
 from shared import data
 from shared.config import TrainConfig
+from shared.optim import OptimizerSpec
 
 # float64: jit fuses the ops and may reorder them; op-by-op and fused agree to rounding.
 JIT_TOL = 1e-12
@@ -20,11 +21,11 @@ STEPS = 20
 
 
 def setup(digits, mlp_config, init_weights, optimizer="adam"):
-    cfg = TrainConfig(optimizer=optimizer, lr=1e-3, dtype="float64")
+    cfg = TrainConfig(optimizer=OptimizerSpec.create(optimizer, lr=1e-3), dtype="float64")
     template = f2.init_model(mlp_config, key=jax.random.PRNGKey(0), dtype="float64")
     model = from_canonical(template, cast(init_weights, "float64"))
     params, static = eqx.partition(model, eqx.is_array)
-    optimizer = make_optimizer(cfg)
+    optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
     return params, optimizer.init(params), f2.make_step(optimizer, static)
 
 

@@ -14,6 +14,7 @@ from twins import PAIRS, OOPLevel1, OOPLevel2, cast, max_abs_diff
 import oop.level1.mlp as o1
 from shared import data
 from shared.config import TrainConfig
+from shared.optim import OptimizerSpec
 
 TRAJECTORY_STEPS = 100
 BATCH = 128
@@ -40,15 +41,11 @@ F32_ADAM_LOSSES = 2e-4
 F32_ADAM_PARAMS = 2e-2
 
 OPTIMIZERS = {
-    "sgd-momentum": dict(optimizer="sgd", lr=0.01, momentum=0.9),
-    "adam": dict(optimizer="adam", lr=1e-3),
+    "sgd-momentum": dict(name="sgd", lr=0.01, momentum=0.9),
+    "adam": dict(name="adam", lr=1e-3),
     # float64 only: the remaining SGD and Adam options of the training CLI
-    "sgd-nesterov-decay": dict(
-        optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3
-    ),
-    "adam-decay": dict(
-        optimizer="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3
-    ),
+    "sgd-nesterov-decay": dict(name="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam-decay": dict(name="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
 }
 TOLERANCES = {  # (one step, losses over the trajectory, params after it)
     ("float64", "sgd"): (F64_TOL, F64_TOL, F64_TOL),
@@ -66,7 +63,7 @@ CASES = [
 
 
 def make_pair(pair, weights, config, dtype, **opt):
-    cfg = TrainConfig(dtype=dtype, **opt)
+    cfg = TrainConfig(dtype=dtype, optimizer=OptimizerSpec.create(**{"name": "sgd", **opt}))
     a_cls, b_cls = PAIRS[pair]
     return a_cls(cast(weights, dtype), config, cfg), b_cls(cast(weights, dtype), config, cfg)
 
@@ -92,7 +89,7 @@ def test_forward_loss_and_gradients(pair, dtype, digits, mlp_config, init_weight
 @pytest.mark.parametrize("pair,dtype,opt", CASES)
 def test_one_step_and_trajectory(pair, dtype, opt, digits, mlp_config, init_weights):
     a, b = make_pair(pair, init_weights, mlp_config, dtype, **OPTIMIZERS[opt])
-    step_tol, loss_tol, param_tol = TOLERANCES[(dtype, OPTIMIZERS[opt]["optimizer"])]
+    step_tol, loss_tol, param_tol = TOLERANCES[(dtype, OPTIMIZERS[opt]["name"])]
     batches = data.batches(digits.x_train.astype(dtype), digits.y_train, BATCH, seed=0)
 
     losses_a, losses_b = [], []
@@ -122,7 +119,7 @@ def test_oop_level1_optimizers_replay_torch_optim_bit_for_bit(
     """Given the very same gradients, the hand-written level-1 SGD and Adam use torch's own
     tensor operations (`add_(alpha=)`, `lerp_`, `addcmul_`, `addcdiv_`, bias corrections in
     Python floats) and so reproduce `torch.optim` exactly, in float32 too: no tolerance."""
-    cfg = TrainConfig(dtype=dtype, **OPTIMIZERS[opt])
+    cfg = TrainConfig(dtype=dtype, optimizer=OptimizerSpec.create(**OPTIMIZERS[opt]))
     manual = OOPLevel1(cast(init_weights, dtype), mlp_config, cfg)
     library = OOPLevel2(cast(init_weights, dtype), mlp_config, cfg)
     batches = data.batches(digits.x_train.astype(dtype), digits.y_train, BATCH, seed=0)
@@ -132,6 +129,6 @@ def test_oop_level1_optimizers_replay_torch_optim_bit_for_bit(
         grads = {k: p.grad for k, p in library.model.named_parameters()}
         for name, p in o1.named(manual.params):
             p.grad = grads[name].clone()
-        o1.OPTIMIZERS[cfg.optimizer][1](manual.params, manual.opt_state, cfg)
+        o1.OPTIMIZERS[cfg.optimizer.name][1](manual.params, manual.opt_state, cfg.optimizer)
         a, b = manual.weights(), library.weights()  # identical, so the next grads are too
         assert all(np.array_equal(a[k], b[k]) for k in a), "the update differs from torch.optim"

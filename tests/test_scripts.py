@@ -13,7 +13,7 @@ import functional.evaluate
 import functional.train
 import oop.evaluate
 import oop.train
-from shared import checkpoint, cli, compare, data, metrics
+from shared import checkpoint, cli, cli_eval, compare, data, metrics
 
 SIDES = {"functional": functional.train, "oop": oop.train}
 EVALUATE = {"functional": functional.evaluate, "oop": oop.evaluate}
@@ -78,7 +78,7 @@ def test_a_checkpoint_evaluates_the_same_on_both_sides(writer, tmp_path, capsys)
     path = str(tmp_path / "run" / "final.safetensors")
     results = {}
     for side, module in EVALUATE.items():
-        req = cli.parse_eval(side, ["--checkpoint", path])
+        req = cli_eval.parse_eval(side, ["--checkpoint", path])
         results[side] = module.evaluate_checkpoint(req)
     (lf, af), (lo, ao) = results["functional"], results["oop"]
     assert af == ao, "test accuracy differs across sides"
@@ -104,7 +104,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(side, tmp_path
     assert last_good(err).endswith("step-1.safetensors")
     assert not (tmp_path / "step-2.safetensors").exists()
     assert not (tmp_path / "final.safetensors").exists()
-    req = cli.parse_eval(side, ["--checkpoint", last_good(err)])
+    req = cli_eval.parse_eval(side, ["--checkpoint", last_good(err)])
     assert all(np.isfinite(EVALUATE[side].evaluate_checkpoint(req)))  # still good to use
     losses = [r["loss"] for r in metrics.read(tmp_path) if r["kind"] == "train"]
     assert len(losses) == 2 and np.isfinite(losses).all()
@@ -170,7 +170,12 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--model", "resnet"], "invalid choice: 'resnet'"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--nesterov", "--momentum", "0"], "nesterov needs momentum > 0"),
-        (["--beta1", "1.5"], "beta1 must lie in [0, 1)"),
+        (["--optimizer", "adam", "--beta1", "1.5"], "beta1 must lie in [0, 1)"),
+        (["--beta1", "0.8"], "--beta1 does not apply to the sgd optimizer"),
+        (["--optimizer", "nadam"], "NAdam multiplies beta1"),
+        (["--schedule", "cosine", "--milestones", "3"], "--milestones does not apply"),
+        (["--schedule", "multistep"], "needs --milestones"),
+        (["--resume", "missing.safetensors"], "no such checkpoint file"),
         (["--momentum", "-0.5"], "momentum must be >= 0"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
         (["--init", "missing.safetensors"], "no such checkpoint file"),
@@ -217,7 +222,7 @@ def test_evaluate_refuses_a_data_set_with_other_classes(tmp_path, capsys):
         == 0
     )
     with pytest.raises(SystemExit):
-        cli.parse_eval(
+        cli_eval.parse_eval(
             "functional",
             ["--checkpoint", str(tmp_path / "m/final.safetensors"), "--dataset", "spirals"],
         )

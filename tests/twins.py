@@ -75,7 +75,7 @@ class Level0:
     def __init__(self, weights: Weights, config: MLPConfig, cfg: TrainConfig):
         self.dtype, self.cfg = cfg.dtype, cfg
         self.params = {k: v.astype(cfg.dtype) for k, v in weights.items()}
-        self.opt_state = l0.OPTIMIZERS[cfg.optimizer][0](self.params)
+        self.opt_state = l0.OPTIMIZERS[cfg.optimizer.name][0](self.params)
 
     def logits(self, x):
         return l0.forward(self.params, x)[0]
@@ -119,7 +119,7 @@ class FunctionalLevel1(_Functional):
     def _setup(self, weights, config, cfg):
         template = f1.init(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
         self.params = fconvert.from_canonical(template, weights)
-        self.opt_state = f1.OPTIMIZERS[cfg.optimizer][0](self.params)
+        self.opt_state = f1.OPTIMIZERS[cfg.optimizer.name][0](self.params)
         self._step = jax.jit(f1.make_step(cfg))
 
     @_x64
@@ -143,7 +143,7 @@ class FunctionalLevel2(_Functional):
         template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
         model = fconvert.from_canonical(template, weights)
         self.params, self.static = eqx.partition(model, eqx.is_array)
-        optimizer = functional_optimizer(cfg)
+        optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
         self.opt_state = optimizer.init(self.params)
         self._step = jax.jit(f2.make_step(optimizer, self.static))
 
@@ -179,7 +179,7 @@ class OOPLevel1:
         with torch.no_grad():
             for name, p in o1.named(self.params):
                 p.copy_(torch.from_numpy(weights[name]))
-        self.opt_state = o1.OPTIMIZERS[cfg.optimizer][0](self.params)
+        self.opt_state = o1.OPTIMIZERS[cfg.optimizer.name][0](self.params)
 
     def logits(self, x):
         with torch.no_grad():
@@ -212,7 +212,7 @@ class OOPLevel2:
         self.model = oconvert.from_canonical(
             o2.init_model(config, seed=0, dtype=cfg.dtype), weights
         )
-        self.optimizer = oop_optimizer(cfg, self.model.parameters())
+        self.optimizer = oop_optimizer(cfg.optimizer, self.model.named_parameters())
 
     def logits(self, x):
         with torch.no_grad():

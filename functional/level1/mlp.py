@@ -14,8 +14,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 # -- config --
-from shared import cli, data
+from shared import cli_eval, data
 from shared.config import MLPConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
 tree_map = jax.tree_util.tree_map
@@ -63,17 +64,17 @@ def sgd_init(params: Params) -> Params:
     return tree_map(jnp.zeros_like, params)  # momentum buffers, one per parameter
 
 
-def sgd_update(params: Params, grads: Params, bufs: Params, cfg: TrainConfig):
+def sgd_update(params: Params, grads: Params, bufs: Params, opt: OptimizerSpec):
     """torch.optim.SGD as three tree_maps: decay, momentum buffer, parameter."""
-    if cfg.weight_decay:
-        grads = tree_map(lambda g, p: g + cfg.weight_decay * p, grads, params)
-    if cfg.momentum:
-        bufs = tree_map(lambda b, g: cfg.momentum * b + g, bufs, grads)
-        if cfg.nesterov:
-            grads = tree_map(lambda g, b: g + cfg.momentum * b, grads, bufs)
+    if opt.weight_decay:
+        grads = tree_map(lambda g, p: g + opt.weight_decay * p, grads, params)
+    if opt.momentum:
+        bufs = tree_map(lambda b, g: opt.momentum * b + g, bufs, grads)
+        if opt.nesterov:
+            grads = tree_map(lambda g, b: g + opt.momentum * b, grads, bufs)
         else:
             grads = bufs
-    return tree_map(lambda p, g: p - cfg.lr * g, params, grads), bufs
+    return tree_map(lambda p, g: p - opt.lr * g, params, grads), bufs
 
 
 def adam_init(params: Params) -> dict:
@@ -81,17 +82,17 @@ def adam_init(params: Params) -> dict:
     return {"step": jnp.zeros((), jnp.int32), "exp_avg": zeros, "exp_avg_sq": zeros}
 
 
-def adam_update(params: Params, grads: Params, state: dict, cfg: TrainConfig):
+def adam_update(params: Params, grads: Params, state: dict, opt: OptimizerSpec):
     """torch.optim.Adam: moments, bias corrections, eps outside the square root."""
-    if cfg.weight_decay:
-        grads = tree_map(lambda g, p: g + cfg.weight_decay * p, grads, params)
+    if opt.weight_decay:
+        grads = tree_map(lambda g, p: g + opt.weight_decay * p, grads, params)
     t = state["step"] + 1
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    bc1, bc2 = 1 - cfg.beta1 ** t.astype(dtype), 1 - cfg.beta2 ** t.astype(dtype)
-    m = tree_map(lambda m, g: cfg.beta1 * m + (1 - cfg.beta1) * g, state["exp_avg"], grads)
-    v = tree_map(lambda v, g: cfg.beta2 * v + (1 - cfg.beta2) * g * g, state["exp_avg_sq"], grads)
+    bc1, bc2 = 1 - opt.beta1 ** t.astype(dtype), 1 - opt.beta2 ** t.astype(dtype)
+    m = tree_map(lambda m, g: opt.beta1 * m + (1 - opt.beta1) * g, state["exp_avg"], grads)
+    v = tree_map(lambda v, g: opt.beta2 * v + (1 - opt.beta2) * g * g, state["exp_avg_sq"], grads)
     params = tree_map(
-        lambda p, m, v: p - (cfg.lr / bc1) * m / (jnp.sqrt(v) / jnp.sqrt(bc2) + cfg.eps),
+        lambda p, m, v: p - (opt.lr / bc1) * m / (jnp.sqrt(v) / jnp.sqrt(bc2) + opt.eps),
         params,
         m,
         v,
@@ -104,11 +105,11 @@ OPTIMIZERS = {"sgd": (sgd_init, sgd_update), "adam": (adam_init, adam_update)}
 
 def make_step(cfg: TrainConfig):
     """A pure update `(params, opt_state, x, y) -> (params, opt_state, loss)`; jit it."""
-    update = OPTIMIZERS[cfg.optimizer][1]
+    update = OPTIMIZERS[cfg.optimizer.name][1]
 
     def step(params, opt_state, x, y):
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)  # grads: same tree as params
-        params, opt_state = update(params, grads, opt_state, cfg)
+        params, opt_state = update(params, grads, opt_state, cfg.optimizer)
         return params, opt_state, loss
 
     return step
@@ -121,15 +122,15 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
+    ds, cfg, config = cli_eval.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
-    opt_state = OPTIMIZERS[cfg.optimizer][0](params)
+    opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     step = jax.jit(make_step(cfg))
     batches = data.batches(ds.x_train.astype("float32"), ds.y_train, cfg.batch_size, seed=cfg.seed)
     for _ in range(cfg.steps):
         params, opt_state, loss = step(params, opt_state, *next(batches))
     accuracy = evaluate(params, ds.x_test.astype("float32"), ds.y_test)[1]
-    cli.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
+    cli_eval.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from torch import Tensor
 
 # -- config --
 from oop.data import make_loader
-from shared import cli
+from shared import cli_eval
 from shared.config import MLPConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
 
@@ -73,14 +74,14 @@ def sgd_init(params: Params) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def sgd_update(params: Params, bufs: dict[str, Tensor], cfg: TrainConfig) -> None:
+def sgd_update(params: Params, bufs: dict[str, Tensor], opt: OptimizerSpec) -> None:
     """torch.optim.SGD by hand, in place, with the very tensor operations torch uses."""
     for name, p in named(params):
-        g = p.grad.add(p, alpha=cfg.weight_decay) if cfg.weight_decay else p.grad
-        if cfg.momentum:
-            bufs[name].mul_(cfg.momentum).add_(g)  # buf = momentum * buf + g
-            g = g.add(bufs[name], alpha=cfg.momentum) if cfg.nesterov else bufs[name]
-        p.add_(g, alpha=-cfg.lr)  # p -= lr * g
+        g = p.grad.add(p, alpha=opt.weight_decay) if opt.weight_decay else p.grad
+        if opt.momentum:
+            bufs[name].mul_(opt.momentum).add_(g)  # buf = momentum * buf + g
+            g = g.add(bufs[name], alpha=opt.momentum) if opt.nesterov else bufs[name]
+        p.add_(g, alpha=-opt.lr)  # p -= lr * g
 
 
 def adam_init(params: Params) -> dict:
@@ -89,18 +90,18 @@ def adam_init(params: Params) -> dict:
 
 
 @torch.no_grad()
-def adam_update(params: Params, state: dict, cfg: TrainConfig) -> None:
+def adam_update(params: Params, state: dict, opt: OptimizerSpec) -> None:
     """torch.optim.Adam by hand, in place, with the very tensor operations torch uses:
     moments, bias corrections in Python floats, eps outside the square root."""
     state["step"] += 1
-    bc1, bc2 = 1 - cfg.beta1 ** state["step"], 1 - cfg.beta2 ** state["step"]
+    bc1, bc2 = 1 - opt.beta1 ** state["step"], 1 - opt.beta2 ** state["step"]
     for name, p in named(params):
-        g = p.grad.add(p, alpha=cfg.weight_decay) if cfg.weight_decay else p.grad
+        g = p.grad.add(p, alpha=opt.weight_decay) if opt.weight_decay else p.grad
         m, v = state["exp_avg"][name], state["exp_avg_sq"][name]
-        m.lerp_(g, 1 - cfg.beta1)  # m = beta1 * m + (1 - beta1) * g
-        v.mul_(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)  # v = beta2 * v + (1 - beta2) g^2
-        denom = (v.sqrt() / bc2**0.5).add_(cfg.eps)
-        p.addcdiv_(m, denom, value=-cfg.lr / bc1)  # p -= lr / bc1 * m / denom
+        m.lerp_(g, 1 - opt.beta1)  # m = beta1 * m + (1 - beta1) * g
+        v.mul_(opt.beta2).addcmul_(g, g, value=1 - opt.beta2)  # v = beta2 * v + (1 - beta2) g^2
+        denom = (v.sqrt() / bc2**0.5).add_(opt.eps)
+        p.addcdiv_(m, denom, value=-opt.lr / bc1)  # p -= lr / bc1 * m / denom
 
 
 OPTIMIZERS = {"sgd": (sgd_init, sgd_update), "adam": (adam_init, adam_update)}
@@ -112,7 +113,7 @@ def train_step(params: Params, opt_state, x, y, cfg: TrainConfig) -> Tensor:
         p.grad = None
     loss = loss_fn(params, x, y)
     loss.backward()  # fills p.grad for every leaf
-    OPTIMIZERS[cfg.optimizer][1](params, opt_state, cfg)
+    OPTIMIZERS[cfg.optimizer.name][1](params, opt_state, cfg.optimizer)
     return loss.detach()
 
 
@@ -124,9 +125,9 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
+    ds, cfg, config = cli_eval.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
-    opt_state = OPTIMIZERS[cfg.optimizer][0](params)
+    opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     loader = make_loader(
         ds.x_train,
         ds.y_train,
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         loss = train_step(params, opt_state, x, y, cfg)
     x_test = torch.tensor(ds.x_test, dtype=torch.float32)
     accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))[1]
-    cli.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
+    cli_eval.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
 
 
 if __name__ == "__main__":

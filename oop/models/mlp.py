@@ -66,16 +66,21 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     x: Float[Tensor, "batch features"],
     y: Int[Tensor, " batch"],
+    *,
+    clip_norm: float | None = None,
 ) -> Tensor:
     """One update, in place: gradients accumulate into `.grad`, `step()` rewrites the weights.
 
-    Returns the loss of this batch before the update, still on the device (calling `.item()`
-    here would synchronise every step).
+    `clip_norm` rescales the gradients in place first (`clip_grad_norm_`); the functional twin
+    does the same inside its optax chain. Returns the loss of this batch before the update,
+    still on the device (calling `.item()` here would synchronise every step).
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     loss = loss_fn(model, x, y)
     loss.backward()
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
     return loss.detach()
 

@@ -29,8 +29,9 @@ import math
 import numpy as np
 
 # -- config --
-from shared import cli, data
+from shared import cli_eval, data
 from shared.config import MLPConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
 Params = dict[str, np.ndarray]  # canonical name -> array, e.g. "layers.0.weight" -> (256, 64)
 
@@ -103,17 +104,17 @@ def sgd_init(params: Params) -> Params:
 
 
 def sgd_update(
-    params: Params, grads: Params, bufs: Params, cfg: TrainConfig
+    params: Params, grads: Params, bufs: Params, opt: OptimizerSpec
 ) -> tuple[Params, Params]:
     """torch.optim.SGD: g += wd p; buf = momentum buf + g; p -= lr (g + momentum buf | buf)."""
     new_params, new_bufs = {}, {}
     for k, p in params.items():
-        g = grads[k] + cfg.weight_decay * p if cfg.weight_decay else grads[k]
-        if cfg.momentum:
-            buf = cfg.momentum * bufs[k] + g
-            g = g + cfg.momentum * buf if cfg.nesterov else buf
+        g = grads[k] + opt.weight_decay * p if opt.weight_decay else grads[k]
+        if opt.momentum:
+            buf = opt.momentum * bufs[k] + g
+            g = g + opt.momentum * buf if opt.nesterov else buf
             new_bufs[k] = buf
-        new_params[k] = p - cfg.lr * g
+        new_params[k] = p - opt.lr * g
     return new_params, new_bufs or bufs
 
 
@@ -123,18 +124,18 @@ def adam_init(params: Params) -> dict:
 
 
 def adam_update(
-    params: Params, grads: Params, state: dict, cfg: TrainConfig
+    params: Params, grads: Params, state: dict, opt: OptimizerSpec
 ) -> tuple[Params, dict]:
     """torch.optim.Adam: moments, bias corrections, eps outside the square root."""
     t = state["step"] + 1
-    bc1, bc2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
+    bc1, bc2 = 1 - opt.beta1**t, 1 - opt.beta2**t
     m, v, new_params = {}, {}, {}
     for k, p in params.items():
-        g = grads[k] + cfg.weight_decay * p if cfg.weight_decay else grads[k]
-        m[k] = cfg.beta1 * state["exp_avg"][k] + (1 - cfg.beta1) * g
-        v[k] = cfg.beta2 * state["exp_avg_sq"][k] + (1 - cfg.beta2) * g * g
-        denom = np.sqrt(v[k]) / math.sqrt(bc2) + cfg.eps  # a Python float keeps the dtype
-        new_params[k] = p - (cfg.lr / bc1) * m[k] / denom
+        g = grads[k] + opt.weight_decay * p if opt.weight_decay else grads[k]
+        m[k] = opt.beta1 * state["exp_avg"][k] + (1 - opt.beta1) * g
+        v[k] = opt.beta2 * state["exp_avg_sq"][k] + (1 - opt.beta2) * g * g
+        denom = np.sqrt(v[k]) / math.sqrt(bc2) + opt.eps  # a Python float keeps the dtype
+        new_params[k] = p - (opt.lr / bc1) * m[k] / denom
     return new_params, {"step": t, "exp_avg": m, "exp_avg_sq": v}
 
 
@@ -144,7 +145,7 @@ OPTIMIZERS = {"sgd": (sgd_init, sgd_update), "adam": (adam_init, adam_update)}
 def train_step(params: Params, opt_state, x, y, cfg: TrainConfig):
     """One update: `(params, opt_state) -> (params, opt_state, loss)`."""
     loss, grads = loss_and_grads(params, x, y)
-    params, opt_state = OPTIMIZERS[cfg.optimizer][1](params, grads, opt_state, cfg)
+    params, opt_state = OPTIMIZERS[cfg.optimizer.name][1](params, grads, opt_state, cfg.optimizer)
     return params, opt_state, loss
 
 
@@ -156,13 +157,13 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 
 def main(argv: list[str] | None = None) -> None:
-    ds, cfg, config = cli.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
+    ds, cfg, config = cli_eval.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
     params = init(config, seed=cfg.seed)
-    opt_state = OPTIMIZERS[cfg.optimizer][0](params)
+    opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
     for _ in range(cfg.steps):
         params, opt_state, loss = train_step(params, opt_state, *next(batches), cfg)
-    cli.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
+    cli_eval.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""Flags of the evaluation scripts and of the level-0/level-1 ladder scripts.
+
+python -m functional.evaluate --help
+python -m shared.level0.mlp --help
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import checkpoint, data, optim
+from shared.cli import HelpFormatter, Parser
+from shared.config import MLPConfig, TrainConfig, model_config_from_dict
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What `python -m SIDE.evaluate` evaluates: a checkpoint's model on a data set's test split."""
+
+    ckpt: checkpoint.Checkpoint
+    model_config: object
+    dataset: data.Dataset
+    dtype: str  # the dtype the checkpoint's weights are stored in
+
+
+def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
+    p = Parser(
+        prog=f"python -m {side}.evaluate",
+        description=(
+            f"Evaluate a canonical checkpoint, written by either side, with the {side} side's "
+            "model on a data set's test split."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=sorted(data.DATASETS),
+        help="default: the data set the checkpoint was trained on",
+    )
+    args = p.parse_args(argv)
+    try:
+        ckpt = checkpoint.read(args.checkpoint)
+        model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
+        if args.dataset is None and "dataset" not in ckpt.train_config:
+            raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
+        ds = data.load(args.dataset or ckpt.train_config["dataset"])
+        trained_on = ckpt.train_config.get("dataset")
+        if (ds.in_features, ds.num_classes) != (
+            model_config.in_features,
+            model_config.out_features,
+        ):
+            raise ValueError(
+                f"dataset {ds.name!r} has {ds.in_features} features and {ds.num_classes} "
+                f"classes; the checkpoint's model takes {model_config.in_features} and predicts "
+                f"{model_config.out_features}: pass --dataset {trained_on}"
+            )
+        dtypes = {v.dtype.name for v in ckpt.weights.values()}
+        if len(dtypes) != 1:
+            raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")
+    except (TypeError, ValueError) as e:  # CheckpointError is a ValueError
+        p.error(str(e))
+    return EvalRequest(ckpt, model_config, ds, dtypes.pop())
+
+
+def print_eval(side: str, req: EvalRequest, loss: float, accuracy: float) -> None:
+    print(
+        f"{side}: {req.ckpt.model} written by {req.ckpt.side} at step {req.ckpt.step}, "
+        f"{req.dataset.name} test split ({len(req.dataset.y_test)} examples): "
+        f"loss {loss:.6f}, accuracy {accuracy:.4f}"
+    )
+
+
+def parse_ladder(module: str, level: str, argv: list[str] | None = None):
+    """Flags of the level-0 and level-1 scripts -> `(digits, TrainConfig, MLPConfig)`."""
+    p = Parser(
+        prog=f"python -m {module}",
+        description=f"Train the {level} MLP on the digits and print its test accuracy. Each "
+        "level draws its initial weights with its own library's generator, so the scripts' "
+        "results differ a little; the tests copy the same weights into every level instead.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training split")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="algorithm")
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 0.001 for Adam")
+    args = p.parse_args(argv)
+    ds = data.load("digits")
+    defaults = TrainConfig()
+    steps = args.epochs * data.steps_per_epoch(len(ds.x_train), defaults.batch_size)
+    lr = args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 0.001)
+    # SGD keeps momentum 0.9, as the ladder tests do; Adam takes torch's defaults
+    extra = {"momentum": 0.9} if args.optimizer == "sgd" else {}
+    opt = optim.OptimizerSpec.create(args.optimizer, lr=lr, **extra)
+    cfg = TrainConfig(optimizer=opt, steps=steps)
+    return ds, cfg, MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+
+
+def print_ladder(level: str, cfg: TrainConfig, loss: float, accuracy: float) -> None:
+    print(f"{level}: {cfg.steps} updates, train loss {loss:.4f}, test accuracy {accuracy:.4f}")
