@@ -1,0 +1,136 @@
+"""The trap harness: one tiny problem, two training loops, and the divergence between them.
+
+A trap is a framework difference that makes a faithful-looking port disagree. Each trap module
+lists `Trap` entries; each entry has two computations that return a per-step divergence:
+
+- `naive`: the obvious translation (library defaults, the "same" call), which must diverge by
+  more than `naive_at_least`;
+- `fixed`: the correct translation, which must agree within `fixed_tol`.
+
+The test modules turn every entry into a failing-naive / passing-fixed pair of tests, and
+`python tests/traps/render.py` (`make traps`) draws one figure per trap into docs/figures/traps/.
+
+Everything here runs in float64 (inside `jax.enable_x64`) on a 2-16-2 MLP and 2-D moons, so a
+fixed port agrees to rounding (F64_TOL) and a trap's gap stands far above it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import numpy as np
+import optax
+import torch
+
+import functional.convert as fconvert
+import functional.models.mlp as fmlp
+import oop.convert as oconvert
+import oop.models.mlp as omlp
+import shared.level0.mlp as l0
+from shared import data
+from shared.config import MLPConfig
+
+F64_TOL = 1e-10  # what agreement to float64 rounding promises over a short run
+STEPS = 60  # updates per trajectory: long enough for momentum and schedules to matter
+BATCH = 32
+
+Weights = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Trap:
+    """One entry of the catalogue. `naive` and `fixed` return the divergence after each step
+    (or at each point compared), as a 1-D array; the tests look at its maximum."""
+
+    name: str  # short id: test ids and figure file names
+    title: str  # the cheat-sheet line
+    quantity: str  # what is compared, e.g. "max |Δparam|", "|Δlr|"
+    naive: Callable[[], np.ndarray]
+    fixed: Callable[[], np.ndarray]
+    naive_at_least: float  # the naive port diverges by more than this (measured value in doc)
+    fixed_tol: float = F64_TOL
+
+    def __repr__(self) -> str:  # pytest ids
+        return self.name
+
+
+def check_naive(trap: Trap) -> float:
+    gap = float(np.max(trap.naive()))
+    assert gap > trap.naive_at_least, (
+        f"{trap.name}: the naive port should diverge by > {trap.naive_at_least:.1e}, got {gap:.3e}"
+    )
+    return gap
+
+
+def check_fixed(trap: Trap) -> float:
+    gap = float(np.max(trap.fixed()))
+    assert gap <= trap.fixed_tol, f"{trap.name}: fixed port differs by {gap:.3e}"
+    return gap
+
+
+# -- the tiny problem --
+@functools.cache
+def problem() -> tuple[MLPConfig, Weights, list[tuple[np.ndarray, np.ndarray]]]:
+    """A 2-16-2 MLP's float64 initial weights and STEPS batches of moons, in a fixed order."""
+    ds = data.load("moons")
+    config = MLPConfig(in_features=2, out_features=2, width=16, layers=1)
+    batches = data.batches(ds.x_train, ds.y_train, BATCH, seed=0)
+    return config, l0.init(config, seed=0), [next(batches) for _ in range(STEPS)]
+
+
+def max_gap(a: Iterable[Weights], b: Iterable[Weights]) -> np.ndarray:
+    """Per step, the largest |a - b| over every canonical weight."""
+    return np.array(
+        [max(float(np.max(np.abs(x[k] - y[k]))) for k in x) for x, y in zip(a, b, strict=True)]
+    )
+
+
+# -- the functional loop --
+def run_functional(tx: optax.GradientTransformation, steps: int = STEPS) -> list[Weights]:
+    """Canonical weights after each of `steps` updates of the functional MLP under `tx`."""
+    config, weights, batches = problem()
+    with jax.enable_x64(True):
+        model = fmlp.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
+        params, static = eqx.partition(fconvert.from_canonical(model, weights), eqx.is_array)
+        step = jax.jit(fmlp.make_step(tx, static))
+        state, out = tx.init(params), []
+        for x, y in batches[:steps]:
+            params, state, _ = step(params, state, x, y)
+            out.append(fconvert.to_canonical(params))
+    return out
+
+
+# -- the OOP loop --
+def run_oop(
+    make: Callable[[list[tuple[str, torch.nn.Parameter]]], torch.optim.Optimizer],
+    steps: int = STEPS,
+    *,
+    scheduler: Callable[[torch.optim.Optimizer], object] | None = None,
+    clip: Callable[[Iterable[torch.nn.Parameter]], object] | None = None,
+) -> list[Weights]:
+    """Canonical weights after each update of the torch MLP. `make(named_params)` builds the
+    optimizer, `scheduler(optimizer)` an LR scheduler stepped after each update, and
+    `clip(parameters)` runs between `backward()` and `step()`."""
+    config, weights, batches = problem()
+    model = oconvert.from_canonical(omlp.init_model(config, seed=0, dtype="float64"), weights)
+    optimizer = make(list(model.named_parameters()))
+    sched = scheduler(optimizer) if scheduler else None
+    out = []
+    for x, y in batches[:steps]:
+        optimizer.zero_grad(set_to_none=True)
+        omlp.loss_fn(model, torch.from_numpy(x), torch.from_numpy(y)).backward()
+        if clip is not None:
+            clip(model.parameters())
+        optimizer.step()
+        if sched is not None:
+            sched.step()
+        out.append(oconvert.to_canonical(model))
+    return out
+
+
+def params_of(named: list[tuple[str, torch.nn.Parameter]]) -> list[torch.nn.Parameter]:
+    return [p for _, p in named]
