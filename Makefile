@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift clean
+.PHONY: setup demo test lint drift traps clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ drift: $(STAMP)
 	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer adam --lr 0.001 --out runs/drift-adam/oop \
 		--init runs/drift-adam/functional/init.safetensors
 	$(PY) -m shared.compare runs/drift-adam/functional runs/drift-adam/oop --plot docs/figures/drift-adam.png
+
+# One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
+traps: $(STAMP)
+	$(PY) tests/traps/render.py --out docs/figures/traps
 
 clean:
 	rm -rf runs .pytest_cache test-artifacts

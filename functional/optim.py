@@ -43,7 +43,7 @@ def clip_by_global_norm_torch(max_norm: float) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        norm = optax.global_norm(updates)
+        norm = optax.tree.norm(updates)
         coef = jnp.minimum(max_norm / (norm + TORCH_CLIP_EPS), 1.0)
         return jax.tree_util.tree_map(lambda g: (g * coef).astype(g.dtype), updates), state
 

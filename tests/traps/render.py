@@ -41,8 +41,9 @@ def plot(trap, naive: np.ndarray, fixed: np.ndarray, path: str) -> None:
     )
     ax.axhline(trap.fixed_tol, color="gray", lw=0.8, ls="--", label="tolerance")
     ax.set_title(trap.title, fontsize=8)
-    ax.set_xlabel("step" if len(naive) > 1 else "", fontsize=8)
-    ax.set_ylabel(trap.quantity, fontsize=8)
+    what, _, per = trap.quantity.partition(" per ")  # "|Δ| per input": x is the input
+    ax.set_xlabel(per or "step", fontsize=8)
+    ax.set_ylabel(what, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="best")
     fig.tight_layout()

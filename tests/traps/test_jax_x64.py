@@ -12,15 +12,22 @@ from __future__ import annotations
 import jax
 import numpy as np
 import torch
+from harness import Trap, check_fixed, check_naive
 
 import functional.level1.mlp as f1
 import oop.level1.mlp as o1
+import shared.level0.mlp as l0
+from shared import data
+from shared.config import MLPConfig
 
-F64_TOL = 1e-10  # what a float64 comparison promises
 NAIVE_AT_LEAST = 1e-9  # measured 4.4e-8: float32 rounding of logits of size ~1
 
 
-def logits_gap(weights, config, x, *, x64: bool) -> tuple[float, str]:
+def logits_gaps(*, x64: bool) -> tuple[np.ndarray, str]:
+    """Per test example, the largest |Δlogit| between JAX and float64 torch; JAX's dtype."""
+    ds = data.load("digits")
+    config = MLPConfig(in_features=ds.in_features, out_features=ds.num_classes)
+    weights, x = l0.init(config, seed=0), ds.x_test[:64]  # float64
     with jax.enable_x64(x64):  # the naive port builds the pytree straight from NumPy
         n = len(config.sizes)
         params = {
@@ -35,20 +42,29 @@ def logits_gap(weights, config, x, *, x64: bool) -> tuple[float, str]:
         for name, p in o1.named(torch_params):
             p.copy_(torch.from_numpy(weights[name]))
         torch_logits = o1.apply(torch_params, torch.from_numpy(x)).numpy()
-    return float(np.abs(np.asarray(jax_logits, np.float64) - torch_logits).max()), str(
-        jax_logits.dtype
+    gaps = np.abs(np.asarray(jax_logits, np.float64) - torch_logits).max(axis=1)
+    return gaps, str(jax_logits.dtype)
+
+
+TRAPS = [
+    Trap(
+        name="jax-x64",
+        title="JAX is 32-bit unless x64 is enabled",
+        quantity="max |Δlogit| per example",
+        naive=lambda: logits_gaps(x64=False)[0],
+        fixed=lambda: logits_gaps(x64=True)[0],
+        naive_at_least=NAIVE_AT_LEAST,
     )
+]
 
 
-def test_naive_float64_without_x64_is_silently_float32(digits, mlp_config, init_weights):
-    x = digits.x_test[:64]  # float64
-    gap, dtype = logits_gap(init_weights, mlp_config, x, x64=False)
+def test_naive_float64_without_x64_is_silently_float32():
+    gaps, dtype = logits_gaps(x64=False)
     assert dtype == "float32"
-    assert gap > NAIVE_AT_LEAST, f"expected a float32-sized gap, got {gap:.1e}"
+    assert check_naive(TRAPS[0]) > NAIVE_AT_LEAST
 
 
-def test_fixed_with_x64_matches_torch_float64(digits, mlp_config, init_weights):
-    x = digits.x_test[:64]
-    gap, dtype = logits_gap(init_weights, mlp_config, x, x64=True)
+def test_fixed_with_x64_matches_torch_float64():
+    _, dtype = logits_gaps(x64=True)
     assert dtype == "float64"
-    assert gap <= F64_TOL, f"{gap:.1e}"
+    check_fixed(TRAPS[0])

@@ -1,0 +1,161 @@
+"""Stop a run on one side and resume it on either side, through the training scripts.
+
+50 functional updates + 50 OOP updates resumed from the functional step-50 checkpoint equal
+100 OOP updates (per-step loss and final weights within the float64 tolerance), and the other
+way round; resuming on the same side is bit-identical to never stopping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import functional.train
+import oop.train
+from shared import checkpoint, cli, metrics
+from shared.config import MLPConfig, TrainConfig, to_dict
+from shared.optim import OptimizerSpec, ScheduleSpec
+
+SIDES = {"functional": functional.train, "oop": oop.train}
+F64_TOL = 1e-10  # float64 twins agree to rounding; measured below 1e-14
+# Stateful optimizers with schedules that are mid-way at step 50, so the state, the step count
+# and the schedule position all have to cross over.
+SETTINGS = {
+    "adamw-cosine": [
+        "--optimizer", "adamw", "--lr", "0.01", "--no-decay", "*.bias",
+        "--schedule", "cosine", "--warmup-steps", "10", "--eta-min", "1e-4",
+    ],
+    "rmsprop-multistep": [
+        "--optimizer", "rmsprop", "--lr", "0.002", "--momentum", "0.5", "--centered",
+        "--clip-norm", "1", "--schedule", "multistep", "--milestones", "30,60", "--gamma", "0.5",
+    ],
+}  # fmt: skip
+COMMON = ["--dataset", "moons", "--width", "16", "--dtype", "float64", "--eval-every", "0"]
+
+
+def train(side, out, *flags):
+    code = SIDES[side].main([*flags, "--out", str(out), "--no-progress"])
+    assert code == 0
+    return out
+
+
+def losses(run) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in metrics.read(run) if r["kind"] == "train"}
+
+
+@pytest.fixture(scope="module", params=list(SETTINGS))
+def uninterrupted(request, tmp_path_factory):
+    """100 updates on each side from one init, saving step-50 along the way."""
+    root = tmp_path_factory.mktemp(request.param)
+    flags = [*COMMON, *SETTINGS[request.param], "--steps", "100", "--save-every", "50"]
+    f = train("functional", root / "functional", *flags)
+    o = train("oop", root / "oop", *flags, "--init", str(f / "init.safetensors"))
+    return root, {"functional": f, "oop": o}
+
+
+@pytest.mark.parametrize("first, second", [("functional", "oop"), ("oop", "functional")])
+def test_resume_on_the_other_side_equals_an_uninterrupted_run(uninterrupted, first, second):
+    root, runs = uninterrupted
+    resumed = train(
+        second,
+        root / f"{first}-then-{second}",
+        "--resume",
+        str(runs[first] / "step-50.safetensors"),
+        "--steps",
+        "100",
+    )
+    a, b = losses(resumed), losses(runs[second])
+    assert sorted(a) == list(range(51, 101))
+    assert max(abs(a[k] - b[k]) for k in a) <= F64_TOL
+    x = checkpoint.read(resumed / "final.safetensors").tensors
+    y = checkpoint.read(runs[second] / "final.safetensors").tensors
+    assert x.keys() == y.keys()
+    assert max(float(np.max(np.abs(x[k] - y[k]))) for k in x) <= F64_TOL  # weights and state
+
+
+@pytest.mark.parametrize("side", list(SIDES))
+def test_resume_on_the_same_side_is_bit_identical(uninterrupted, side):
+    root, runs = uninterrupted
+    resumed = train(
+        side,
+        root / f"{side}-again",
+        "--resume",
+        str(runs[side] / "step-50.safetensors"),
+        "--steps",
+        "100",
+    )
+    a, b = losses(resumed), losses(runs[side])
+    assert all(a[k] == b[k] for k in a)
+    x = checkpoint.read(resumed / "final.safetensors").tensors
+    y = checkpoint.read(runs[side] / "final.safetensors").tensors
+    assert all(np.array_equal(x[k], y[k]) for k in y)
+
+
+def test_checkpoints_hold_the_optimizer_state_and_specs(uninterrupted):
+    _, runs = uninterrupted
+    for side, run in runs.items():
+        ckpt = checkpoint.read(run / "step-50.safetensors")
+        assert ckpt.tensors["opt.step"].dtype == np.int64 and ckpt.tensors["opt.step"] == 50
+        assert ckpt.tensors["opt.step"].shape == ()
+        assert any(k.startswith("opt.") and k.endswith("layers.0.weight") for k in ckpt.tensors)
+        assert {"optimizer", "schedule"} <= ckpt.train_config.keys(), side
+        assert "opt.step" not in checkpoint.read(run / "init.safetensors").tensors
+
+
+@pytest.fixture
+def written_at_50(tmp_path):
+    """A step-50 checkpoint of an AdamW + cosine run (only its metadata matters to the parser)."""
+    model = MLPConfig(in_features=2, out_features=2, width=16, layers=2)
+    train_cfg = TrainConfig(
+        dataset="moons",
+        steps=100,
+        dtype="float64",
+        optimizer=OptimizerSpec.create("adamw", lr=0.01),
+        schedule=ScheduleSpec.create("cosine"),
+    )
+    path = tmp_path / "step-50.safetensors"
+    weights = {k: np.zeros(s) for k, s in model.weight_shapes().items()}
+    checkpoint.save(
+        path,
+        {**weights, "opt.step": np.asarray(50, np.int64)},
+        model="mlp",
+        model_config=to_dict(model),
+        train_config=to_dict(train_cfg),
+        step=50,
+        side="oop",
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr", "0.5"], "leave out --lr 0.5 (the checkpoint has 0.01)"),
+        (["--schedule", "step"], "leave out --schedule step (the checkpoint has cosine)"),
+        (["--width", "8"], "leave out --width 8 (the checkpoint has 16)"),
+        (["--steps", "50"], "is at update 50; --steps is the update to end at"),
+        (["--init", "x.safetensors"], "--init and --resume exclude each other"),
+    ],
+)
+def test_resume_refuses_conflicting_flags(written_at_50, flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse("functional", ["--resume", written_at_50, "--out", str(tmp_path / "r"), *flags])
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_resume_takes_the_settings_from_the_checkpoint(written_at_50, tmp_path):
+    train_cfg, model, opts = cli.parse(
+        "oop",
+        ["--resume", written_at_50, "--steps", "120", "--lr", "0.01", "--out", str(tmp_path / "r")],
+    )
+    assert (train_cfg.optimizer.name, train_cfg.optimizer.weight_decay) == ("adamw", 1e-2)
+    assert train_cfg.schedule.decay_steps == 100  # the horizon stays the original run's
+    assert (train_cfg.steps, model.width, opts.resume) == (120, 16, written_at_50)
+
+
+def test_resume_refuses_an_init_checkpoint(uninterrupted, tmp_path, capsys):
+    _, runs = uninterrupted
+    with pytest.raises(SystemExit):
+        cli.parse("oop", ["--resume", str(runs["functional"] / "init.safetensors")])
+    assert "holds no optimizer state" in capsys.readouterr().err
