@@ -33,8 +33,8 @@ lint: $(STAMP)
 # The float32 drift figures of docs/models/mlp.md: 3000 steps under SGD and under Adam.
 DRIFT_FLAGS := --dataset digits --steps 3000 --eval-every 0 --dtype float32 --no-progress --overwrite
 drift: $(STAMP)
-	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/functional
-	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --out runs/drift-sgd/oop \
+	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --momentum 0.9 --out runs/drift-sgd/functional
+	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer sgd --lr 0.01 --momentum 0.9 --out runs/drift-sgd/oop \
 		--init runs/drift-sgd/functional/init.safetensors
 	$(PY) -m shared.compare runs/drift-sgd/functional runs/drift-sgd/oop --plot docs/figures/drift-sgd.png
 	$(PY) -m functional.train $(DRIFT_FLAGS) --optimizer adam --lr 0.001 --out runs/drift-adam/functional

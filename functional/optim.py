@@ -78,38 +78,6 @@ def scale_by_torch_adagrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-# -- schedule --
-def make_schedule(opt: OptimizerSpec, sched: ScheduleSpec, dtype) -> optax.Schedule:
-    """`count -> lr` for update `count` (0-based), computed in `dtype`, as torch's schedulers
-    (and `shared.optim.learning_rate`, the NumPy reference) define it."""
-    lr, w, s = opt.lr, sched.warmup_steps, sched.warmup_start_factor
-
-    def main(u):  # the schedule after warmup, counting its own updates from 0
-        if sched.name == "step":
-            return lr * sched.gamma ** jnp.floor(u / sched.step_size)
-        if sched.name == "multistep":
-            passed = sum((u >= m).astype(dtype) for m in sched.milestones)
-            return lr * sched.gamma**passed
-        if sched.name == "exponential":
-            return lr * sched.gamma**u
-        if sched.name == "cosine":  # flat at eta_min after the horizon
-            horizon = sched.decay_steps - w
-            u = jnp.minimum(u, horizon)
-            return sched.eta_min + (lr - sched.eta_min) * (1 + jnp.cos(jnp.pi * u / horizon)) / 2
-        return jnp.full_like(u, lr)  # constant
-
-    def schedule(count):
-        t = jnp.asarray(count).astype(dtype)
-        value = main(t - w)
-        if w:
-            value = jnp.where(t < w, lr * (s + (1 - s) * t / w), value)
-        if opt.lr_decay:
-            value = value / (1 + t * opt.lr_decay)
-        return value
-
-    return schedule
-
-
 # -- optimizer --
 def decay_mask(opt: OptimizerSpec) -> Callable | None:
     """A callable `params -> pytree of bools`: True where weight decay applies."""
@@ -153,3 +121,35 @@ def make_optimizer(
         parts.append(scale_by_torch_adagrad(opt.initial_accumulator, opt.eps))
     parts.append(optax.scale_by_learning_rate(make_schedule(opt, sched, jnp.dtype(dtype))))
     return optax.chain(*parts)
+
+
+# -- schedule --
+def make_schedule(opt: OptimizerSpec, sched: ScheduleSpec, dtype) -> optax.Schedule:
+    """`count -> lr` for update `count` (0-based), computed in `dtype`, as torch's schedulers
+    (and `shared.optim.learning_rate`, the NumPy reference) define it."""
+    lr, w, s = opt.lr, sched.warmup_steps, sched.warmup_start_factor
+
+    def main(u):  # the schedule after warmup, counting its own updates from 0
+        if sched.name == "step":
+            return lr * sched.gamma ** jnp.floor(u / sched.step_size)
+        if sched.name == "multistep":
+            passed = sum((u >= m).astype(dtype) for m in sched.milestones)
+            return lr * sched.gamma**passed
+        if sched.name == "exponential":
+            return lr * sched.gamma**u
+        if sched.name == "cosine":  # flat at eta_min after the horizon
+            horizon = sched.decay_steps - w
+            u = jnp.minimum(u, horizon)
+            return sched.eta_min + (lr - sched.eta_min) * (1 + jnp.cos(jnp.pi * u / horizon)) / 2
+        return jnp.full_like(u, lr)  # constant
+
+    def schedule(count):
+        t = jnp.asarray(count).astype(dtype)
+        value = main(t - w)
+        if w:
+            value = jnp.where(t < w, lr * (s + (1 - s) * t / w), value)
+        if opt.lr_decay:
+            value = value / (1 + t * opt.lr_decay)
+        return value
+
+    return schedule

@@ -24,7 +24,9 @@ from safetensors.numpy import save as _serialize
 from shared.config import MODEL_CONFIGS
 
 FORMAT = "paradigms-checkpoint"
-FORMAT_VERSION = 1
+# 1: weights and flat optimizer settings. 2: optimizer state (opt.*) and nested optimizer and
+# schedule specs in train_config; version-1 files still load (shared.config reads both).
+FORMAT_VERSION = 2
 RESERVED_PREFIXES = ("opt.", "rng.")  # not model weights
 
 
@@ -192,7 +194,16 @@ def describe(ckpt: Checkpoint) -> str:
         f"step         {ckpt.step}",
         f"written by   {ckpt.side}",
         f"format       {FORMAT} v{ckpt.format_version}",
-        f"train config {json.dumps(ckpt.train_config, sort_keys=True)}",
+        *(
+            f"{k:<12} {json.dumps(ckpt.train_config[k], sort_keys=True)}"
+            for k in ("optimizer", "schedule")
+            if k in ckpt.train_config
+        ),
+        "train config "
+        + json.dumps(
+            {k: v for k, v in ckpt.train_config.items() if k not in ("optimizer", "schedule")},
+            sort_keys=True,
+        ),
         "",
     ]
     width = max([len(k) for k in ckpt.tensors] + [4])

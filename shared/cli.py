@@ -195,6 +195,8 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     if args.dtype is None:
         args.dtype = init.train_config.get("dtype", "float32") if init else "float32"
     opt, sched = specs(args)
+    if sched.name == "cosine":  # the horizon of the full run, also under --dry-run
+        sched = sched.resolved(args.steps)
     train = TrainConfig(
         model=args.model or defaults.model,
         dataset=args.dataset or defaults.dataset,

@@ -58,12 +58,20 @@ def load_run(folder: str) -> Run:
 
 def config_differences(a: Run, b: Run) -> list[str]:
     """The settings in which two runs differ (bookkeeping aside): a twin comparison wants none."""
-    keys = sorted((a.config.keys() | b.config.keys()) - {"device", "eval_every", "save_every"})
-    return [
-        f"{k} ({a.config.get(k)} vs {b.config.get(k)})"
-        for k in keys
-        if a.config.get(k) != b.config.get(k)
-    ]
+    x, y = _flat(a.config), _flat(b.config)
+    keys = sorted((x.keys() | y.keys()) - {"device", "eval_every", "save_every"})
+    return [f"{k} ({x.get(k)} vs {y.get(k)})" for k in keys if x.get(k) != y.get(k)]
+
+
+def _flat(config: dict) -> dict:
+    """`{"optimizer": {"lr": 0.1}}` -> `{"optimizer.lr": 0.1}`, one level deep."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
 
 
 def loss_differences(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import functional.models.mlp as f2
 import oop.convert as oconvert
 import oop.models.mlp as o2
 from shared import checkpoint
-from shared.config import MLPConfig, TrainConfig, to_dict
+from shared.config import MLPConfig, TrainConfig, to_dict, train_config_from_dict
+from shared.optim import OptimizerSpec, ScheduleSpec
 
 
 def save(path, weights, model="mlp", config=None):
@@ -150,3 +152,20 @@ def test_a_folder_or_a_foreign_file_is_refused_with_a_hint(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"kind": "train"}\n')
     with pytest.raises(checkpoint.CheckpointError, match="not a safetensors checkpoint"):
         checkpoint.read(tmp_path / "metrics.jsonl")
+
+
+def test_a_version_1_train_config_still_reads():
+    """The first release stored the optimizer's settings flat in train_config."""
+    old = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False, "steps": 10}
+    cfg = train_config_from_dict(old)
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.momentum) == ("sgd", 0.05, 0.9)
+    assert cfg.steps == 10 and cfg.schedule.name == "constant"
+
+
+def test_nested_specs_round_trip_through_json():
+    cfg = TrainConfig(
+        optimizer=OptimizerSpec.create("adamw", no_decay=("*.bias",)),
+        schedule=ScheduleSpec.create("multistep", milestones=(3, 5)),
+    )
+    again = train_config_from_dict(json.loads(json.dumps(to_dict(cfg))))
+    assert again == cfg
