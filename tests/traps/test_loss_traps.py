@@ -160,3 +160,21 @@ def test_naive_port_diverges(trap):
 @pytest.mark.parametrize("trap", TRAPS, ids=repr)
 def test_fixed_port_matches(trap):
     check_fixed(trap)
+
+
+def test_label_minus_one_wraps_in_optax_and_raises_in_torch():
+    """Beside -100: a label of -1 is silently the last class in optax (negative indexing), while
+    torch refuses it. A plausible wrong loss, no NaN to notice."""
+    logits, y = batches()[0]
+    y = y.copy()
+    y[0] = -1
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))
+    with jax.enable_x64(True):
+        wrapped = optax.softmax_cross_entropy_with_integer_labels(
+            jnp.asarray(logits[:1]), jnp.asarray(y[:1])
+        )
+        last = optax.softmax_cross_entropy_with_integer_labels(
+            jnp.asarray(logits[:1]), jnp.asarray([logits.shape[1] - 1])
+        )
+    assert np.isfinite(float(wrapped[0])) and float(wrapped[0]) == float(last[0])

@@ -26,7 +26,7 @@ from oop.optim import make_optimizer as torch_optimizer
 from oop.optim import make_scheduler
 from shared.optim import OptimizerSpec, ScheduleSpec
 
-LR, T_MAX, WARMUP, GAMMA = 0.1, 30, 10, 0.97
+LR, T_MAX, WARMUP, GAMMA, ETA_MIN = 0.1, 30, 10, 0.97, 0.01
 SGD = OptimizerSpec.create("sgd", lr=LR)
 
 
@@ -65,8 +65,8 @@ def schedule_at(sched: ScheduleSpec, counts) -> np.ndarray:
         return np.array([float(schedule(t)) for t in counts])
 
 
-def lr_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(a - b)
+def lr_gap(a: np.ndarray, b: np.ndarray, steps: int = STEPS) -> np.ndarray:
+    return np.abs(a[:steps] - b[:steps])
 
 
 def warmup_lambda(optimizer):  # linear warmup from 0 as torch can express it
@@ -131,6 +131,24 @@ TRAPS = [
             applied_lrs(make_optimizer(SGD, ScheduleSpec(warmup_steps=WARMUP), "float64")),
         ),
         naive_at_least=1e-3,  # measured 1.0e-2 = lr / warmup on every warmup update
+    ),
+    Trap(
+        name="cosine-floor-relative",
+        title="optax's cosine floor alpha is relative; torch's eta_min absolute",
+        quantity="|Δlr|",
+        # naive: eta_min passed as optax's alpha, which is a fraction of the initial lr
+        naive=lambda: lr_gap(
+            torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_MAX, eta_min=ETA_MIN)),
+            applied_lrs(optax.sgd(optax.cosine_decay_schedule(LR, T_MAX, alpha=ETA_MIN))),
+            steps=T_MAX,
+        ),
+        # fixed: alpha = eta_min / lr (the package's make_schedule takes eta_min itself)
+        fixed=lambda: lr_gap(
+            torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_MAX, eta_min=ETA_MIN)),
+            applied_lrs(optax.sgd(optax.cosine_decay_schedule(LR, T_MAX, alpha=ETA_MIN / LR))),
+            steps=T_MAX,
+        ),
+        naive_at_least=1e-3,  # measured 9.0e-3 by update 29: floor lr * alpha = 1e-3, not 1e-2
     ),
     Trap(
         name="float32-schedule-under-x64",
