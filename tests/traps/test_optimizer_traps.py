@@ -7,6 +7,8 @@ The torch side is the reference; each naive port is the optax call a reader woul
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 import optax
 import pytest
@@ -26,10 +28,12 @@ def package(name: str, sched: ScheduleSpec | None = None, **kw) -> optax.Gradien
     return make_optimizer(OptimizerSpec.create(name, **kw), sched or ScheduleSpec(), "float64")
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_rmsprop():
     return run_oop(lambda named: torch.optim.RMSprop(params_of(named), lr=RMS_LR))
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_rmsprop_momentum_exponential():
     return run_oop(
         lambda named: torch.optim.RMSprop(params_of(named), lr=RMS_LR, momentum=MOMENTUM),
@@ -37,6 +41,7 @@ def torch_rmsprop_momentum_exponential():
     )
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_sgd_clipped():
     return run_oop(
         lambda named: torch.optim.SGD(params_of(named), lr=CLIP_LR),
@@ -44,6 +49,7 @@ def torch_sgd_clipped():
     )
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_adagrad(lr_decay: float = 0.0):
     return run_oop(
         lambda named: torch.optim.Adagrad(params_of(named), lr=ADAGRAD_LR, lr_decay=lr_decay)

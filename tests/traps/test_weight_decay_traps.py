@@ -6,6 +6,8 @@ The torch side is the reference; each naive port is the optax call a reader woul
 
 from __future__ import annotations
 
+import functools
+
 import optax
 import pytest
 import torch
@@ -17,10 +19,12 @@ from shared.optim import OptimizerSpec, ScheduleSpec
 LR, WD = 1e-2, 1e-1  # a visible decay, so the gap is far above rounding
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_adam_l2():
     return run_oop(lambda named: torch.optim.Adam(params_of(named), lr=LR, weight_decay=WD))
 
 
+@functools.cache  # shared by the naive and the fixed test in one worker
 def torch_adamw_default():
     return run_oop(lambda named: torch.optim.AdamW(params_of(named), lr=LR))  # wd = 1e-2
 
