@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _serialize
 
 from shared.config import MODEL_CONFIGS
+from shared.optim import OptimizerSpec, state_keys
 
 FORMAT = "paradigms-checkpoint"
 # 1: weights and flat optimizer settings. 2: optimizer state (opt.*) and nested optimizer and
@@ -159,6 +160,33 @@ def check_weights(
     problems += [f"{name}: unexpected in {source}" for name in weights if name not in expected]
     if problems:
         raise CheckpointError("weights do not match the model:\n  " + "\n  ".join(problems))
+
+
+def check_optimizer_state(
+    ckpt: Checkpoint, opt: OptimizerSpec, shapes: dict[str, tuple[int, ...]], dtype: str
+) -> None:
+    """Raise one CheckpointError unless `ckpt` holds exactly the state `opt` keeps for
+    parameters of these shapes: `opt.step` (an int64 scalar equal to the checkpoint's step) and
+    `opt.<key>.<name>` for each of torch's state keys."""
+    problems = []
+    step = ckpt.tensors.get("opt.step")
+    if step is None or step.shape != () or step.dtype != np.int64:
+        problems.append("opt.step: expected an int64 scalar")
+    elif int(step) != ckpt.step:
+        problems.append(f"opt.step is {int(step)}, but the checkpoint is at step {ckpt.step}")
+    expected = {f"opt.{k}.{n}": shape for k in state_keys(opt) for n, shape in shapes.items()}
+    state = {k: v for k, v in ckpt.tensors.items() if k.startswith("opt.") and k != "opt.step"}
+    try:
+        check_weights(state, expected, dtype, source="file")
+    except CheckpointError as e:
+        problems += str(e).splitlines()[1:]
+    if problems:
+        raise CheckpointError(
+            f"the optimizer state does not match the {opt.name} optimizer "
+            f"({'; '.join(p.strip() for p in problems[:4])}"
+            + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+            + "): resume from a checkpoint this package wrote, or start anew with --init"
+        )
 
 
 def load_weights(

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from shared import checkpoint, data
+from shared import checkpoint, data, optim
 from shared.cli_optim import OPTIMIZER_FLAGS, SCHEDULE_FLAGS, add_optimizer_flags, specs
 from shared.config import (
     DEVICES,
@@ -86,9 +86,8 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     g.add_argument(
         "--steps",
         type=int,
-        default=defaults.steps,
-        help="the update count the run ends at; with --resume, counted from the start of the "
-        "original run",
+        help=f"the update count the run ends at (default: {defaults.steps}); with --resume, "
+        "counted from the start of the original run (default: the original run's)",
     )
     g.add_argument(
         "--batch-size",
@@ -141,14 +140,14 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     g.add_argument(
         "--eval-every",
         type=int,
-        default=defaults.eval_every,
-        help="evaluate on the test split every N updates (0: only at the end)",
+        help="evaluate on the test split every N updates (0: only at the end) "
+        f"(default: {defaults.eval_every}, or the resumed run's)",
     )
     g.add_argument(
         "--save-every",
         type=int,
-        default=defaults.save_every,
-        help="write step-N.safetensors every N updates (0: only init and final)",
+        help="write step-N.safetensors every N updates (0: only init and final) "
+        f"(default: {defaults.save_every}, or the resumed run's)",
     )
     g.add_argument(
         "--dry-run",
@@ -181,34 +180,39 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     except ValueError as e:  # CheckpointError and UnsupportedOption are ValueErrors
         parser.error(str(e))
     out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
-    if args.resume is not None and os.path.abspath(os.path.dirname(args.resume)) == (
-        os.path.abspath(out)
-    ):
+    if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
         parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
     opts = RunOptions(out, args.init, not args.no_progress, args.overwrite, args.resume)
     return train, model, opts
 
 
+def _same_folder(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)  # also through symbolic links
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     defaults = TrainConfig()
+    steps = defaults.steps if args.steps is None else args.steps
     init = checkpoint.read(args.init) if args.init is not None else None
     if args.dtype is None:
         args.dtype = init.train_config.get("dtype", "float32") if init else "float32"
     opt, sched = specs(args)
     if sched.name == "cosine":  # the horizon of the full run, also under --dry-run
-        sched = sched.resolved(args.steps)
+        sched = sched.resolved(steps)
     train = TrainConfig(
         model=args.model or defaults.model,
         dataset=args.dataset or defaults.dataset,
-        steps=min(args.steps, DRY_RUN_STEPS) if args.dry_run else args.steps,
+        steps=min(steps, DRY_RUN_STEPS) if args.dry_run else steps,
         batch_size=args.batch_size or defaults.batch_size,
         optimizer=opt,
         schedule=sched,
         seed=defaults.seed if args.seed is None else args.seed,
         dtype=args.dtype,
         device=args.device,
-        eval_every=args.eval_every,
-        save_every=args.save_every,
+        eval_every=defaults.eval_every if args.eval_every is None else args.eval_every,
+        save_every=defaults.save_every if args.save_every is None else args.save_every,
     )
     ds = data.load(train.dataset)
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
@@ -221,6 +225,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         width=DEFAULT_WIDTH if sizes["width"] is None else sizes["width"],
         layers=DEFAULT_LAYERS if sizes["layers"] is None else sizes["layers"],
     )
+    optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
     return train, model
 
 
@@ -237,6 +242,7 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         )
     base = train_config_from_dict(ckpt.train_config)
     model = model_config_from_dict(ckpt.model, ckpt.model_config)
+    checkpoint.check_optimizer_state(ckpt, base.optimizer, model.weight_shapes(), base.dtype)
     stored = {
         **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seed", "dtype")},
         **{k: getattr(model, k, None) for k in ("width", "layers")},
@@ -246,9 +252,9 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         **{k: getattr(base.schedule, k) for k in SCHEDULE_FLAGS},
     }
     conflicts = [
-        f"--{k.replace('_', '-')} {_show(v)} (the checkpoint has {_show(stored[k])})"
+        f"{_flag(k, v)} (the checkpoint has {_show(stored[k])})"
         for k, v in vars(args).items()
-        if k in stored and v is not None and v != stored[k]
+        if k in stored and v is not None and not _same(v, stored[k])
     ]
     if conflicts:
         raise ValueError(
@@ -256,23 +262,36 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
             + ", ".join(conflicts)
             + " or start a new run from its weights with --init"
         )
-    if args.steps <= ckpt.step:
+    steps = base.steps if args.steps is None else args.steps
+    if steps <= ckpt.step:
         raise ValueError(
             f"{args.resume} is at update {ckpt.step}; --steps is the update to end at, so pass "
             f"more than {ckpt.step}"
         )
-    steps = min(args.steps, ckpt.step + DRY_RUN_STEPS) if args.dry_run else args.steps
     train = dataclasses.replace(
         base,
-        steps=steps,
+        steps=min(steps, ckpt.step + DRY_RUN_STEPS) if args.dry_run else steps,
         device=args.device,
-        eval_every=args.eval_every,
-        save_every=args.save_every,
+        eval_every=base.eval_every if args.eval_every is None else args.eval_every,
+        save_every=base.save_every if args.save_every is None else args.save_every,
     )
     return train, model
 
 
+def _same(given, stored) -> bool:
+    if isinstance(given, tuple) and isinstance(stored, tuple | list):
+        return set(given) == set(stored)  # --no-decay patterns, in any order
+    return given == stored
+
+
+def _flag(key: str, value) -> str:
+    flag = "--" + key.replace("_", "-")
+    return flag if value is True else f"{flag} {_show(value)}"
+
+
 def _show(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) or "none"
+    if value is None or value is False:
+        return "none" if value is None else "it off"
     return str(value)

@@ -37,7 +37,7 @@ def add_optimizer_flags(parser: argparse.ArgumentParser) -> None:
         "--optimizer",
         default=None,
         metavar="{" + ",".join(optim.OPTIMIZERS) + "}",
-        help="torch.optim.SGD, Adam, AdamW, RMSprop or Adagrad (default: sgd)",
+        help="torch.optim.SGD, Adam, AdamW, RMSprop or Adagrad (default: adam)",
     )
     g.add_argument(
         "--lr",
@@ -130,7 +130,7 @@ def add_optimizer_flags(parser: argparse.ArgumentParser) -> None:
 def specs(args: argparse.Namespace) -> tuple[optim.OptimizerSpec, optim.ScheduleSpec]:
     """The specs the flags describe; raises ValueError (UnsupportedOption) on a bad combination."""
     opt = optim.OptimizerSpec.create(
-        args.optimizer or "sgd", **{k: getattr(args, k) for k in OPTIMIZER_FLAGS}
+        args.optimizer or "adam", **{k: getattr(args, k) for k in OPTIMIZER_FLAGS}
     )
     sched = optim.ScheduleSpec.create(
         args.schedule or "constant", **{k: getattr(args, k) for k in SCHEDULE_FLAGS}

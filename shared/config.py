@@ -67,7 +67,7 @@ class TrainConfig:
     dataset: str = "digits"  # a name from shared.data.DATASETS
     steps: int = 1000  # the update count the run ends at (absolute, also when resuming)
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)  # algorithm and its settings
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)  # default: torch's Adam
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)  # lr schedule, per update
     seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)
     dtype: str = "float32"  # "float32" or "float64", for weights, data and optimizer state

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -88,7 +89,7 @@ class OptimizerSpec:
     torch's defaults for that optimizer and refuses a hyperparameter the optimizer lacks.
     """
 
-    name: str = "sgd"  # one of OPTIMIZERS
+    name: str = "adam"  # one of OPTIMIZERS; Adam with torch's defaults trains every data set here
     lr: float = 1e-3  # the base learning rate; a schedule multiplies it
     momentum: float = 0.0  # SGD and RMSprop: buf = momentum * buf + g (no dampening)
     nesterov: bool = False  # SGD: step along g + momentum * buf
@@ -114,8 +115,8 @@ class OptimizerSpec:
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:  # torch.optim.Adam's rule
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.alpha < 1.0:  # torch allows 1, which leaves square_avg at 0 forever
+            raise ValueError(f"alpha must lie in [0, 1), got {self.alpha}")
         for name in ("momentum", "eps", "weight_decay", "lr_decay", "initial_accumulator"):
             if getattr(self, name) < 0:  # torch.optim refuses negative values
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -185,8 +186,9 @@ class ScheduleSpec:
         if self.name == "cosine" and self.decay_steps is not None:
             if self.decay_steps <= self.warmup_steps:
                 raise ValueError(
-                    f"decay_steps ({self.decay_steps}) must exceed warmup_steps "
-                    f"({self.warmup_steps}): cosine decays between the two"
+                    f"the cosine horizon --decay-steps ({self.decay_steps}, default --steps) "
+                    f"must exceed --warmup-steps ({self.warmup_steps}): cosine decays between "
+                    "the two"
                 )
 
     @classmethod
@@ -195,6 +197,10 @@ class ScheduleSpec:
         `name` does not use, e.g. milestones for cosine."""
         given = {k: v for k, v in given.items() if v is not None}
         _refuse_foreign("schedule", name, given, SCHEDULE_APPLIES_TO, cls)
+        if name == "step" and "step_size" not in given:  # torch's StepLR has no default either
+            raise ValueError("the step schedule needs --step-size, e.g. --step-size 100")
+        if "warmup_start_factor" in given and not given.get("warmup_steps"):
+            raise ValueError("--warmup-start-factor needs --warmup-steps")
         return cls(name=name, **given)
 
     def resolved(self, steps: int) -> ScheduleSpec:
@@ -221,8 +227,40 @@ def check_supported(opt: OptimizerSpec, sched: ScheduleSpec) -> None:
         )
     if sched.name == "cosine" and sched.eta_min > opt.lr:
         raise UnsupportedOption(
-            f"eta_min ({sched.eta_min}) above lr ({opt.lr}): cosine would climb instead of decay"
+            f"--eta-min ({sched.eta_min}) is above --lr ({opt.lr}): cosine would climb instead "
+            "of decay; lower --eta-min"
         )
+
+
+def check_no_decay(opt: OptimizerSpec, names: Iterable[str]) -> None:
+    """Refuse `no_decay` patterns that would silently do nothing."""
+    if not opt.no_decay:
+        return
+    if not opt.weight_decay:
+        raise ValueError("--no-decay has no effect without weight decay; set --weight-decay")
+    names = list(names)
+    for pattern in opt.no_decay:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            raise ValueError(
+                f"--no-decay pattern {pattern!r} matches no parameter; the names are "
+                f"{', '.join(names)} (globs match whole names: use '*.bias', not 'bias')"
+            )
+
+
+def state_keys(opt: OptimizerSpec) -> tuple[str, ...]:
+    """torch's per-parameter state keys of `opt` (besides `step`): what a checkpoint holds as
+    `opt.<key>.<weight name>`."""
+    if opt.name == "sgd":
+        return ("momentum_buffer",) if opt.momentum else ()
+    if opt.name in ("adam", "adamw"):
+        return ("exp_avg", "exp_avg_sq")
+    if opt.name == "rmsprop":
+        return (
+            ("square_avg",)
+            + (("momentum_buffer",) if opt.momentum else ())
+            + (("grad_avg",) if opt.centered else ())
+        )
+    return ("sum",)  # adagrad
 
 
 # -- the NumPy reference ------------------------------------------------------------------

@@ -102,9 +102,11 @@ def test_checkpoints_hold_the_optimizer_state_and_specs(uninterrupted):
         assert "opt.step" not in checkpoint.read(run / "init.safetensors").tensors
 
 
-@pytest.fixture
-def written_at_50(tmp_path):
-    """A step-50 checkpoint of an AdamW + cosine run (only its metadata matters to the parser)."""
+def write_at_50(folder, **extra):
+    """A step-50 checkpoint of an AdamW + cosine run with zero weights and state (what the
+    parser checks is the metadata and the names, shapes and dtypes); `extra` adds or replaces
+    entries."""
+    extra = {"opt.step": np.asarray(50, np.int64), **extra}
     model = MLPConfig(in_features=2, out_features=2, width=16, layers=2)
     train_cfg = TrainConfig(
         dataset="moons",
@@ -113,11 +115,14 @@ def written_at_50(tmp_path):
         optimizer=OptimizerSpec.create("adamw", lr=0.01),
         schedule=ScheduleSpec.create("cosine"),
     )
-    path = tmp_path / "step-50.safetensors"
-    weights = {k: np.zeros(s) for k, s in model.weight_shapes().items()}
+    path = folder / "step-50.safetensors"
+    shapes = model.weight_shapes()
+    state = {
+        f"opt.{k}.{n}": np.zeros(s) for k in ("exp_avg", "exp_avg_sq") for n, s in shapes.items()
+    }
     checkpoint.save(
         path,
-        {**weights, "opt.step": np.asarray(50, np.int64)},
+        {**{k: np.zeros(s) for k, s in shapes.items()}, **state, **extra},
         model="mlp",
         model_config=to_dict(model),
         train_config=to_dict(train_cfg),
@@ -125,6 +130,11 @@ def written_at_50(tmp_path):
         side="oop",
     )
     return str(path)
+
+
+@pytest.fixture
+def written_at_50(tmp_path):
+    return write_at_50(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -159,3 +169,38 @@ def test_resume_refuses_an_init_checkpoint(uninterrupted, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.parse("oop", ["--resume", str(runs["functional"] / "init.safetensors")])
     assert "holds no optimizer state" in capsys.readouterr().err
+
+
+def test_resume_without_steps_ends_where_the_original_run_meant_to(written_at_50, tmp_path):
+    flags = ["--resume", written_at_50, "--out", str(tmp_path / "r")]
+    train_cfg, _, _ = cli.parse("functional", flags)
+    assert train_cfg.steps == 100
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"opt.step": np.asarray(7, np.int64)}, "opt.step is 7, but the checkpoint is at step 50"),
+        ({"opt.step": np.asarray(50.0)}, "opt.step: expected an int64 scalar"),
+        ({"opt.exp_avg.layers.0.bias": np.zeros(3)}, "opt.exp_avg.layers.0.bias: expected (16,)"),
+        ({"opt.sum.layers.0.bias": np.zeros(16)}, "opt.sum.layers.0.bias: unexpected"),
+        ({"opt.exp_avg.layers.0.bias": np.zeros(16, np.float32)}, "expected float64"),
+    ],
+)
+def test_resume_refuses_optimizer_state_that_does_not_fit(extra, message, tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    path = write_at_50(tmp_path / "a", **extra)
+    with pytest.raises(SystemExit):
+        cli.parse("oop", ["--resume", path, "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert message in err and "does not match the adamw optimizer" in err and err.count("\n") == 1
+
+
+def test_resume_refuses_to_write_into_its_own_folder_through_a_link(
+    written_at_50, tmp_path, capsys
+):
+    link = tmp_path.parent / f"{tmp_path.name}-link"
+    link.symlink_to(tmp_path)
+    with pytest.raises(SystemExit):
+        cli.parse("oop", ["--resume", str(link / "step-50.safetensors"), "--out", str(tmp_path)])
+    assert "holds the checkpoint being resumed" in capsys.readouterr().err

@@ -93,10 +93,21 @@ def last_good(err: str) -> str:
 
 @pytest.mark.parametrize("side", SIDES)
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(side, tmp_path, capsys):
-    """lr 1e10 gives NaN at update 3. step-1 was checked by update 2's finite loss and is kept;
-    step-2 only led to NaN, so it is never written."""
+    """SGD at lr 1e10 gives NaN at update 3. step-1 was checked by update 2's finite loss and
+    is kept; step-2 only led to NaN, so it is never written."""
     code = train(
-        side, tmp_path, "--lr", "1e10", "--steps", "50", "--save-every", "1", "--width", "32"
+        side,
+        tmp_path,
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e10",
+        "--steps",
+        "50",
+        "--save-every",
+        "1",
+        "--width",
+        "32",
     )
     assert code == 1
     err = capsys.readouterr().err
@@ -113,14 +124,30 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(side, tmp_path
 @pytest.mark.parametrize("side", SIDES)
 def test_non_finite_loss_between_fetches_falls_back_to_init(side, tmp_path, capsys):
     """No --save-every: the NaN is found when the chunk of losses reaches the host."""
-    assert train(side, tmp_path, "--lr", "1e10", "--steps", "80", "--eval-every", "0") == 1
+    assert (
+        train(
+            side,
+            tmp_path,
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e10",
+            "--steps",
+            "80",
+            "--eval-every",
+            "0",
+        )
+        == 1
+    )
     assert last_good(capsys.readouterr().err).endswith("init.safetensors")
 
 
 @pytest.mark.parametrize("side", SIDES)
 def test_non_finite_test_loss_stops_cleanly(side, tmp_path, capsys):
     """lr 1e10: the losses of updates 1 and 2 are finite, the test loss after update 2 is not."""
-    code = train(side, tmp_path, "--lr", "1e10", "--steps", "2", "--eval-every", "2")
+    code = train(
+        side, tmp_path, "--optimizer", "sgd", "--lr", "1e10", "--steps", "2", "--eval-every", "2"
+    )
     assert code == 1
     assert "test loss became" in capsys.readouterr().err
 
@@ -169,14 +196,21 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--dataset", "mnist"], "invalid choice: 'mnist'"),
         (["--model", "resnet"], "invalid choice: 'resnet'"),
         (["--steps", "0"], "steps must be >= 1"),
-        (["--nesterov", "--momentum", "0"], "nesterov needs momentum > 0"),
+        (["--optimizer", "sgd", "--nesterov"], "nesterov needs momentum > 0"),
         (["--optimizer", "adam", "--beta1", "1.5"], "beta1 must lie in [0, 1)"),
-        (["--beta1", "0.8"], "--beta1 does not apply to the sgd optimizer"),
+        (["--alpha", "0.8"], "--alpha does not apply to the adam optimizer"),
+        (["--optimizer", "rmsprop", "--alpha", "1"], "alpha must lie in [0, 1)"),
         (["--optimizer", "nadam"], "NAdam multiplies beta1"),
         (["--schedule", "cosine", "--milestones", "3"], "--milestones does not apply"),
         (["--schedule", "multistep"], "needs --milestones"),
+        (["--schedule", "step"], "needs --step-size"),
+        (["--warmup-start-factor", "0.1"], "--warmup-start-factor needs --warmup-steps"),
+        (["--schedule", "cosine", "--warmup-steps", "20", "--steps", "10"], "must exceed --warmup"),
+        (["--schedule", "cosine", "--eta-min", "1"], "lower --eta-min"),
+        (["--no-decay", "*.bias"], "--no-decay has no effect without weight decay"),
+        (["--weight-decay", "0.1", "--no-decay", "bias"], "pattern 'bias' matches no parameter"),
         (["--resume", "missing.safetensors"], "no such checkpoint file"),
-        (["--momentum", "-0.5"], "momentum must be >= 0"),
+        (["--optimizer", "sgd", "--momentum", "-0.5"], "momentum must be >= 0"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
         (["--init", "missing.safetensors"], "no such checkpoint file"),
     ],
