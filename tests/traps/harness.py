@@ -24,6 +24,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
+import pytest
 import torch
 
 import functional.convert as fconvert
@@ -70,6 +71,23 @@ def check_fixed(trap: Trap) -> float:
     gap = float(np.max(trap.fixed()))
     assert gap <= trap.fixed_tol, f"{trap.name}: fixed port differs by {gap:.3e}"
     return gap
+
+
+def naive_and_fixed_tests(traps: list[Trap]):
+    """The pair of tests every trap gets; a module binds them to its own names:
+
+    test_naive_port_diverges, test_fixed_port_matches = naive_and_fixed_tests(TRAPS)
+    """
+
+    @pytest.mark.parametrize("trap", traps, ids=repr)
+    def test_naive_port_diverges(trap: Trap) -> None:
+        check_naive(trap)
+
+    @pytest.mark.parametrize("trap", traps, ids=repr)
+    def test_fixed_port_matches(trap: Trap) -> None:
+        check_fixed(trap)
+
+    return test_naive_port_diverges, test_fixed_port_matches
 
 
 # -- the tiny problem --

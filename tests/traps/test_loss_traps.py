@@ -18,7 +18,7 @@ import optax
 import pytest
 import torch
 import torch.nn.functional as F
-from harness import Trap, check_fixed, check_naive, problem
+from harness import Trap, naive_and_fixed_tests, problem
 
 import shared.level0.mlp as l0
 
@@ -152,14 +152,7 @@ TRAPS = [
 ]
 
 
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_naive_port_diverges(trap):
-    check_naive(trap)
-
-
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_fixed_port_matches(trap):
-    check_fixed(trap)
+test_naive_port_diverges, test_fixed_port_matches = naive_and_fixed_tests(TRAPS)
 
 
 def test_label_minus_one_wraps_in_optax_and_raises_in_torch():

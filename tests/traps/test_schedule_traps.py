@@ -18,7 +18,14 @@ import numpy as np
 import optax
 import pytest
 import torch
-from harness import STEPS, Trap, check_fixed, check_naive, max_gap, run_functional, run_oop
+from harness import (
+    STEPS,
+    Trap,
+    max_gap,
+    naive_and_fixed_tests,
+    run_functional,
+    run_oop,
+)
 from torch.optim import lr_scheduler
 
 from functional.optim import make_optimizer, make_schedule
@@ -181,11 +188,4 @@ def test_optax_schedule_is_float32_from_its_int32_count():
         assert schedule(jnp.asarray(5)).dtype == jnp.float64  # int64 here: hides the trap
 
 
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_naive_port_diverges(trap):
-    check_naive(trap)
-
-
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_fixed_port_matches(trap):
-    check_fixed(trap)
+test_naive_port_diverges, test_fixed_port_matches = naive_and_fixed_tests(TRAPS)

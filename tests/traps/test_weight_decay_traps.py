@@ -9,9 +9,15 @@ from __future__ import annotations
 import functools
 
 import optax
-import pytest
 import torch
-from harness import Trap, check_fixed, check_naive, max_gap, params_of, run_functional, run_oop
+from harness import (
+    Trap,
+    max_gap,
+    naive_and_fixed_tests,
+    params_of,
+    run_functional,
+    run_oop,
+)
 
 from functional.optim import make_optimizer
 from shared.optim import OptimizerSpec, ScheduleSpec
@@ -65,11 +71,4 @@ TRAPS = [
 ]
 
 
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_naive_port_diverges(trap):
-    check_naive(trap)
-
-
-@pytest.mark.parametrize("trap", TRAPS, ids=repr)
-def test_fixed_port_matches(trap):
-    check_fixed(trap)
+test_naive_port_diverges, test_fixed_port_matches = naive_and_fixed_tests(TRAPS)
