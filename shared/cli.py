@@ -17,6 +17,7 @@ from shared.config import (
     DEVICES,
     DTYPES,
     MODEL_CONFIGS,
+    CNNConfig,
     MLPConfig,
     TrainConfig,
     model_config_from_dict,
@@ -99,13 +100,14 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "--layers",
         type=int,
         default=None,
-        help=f"hidden layers (default: from --init, else {DEFAULT_LAYERS})",
+        help=f"mlp: hidden layers (default: from --init, else {DEFAULT_LAYERS})",
     )
     g.add_argument(
         "--width",
         type=int,
         default=None,
-        help=f"units per hidden layer (default: from --init, else {DEFAULT_WIDTH})",
+        help="mlp: units per hidden layer; cnn: channels of the first conv (default: from "
+        f"--init, else {DEFAULT_WIDTH} for the mlp, {CNNConfig.width} for the cnn)",
     )
     add_optimizer_flags(p)
     g = p.add_argument_group("numerics and reproducibility")
@@ -219,11 +221,11 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     sizes = {"width": args.width, "layers": args.layers}
     if init is not None:
         sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
-    model = MODEL_CONFIGS[train.model](
+    model = MODEL_CONFIGS[train.model].for_data(
         in_features=ds.in_features,
-        out_features=ds.num_classes,
-        width=DEFAULT_WIDTH if sizes["width"] is None else sizes["width"],
-        layers=DEFAULT_LAYERS if sizes["layers"] is None else sizes["layers"],
+        num_classes=ds.num_classes,
+        image_shape=ds.image_shape,
+        **sizes,
     )
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
     return train, model

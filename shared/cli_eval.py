@@ -46,14 +46,12 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
             raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
         ds = data.load(args.dataset or ckpt.train_config["dataset"])
         trained_on = ckpt.train_config.get("dataset")
-        if (ds.in_features, ds.num_classes) != (
-            model_config.in_features,
-            model_config.out_features,
-        ):
+        takes = (model_config.input_features, model_config.out_features)
+        if (ds.in_features, ds.num_classes) != takes:
             raise ValueError(
                 f"dataset {ds.name!r} has {ds.in_features} features and {ds.num_classes} "
-                f"classes; the checkpoint's model takes {model_config.in_features} and predicts "
-                f"{model_config.out_features}: pass --dataset {trained_on}"
+                f"classes; the checkpoint's model takes {takes[0]} and predicts {takes[1]}: "
+                f"pass --dataset {trained_on}"
             )
         dtypes = {v.dtype.name for v in ckpt.weights.values()}
         if len(dtypes) != 1:

@@ -39,6 +39,11 @@ class MLPConfig:
             raise ValueError(f"MLPConfig.layers must be >= 0, got {self.layers}")
 
     @property
+    def input_features(self) -> int:
+        """Length of one flat input row, as a data set stores it."""
+        return self.in_features
+
+    @property
     def sizes(self) -> list[tuple[int, int]]:
         """`(in, out)` of each linear map, input to output."""
         dims = [self.in_features] + [self.width] * self.layers + [self.out_features]
@@ -52,9 +57,85 @@ class MLPConfig:
             shapes[f"layers.{i}.bias"] = (fan_out,)
         return shapes
 
+    @classmethod
+    def for_data(
+        cls, *, in_features: int, num_classes: int, image_shape, width=None, layers=None
+    ) -> MLPConfig:
+        """The config for a data set; `width` and `layers` None take the defaults. Image rows
+        are flat already, so any data set fits."""
+        del image_shape
+        sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
+        return cls(in_features=in_features, out_features=num_classes, **sizes)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Two blocks of conv -> ReLU -> 2x2 max-pool, then a linear head on the flattened maps.
+
+    Inputs are NCHW: a data set's flat rows viewed as `(channels, size, size)` images. The
+    3x3 convs pad by 1, so each block keeps the size and its pool halves it: 28 -> 14 -> 7 for
+    MNIST, 8 -> 4 -> 2 for the digits. Canonical weights: `convs.0.weight` `(width, C, 3, 3)`,
+    `convs.0.bias`, `convs.1.*` (2 * width channels), `head.weight`, `head.bias`.
+    """
+
+    in_channels: int = 1  # 1 for the grey-scale digits and MNIST
+    image_size: int = 28  # height = width of the input images
+    out_features: int = 10  # number of classes
+    width: int = 16  # channels of the first conv; the second has twice as many
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "out_features", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CNNConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.image_size < 4 or self.image_size % 4:
+            raise ValueError(
+                f"the cnn pools twice by 2, so the image size must be a multiple of 4 and at "
+                f"least 4, got {self.image_size}"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+    @property
+    def input_features(self) -> int:
+        """Length of one flat input row, as a data set stores it."""
+        return self.in_channels * self.image_size**2
+
+    @property
+    def head_features(self) -> int:
+        """Inputs of the head: 2 * width maps of (size / 4)^2 pixels, flattened in C order."""
+        return 2 * self.width * (self.image_size // 4) ** 2
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        c, w = self.in_channels, self.width
+        return {
+            "convs.0.weight": (w, c, 3, 3),
+            "convs.0.bias": (w,),
+            "convs.1.weight": (2 * w, w, 3, 3),
+            "convs.1.bias": (2 * w,),
+            "head.weight": (self.out_features, self.head_features),
+            "head.bias": (self.out_features,),
+        }
+
+    @classmethod
+    def for_data(
+        cls, *, in_features: int, num_classes: int, image_shape, width=None, layers=None
+    ) -> CNNConfig:
+        del in_features
+        if image_shape is None:
+            raise ValueError("the cnn needs an image data set: --dataset digits or mnist5k")
+        if layers is not None:
+            raise ValueError("--layers sets the mlp's depth; the cnn has two conv blocks")
+        channels, height, width_px = image_shape
+        if height != width_px:
+            raise ValueError(f"the cnn takes square images, got {height}x{width_px}")
+        sizes = {} if width is None else {"width": width}
+        return cls(in_channels=channels, image_size=height, out_features=num_classes, **sizes)
+
 
 # Model name -> config class. A later model adds itself here and to both sides' registries.
-MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig}
+MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig}
 
 
 @dataclass(frozen=True)

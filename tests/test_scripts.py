@@ -213,6 +213,8 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--optimizer", "sgd", "--momentum", "-0.5"], "momentum must be >= 0"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
         (["--init", "missing.safetensors"], "no such checkpoint file"),
+        (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
+        (["--model", "cnn", "--layers", "3"], "--layers sets the mlp's depth"),
     ],
 )
 @pytest.mark.parametrize("side", SIDES)
@@ -278,3 +280,15 @@ def test_ladder_scripts_train(module, capsys):
     out = capsys.readouterr().out
     assert "220 updates" in out
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
+
+
+@pytest.mark.parametrize("model", ["cnn"])
+def test_every_model_trains_on_both_sides_and_crosses_over(model, tmp_path, capsys):
+    """A dry run per side from one init, then each side evaluates the other's checkpoint."""
+    flags = ["--model", model, "--dataset", "digits", "--width", "4", "--dry-run"]
+    assert train("functional", tmp_path / "f", *flags) == 0
+    assert train("oop", tmp_path / "o", *flags, "--init", str(tmp_path / "f/init.safetensors")) == 0
+    for side, other in (("functional", "o"), ("oop", "f")):
+        final = str(tmp_path / other / "final.safetensors")
+        assert EVALUATE[side].main(["--checkpoint", final]) == 0
+    assert capsys.readouterr().out.count("digits test split") == 2

@@ -1,5 +1,5 @@
 """Level 2, functional: equinox models, one file per model, twins of `oop.models`."""
 
-from functional.models import mlp
+from functional.models import cnn, mlp
 
-MODELS = {"mlp": mlp}  # --model name -> module with init_model, loss_fn, make_step, evaluate
+MODELS = {"mlp": mlp, "cnn": cnn}  # --model -> module: init_model, loss_fn, make_step, evaluate

@@ -1,5 +1,5 @@
 """Level 2, OOP: `nn.Module` models, one file per model, twins of `functional.models`."""
 
-from oop.models import mlp
+from oop.models import cnn, mlp
 
-MODELS = {"mlp": mlp}  # --model name -> module with init_model, loss_fn, train_step, evaluate
+MODELS = {"mlp": mlp, "cnn": cnn}  # --model -> module: init_model, loss_fn, train_step, evaluate
