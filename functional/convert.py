@@ -165,3 +165,39 @@ def opt_state_from_canonical(opt_state: PyTree, tensors: dict[str, np.ndarray]) 
         )
 
     return _map_state(opt_state, buffer, lambda c: jnp.asarray(step, dtype=c.dtype))
+
+
+# -- model state (BatchNorm statistics) --
+def _stateful_layers(model: PyTree) -> list[tuple[str, eqx.Module]]:
+    """`(canonical path, layer)` of every layer that keeps state: it carries an `index`
+    (`eqx.nn.StateIndex`) and the torch buffer names of its state (`state_names`)."""
+
+    def is_stateful(node) -> bool:
+        return isinstance(node, eqx.Module) and hasattr(node, "state_names")
+
+    flat = jax.tree_util.tree_flatten_with_path(model, is_leaf=is_stateful)[0]
+    return [(".".join(map(_key_name, p)), n) for p, n in flat if is_stateful(n)]
+
+
+def model_state_to_canonical(model: PyTree, state: eqx.nn.State) -> dict[str, np.ndarray]:
+    """torch's buffers from an equinox state: `norms.0.running_mean`, ..., counts as int64."""
+    out = {}
+    for path, layer in _stateful_layers(model):
+        for name, value in zip(layer.state_names, state.get(layer.index), strict=True):
+            value = np.asarray(jax.device_get(value))
+            out[f"{path}.{name}"] = value.astype(np.int64) if value.dtype.kind == "i" else value
+    return out
+
+
+def model_state_from_canonical(
+    model: PyTree, state: eqx.nn.State, tensors: dict[str, np.ndarray]
+) -> eqx.nn.State:
+    """`state` with every stateful layer's values replaced by the canonical buffers."""
+    for path, layer in _stateful_layers(model):
+        old = state.get(layer.index)
+        new = tuple(
+            jnp.asarray(tensors[f"{path}.{name}"], dtype=o.dtype)
+            for name, o in zip(layer.state_names, old, strict=True)
+        )
+        state = state.set(layer.index, new)
+    return state

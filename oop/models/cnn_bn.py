@@ -1,0 +1,74 @@
+"""The CNN with BatchNorm on the OOP side: the running statistics are buffers that `forward`
+changes in place in `train()` mode.
+
+Twin of `functional/models/cnn_bn.py`, where the same statistics are a state value passed in
+and returned. Here nothing in a call's signature says the module has state: `model.train()` /
+`model.eval()` switch what `nn.BatchNorm2d` does, and `state_dict()` holds the buffers
+(`norms.0.running_mean`, `running_var`, `num_batches_tracked`) beside the parameters. The loss,
+the in-place step and the evaluation are the MLP's: `train_step` calls `model.train()`,
+`evaluate` calls `model.eval()`, and that is all BatchNorm needs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+# -- config --
+from shared.config import CNNConfig
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+# -- layers --
+# torch's own nn.BatchNorm2d (momentum 0.1, eps 1e-5): batch statistics with the biased
+# variance in train(), running ones in eval(), the running variance updated unbiased.
+
+
+# -- model --
+class CNNBN(nn.Module):
+    """`cnn` with BatchNorm after each conv: conv (no bias) -> BatchNorm -> ReLU -> pool, twice,
+    then a linear head.
+
+    **Arguments:**
+
+    - `config`: the sizes, a `CNNConfig`.
+    - `dtype`: `torch.float32` or `torch.float64`.
+    """
+
+    def __init__(self, config: CNNConfig, *, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        c, w = config.in_channels, config.width
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv2d(c, w, 3, padding=1, bias=False, dtype=dtype),
+                nn.Conv2d(w, 2 * w, 3, padding=1, bias=False, dtype=dtype),
+            ]
+        )
+        self.norms = nn.ModuleList(
+            [nn.BatchNorm2d(w, dtype=dtype), nn.BatchNorm2d(2 * w, dtype=dtype)]
+        )
+        self.pool = nn.MaxPool2d(2, stride=2)
+        self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
+        self.image_shape = config.image_shape
+
+    def forward(self, x: Float[Tensor, "batch features"]) -> Float[Tensor, "batch classes"]:
+        """A batch of flat rows -> logits; in train() mode the norms' buffers move in place."""
+        x = x.view(x.shape[0], *self.image_shape)  # (B, C, H, W)
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = self.pool(F.relu(norm(conv(x))))  # (B, w, H/2, W/2), then (B, 2w, H/4, W/4)
+        return self.head(torch.flatten(x, 1))  # (B, classes)
+
+
+def init_model(config: CNNConfig, *, seed: int, dtype: str = "float32") -> CNNBN:
+    torch.manual_seed(seed)
+    return CNNBN(config, dtype=DTYPES[dtype])
+
+
+# -- loss --
+# -- train step --
+# -- evaluate --
+from oop.models.mlp import evaluate, loss_fn, train_step  # noqa: E402
+
+__all__ = ["CNNBN", "DTYPES", "evaluate", "init_model", "loss_fn", "train_step"]

@@ -1,0 +1,214 @@
+"""The BatchNorm CNN twins: the functional state (passed in, returned) and torch's buffers
+(changed in place in train mode) hold the same running statistics, and the two compute the same
+logits in train and eval mode, the same gradients, and the same 100-step trajectory.
+
+Also pinned: what equinox does with a stale state (raises inside one trace, silently accepted
+across jitted calls), and the round trip of weights and state through a canonical checkpoint.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import functional.convert as fconvert
+import functional.models.cnn_bn as fbn
+import functional.optim as foptim
+import oop.convert as oconvert
+import oop.models.cnn_bn as obn
+import oop.optim as ooptim
+from shared import checkpoint, data
+from shared.config import CNNConfig
+from shared.optim import OptimizerSpec, ScheduleSpec
+
+F64_TOL = 1e-10  # float64 twins agree to rounding (measured: 8.7e-15 at most)
+# float32, 100 updates, weights and running statistics. SGD keeps rounding at its size
+# (measured: losses 2.4e-7, weights and statistics 1.1e-6); Adam turns it into steps
+# (measured: 3.3e-4 and 1.5e-3).
+F32_SGD_LOSS, F32_SGD_PARAMS = 5e-6, 2e-5
+F32_ADAM_LOSS, F32_ADAM_PARAMS = 3e-3, 2e-2
+STEPS, BATCH, CHECK_AT = 100, 64, (1, 10, 100)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    ds = data.load("digits")
+    config = CNNConfig.for_data(
+        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=8
+    )
+    with jax.enable_x64(True):
+        model, state = fbn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
+        canonical = {
+            **fconvert.to_canonical(model),
+            **fconvert.model_state_to_canonical(model, state),
+        }
+    return ds, config, canonical
+
+
+def cast(canonical, dtype):
+    return {k: v if v.dtype.kind == "i" else v.astype(dtype) for k, v in canonical.items()}
+
+
+def functional_pair(config, canonical, dtype):
+    model, state = fbn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype)
+    weights = {
+        k: v for k, v in cast(canonical, dtype).items() if "running" not in k and "num" not in k
+    }
+    model = fconvert.from_canonical(model, weights)
+    return model, fconvert.model_state_from_canonical(model, state, cast(canonical, dtype))
+
+
+def oop_model(config, canonical, dtype):
+    return oconvert.from_canonical(
+        obn.init_model(config, seed=1, dtype=dtype), cast(canonical, dtype)
+    )
+
+
+def test_state_holds_torchs_buffers(setup):
+    _, config, canonical = setup
+    assert set(canonical) == set(oop_model(config, canonical, "float64").state_dict())
+    assert canonical["norms.0.num_batches_tracked"].dtype == np.int64
+    assert canonical["norms.0.num_batches_tracked"].shape == ()
+
+
+def test_forward_in_train_and_eval_mode_and_the_gradients(setup):
+    ds, config, canonical = setup
+    x, y = ds.x_train[:BATCH], ds.y_train[:BATCH]
+    with jax.enable_x64(True):
+        model, state = functional_pair(config, canonical, "float64")
+        train_logits, state = eqx.filter_jit(fbn.batched(model, inference=False))(x, state)
+        (_, _), grads = eqx.filter_jit(eqx.filter_value_and_grad(fbn.loss_fn, has_aux=True))(
+            model, functional_pair(config, canonical, "float64")[1], x, y
+        )
+        eval_logits, _ = eqx.filter_jit(fbn.batched(model, inference=True))(x, state)
+        after = fconvert.model_state_to_canonical(model, state)
+    torch_model = oop_model(config, canonical, "float64")
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    torch_model.train()
+    train_torch = torch_model(xt)
+    buffers = {k: v.numpy().copy() for k, v in torch_model.state_dict().items() if k in after}
+    torch_model.eval()
+    eval_torch = torch_model(xt).detach().numpy()
+    assert np.max(np.abs(np.asarray(train_logits) - train_torch.detach().numpy())) <= F64_TOL
+    assert np.max(np.abs(np.asarray(eval_logits) - eval_torch)) <= F64_TOL
+    for name, value in after.items():  # the statistics moved the same way
+        assert np.max(np.abs(value - buffers[name])) <= F64_TOL, name
+    torch_model = oop_model(config, canonical, "float64")
+    obn.loss_fn(torch_model.train(), xt, yt).backward()
+    grads = fconvert.to_canonical(grads)
+    for name, p in torch_model.named_parameters():
+        assert np.max(np.abs(grads[name] - p.grad.numpy())) <= F64_TOL, name
+
+
+def run(setup, dtype: str, opt: OptimizerSpec):
+    """Both sides through the package's loops; losses, and weights + buffers at CHECK_AT."""
+    ds, config, canonical = setup
+    stream = data.batches(ds.x_train.astype(dtype), ds.y_train, BATCH, seed=0)
+    batches = [next(stream) for _ in range(STEPS)]
+    with jax.enable_x64(dtype == "float64"):
+        model, state = functional_pair(config, canonical, dtype)
+        params, static = eqx.partition(model, eqx.is_array)
+        tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
+        opt_state, step = tx.init(params), jax.jit(fbn.make_step(tx, static))
+        losses_f, seen_f = [], {}
+        for k, (x, y) in enumerate(batches, start=1):
+            params, state, opt_state, loss = step(params, state, opt_state, x, y)
+            losses_f.append(float(loss))
+            if k in CHECK_AT:
+                full = eqx.combine(params, static)
+                seen_f[k] = {
+                    **fconvert.to_canonical(params),
+                    **fconvert.model_state_to_canonical(full, state),
+                }
+    torch_model = oop_model(config, canonical, dtype)
+    optimizer = ooptim.make_optimizer(opt, torch_model.named_parameters())
+    losses_o, seen_o = [], {}
+    for k, (x, y) in enumerate(batches, start=1):
+        loss = obn.train_step(torch_model, optimizer, torch.from_numpy(x), torch.from_numpy(y))
+        losses_o.append(float(loss))
+        if k in CHECK_AT:
+            seen_o[k] = oconvert.to_canonical(torch_model)
+    return np.array(losses_f), np.array(losses_o), seen_f, seen_o
+
+
+@pytest.mark.parametrize(
+    "dtype, opt, loss_tol, param_tol",
+    [
+        ("float64", OptimizerSpec.create("sgd", lr=0.05, momentum=0.9), F64_TOL, F64_TOL),
+        ("float64", OptimizerSpec.create("adam", lr=1e-3), F64_TOL, F64_TOL),
+        (
+            "float32",
+            OptimizerSpec.create("sgd", lr=0.05, momentum=0.9),
+            F32_SGD_LOSS,
+            F32_SGD_PARAMS,
+        ),
+        ("float32", OptimizerSpec.create("adam", lr=1e-3), F32_ADAM_LOSS, F32_ADAM_PARAMS),
+    ],
+    ids=["float64-sgd", "float64-adam", "float32-sgd", "float32-adam"],
+)
+def test_100_step_trajectory_and_running_statistics(setup, dtype, opt, loss_tol, param_tol):
+    lf, lo, seen_f, seen_o = run(setup, dtype, opt)
+    assert np.max(np.abs(lf - lo)) <= loss_tol
+    for k in CHECK_AT:
+        assert seen_f[k].keys() == seen_o[k].keys()
+        assert (
+            seen_f[k]["norms.1.num_batches_tracked"]
+            == k
+            == seen_o[k]["norms.1.num_batches_tracked"]
+        )
+        for name in seen_f[k]:
+            gap = float(np.max(np.abs(seen_f[k][name].astype(np.float64) - seen_o[k][name])))
+            assert gap <= param_tol, (k, name, gap)
+
+
+def test_a_stale_state_raises_inside_one_trace_but_not_across_jitted_calls(setup):
+    """equinox marks a state stale once `set` has produced a newer one, but only within one
+    trace (or eagerly): a jitted step receives a fresh copy of its input, so calling it twice
+    with the same old state is accepted without a word, and the second call redoes the first
+    update instead of continuing from it. Threading the returned state is the caller's job."""
+    ds, config, canonical = setup
+    x = ds.x_train[:BATCH].astype(np.float32)
+    model, state = functional_pair(config, canonical, "float32")
+    train = fbn.batched(model, inference=False)
+
+    def twice_from_the_same_state(x, state):  # one example, inside the named vmap
+        _, newer = model(x, state)
+        return model(x, state)  # bug: state instead of newer
+
+    with pytest.raises(ValueError, match="Attempted to use old state"):
+        jax.vmap(
+            twice_from_the_same_state, axis_name="batch", in_axes=(0, None), out_axes=(0, None)
+        )(x, state)
+    step = eqx.filter_jit(train)
+    _, first = step(x, state)
+    _, again = step(x, state)  # the same stale input, silently accepted
+    count = fconvert.model_state_to_canonical(model, again)["norms.0.num_batches_tracked"]
+    assert count == 1  # not 2: the second call did not continue from the first
+    assert jnp.array_equal(first.get(model.norms[0].index)[0], again.get(model.norms[0].index)[0])
+
+
+def test_weights_and_state_round_trip_through_a_checkpoint(setup, tmp_path):
+    """functional -> file -> torch -> file -> functional, after some training: bit-exact,
+    running statistics and num_batches_tracked included."""
+    _, config, canonical = setup
+    lf, lo, seen_f, _ = run(setup, "float64", OptimizerSpec.create("sgd", lr=0.05))
+    trained = seen_f[CHECK_AT[-1]]
+    meta = dict(model="cnn_bn", model_config={}, train_config={}, step=100)
+    checkpoint.save(tmp_path / "a.safetensors", trained, side="functional", **meta)
+    torch_model = oop_model(config, checkpoint.read(tmp_path / "a.safetensors").tensors, "float64")
+    checkpoint.save(
+        tmp_path / "b.safetensors", oconvert.to_canonical(torch_model), side="oop", **meta
+    )
+    back = checkpoint.read(tmp_path / "b.safetensors").tensors
+    with jax.enable_x64(True):
+        model, state = functional_pair(config, back, "float64")
+        again = {**fconvert.to_canonical(model), **fconvert.model_state_to_canonical(model, state)}
+    assert again.keys() == trained.keys()
+    for name in trained:
+        assert again[name].dtype == trained[name].dtype and np.array_equal(
+            again[name], trained[name]
+        )
