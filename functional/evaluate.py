@@ -11,7 +11,7 @@ import sys
 
 import jax
 
-from functional.convert import from_canonical
+from functional.convert import canonical_shapes, from_canonical, model_state_from_canonical
 from functional.models import MODELS
 from shared import cli_eval
 
@@ -20,10 +20,15 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
     with jax.enable_x64(req.dtype == "float64"):
         module = MODELS[req.ckpt.model]
-        template = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
-        model = from_canonical(template, req.ckpt.weights)
+        init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
+        template, state = init if isinstance(init, tuple) else (init, None)  # BatchNorm: state
+        names = canonical_shapes(template)
+        model = from_canonical(template, {k: v for k, v in req.ckpt.weights.items() if k in names})
+        extra = (
+            () if state is None else (model_state_from_canonical(model, state, req.ckpt.weights),)
+        )
         x, y = req.dataset.x_test.astype(req.dtype), req.dataset.y_test
-        loss, accuracy = module.evaluate(model, x, y)
+        loss, accuracy = module.evaluate(model, *extra, x, y)
         return float(loss), float(accuracy)
 
 

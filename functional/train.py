@@ -18,6 +18,8 @@ import numpy as np
 from functional.convert import (
     canonical_shapes,
     from_canonical,
+    model_state_from_canonical,
+    model_state_to_canonical,
     opt_state_from_canonical,
     opt_state_to_canonical,
     to_canonical,
@@ -49,6 +51,20 @@ def versions() -> dict[str, str]:
     return {"jax": jax.__version__, "equinox": equinox.__version__, "optax": optax.__version__}
 
 
+def stateful_step(module, optimizer, static, has_state: bool):
+    """Every model's step as `(params, state, opt_state, x, y) -> (params, state, opt_state,
+    loss)`. A model without state (`state` is None) has the shorter pure step; this wraps it."""
+    step = module.make_step(optimizer, static)
+    if has_state:
+        return step
+
+    def without_state(params, mstate, opt_state, x, y):
+        params, opt_state, loss = step(params, opt_state, x, y)
+        return params, mstate, opt_state, loss
+
+    return without_state
+
+
 def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
@@ -60,16 +76,28 @@ def run(
 def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) -> dict:
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
-    model = module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
+    init = module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
+    # a model with state (BatchNorm statistics) comes with it; the others have none
+    model, mstate = init if isinstance(init, tuple) else (init, None)
+
+    def buffers(model, mstate) -> dict[str, np.ndarray]:  # the state by torch's buffer names
+        return {} if mstate is None else model_state_to_canonical(model, mstate)
+
     ckpt = None
     if opts.init or opts.resume:
+        shapes, state0 = canonical_shapes(model), buffers(model, mstate)
         ckpt = checkpoint.load_weights(
             opts.init or opts.resume,
             model=cfg.model,
-            expected=canonical_shapes(model),
-            dtype=cfg.dtype,
+            expected={**shapes, **{k: v.shape for k, v in state0.items()}},
+            dtype={
+                **dict.fromkeys(shapes, cfg.dtype),
+                **{k: v.dtype.name for k, v in state0.items()},
+            },
         )
-        model = from_canonical(model, ckpt.weights)
+        model = from_canonical(model, {k: ckpt.weights[k] for k in shapes})
+        if mstate is not None:
+            mstate = model_state_from_canonical(model, mstate, ckpt.weights)
 
     params, static = eqx.partition(model, eqx.is_array)  # arrays | everything else
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)  # schedule included
@@ -77,15 +105,21 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     start = 0
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
-    step = jax.jit(module.make_step(optimizer, static))  # traced once: the shapes never change
+    step = jax.jit(stateful_step(module, optimizer, static, mstate is not None))  # traced once
     x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
 
-    def state(params, opt_state, k):  # what a step-N or final checkpoint holds
-        return {**to_canonical(params), **opt_state_to_canonical(opt_state, k)}
+    def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
+        weights = {**to_canonical(params), **buffers(eqx.combine(params, static), mstate)}
+        return {**weights, **opt_state_to_canonical(opt_state, k)}
+
+    def evaluate(params, mstate):
+        model = eqx.combine(params, static)
+        extra = () if mstate is None else (mstate,)  # inference mode reads the statistics
+        return map(float, module.evaluate(model, *extra, x_test, y_test))
 
     folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
     if not opts.resume:
-        folder.save("init", to_canonical(model), 0)
+        folder.save("init", {**to_canonical(model), **buffers(model, mstate)}, 0)
     batches = data.batches(
         ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed, start_step=start
     )
@@ -95,7 +129,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         t0 = time.perf_counter()
         for k in range(start + 1, cfg.steps + 1):
             x, y = next(batches)
-            params, opt_state, loss = step(params, opt_state, x, y)
+            params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y)
             pending.append(loss)
             if not folder.boundary(k):
                 continue
@@ -103,13 +137,11 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
             folder.log_losses(k, losses, time.perf_counter() - t0, bar)
             pending = []
             if folder.wants_eval(k):
-                test_loss, accuracy = map(
-                    float, module.evaluate(eqx.combine(params, static), x_test, y_test)
-                )
+                test_loss, accuracy = evaluate(params, mstate)
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
-                folder.save_verified(f"step-{k}", state(params, opt_state, k), k)
-        folder.save("final", state(params, opt_state, cfg.steps), cfg.steps)
+                folder.save_verified(f"step-{k}", state(params, mstate, opt_state, k), k)
+        folder.save("final", state(params, mstate, opt_state, cfg.steps), cfg.steps)
     return {
         "out": opts.out,
         "loss": float(losses[-1]),

@@ -22,6 +22,12 @@ def canonical_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
+def canonical_dtypes(module: nn.Module) -> dict[str, str]:
+    """Parameters and buffers by canonical name -> NumPy dtype name (`num_batches_tracked` is
+    int64 whatever the model's float dtype)."""
+    return {k: str(v.dtype).removeprefix("torch.") for k, v in module.state_dict().items()}
+
+
 def from_canonical(module: nn.Module, weights: dict[str, np.ndarray]) -> nn.Module:
     """Copy canonical weights into `module` in place (and return it).
 

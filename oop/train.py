@@ -13,6 +13,7 @@ import time
 import torch
 
 from oop.convert import (
+    canonical_dtypes,
     canonical_shapes,
     from_canonical,
     optimizer_from_canonical,
@@ -62,8 +63,8 @@ def _run(
         ckpt = checkpoint.load_weights(
             opts.init or opts.resume,
             model=cfg.model,
-            expected=canonical_shapes(model),
-            dtype=cfg.dtype,
+            expected=canonical_shapes(model),  # parameters and buffers (BatchNorm statistics)
+            dtype=canonical_dtypes(model),
         )
         from_canonical(model, ckpt.weights)
     model.to(device)

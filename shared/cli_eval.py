@@ -20,7 +20,7 @@ class EvalRequest:
     ckpt: checkpoint.Checkpoint
     model_config: object
     dataset: data.Dataset
-    dtype: str  # the dtype the checkpoint's weights are stored in
+    dtype: str  # the float dtype the checkpoint's weights are stored in (counts are int64)
 
 
 def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
@@ -53,7 +53,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
                 f"classes; the checkpoint's model takes {takes[0]} and predicts {takes[1]}: "
                 f"pass --dataset {trained_on}"
             )
-        dtypes = {v.dtype.name for v in ckpt.weights.values()}
+        dtypes = {v.dtype.name for v in ckpt.weights.values() if v.dtype.kind == "f"}
         if len(dtypes) != 1:
             raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")
     except (TypeError, ValueError) as e:  # CheckpointError is a ValueError

@@ -134,8 +134,29 @@ class CNNConfig:
         return cls(in_channels=channels, image_size=height, out_features=num_classes, **sizes)
 
 
+@dataclass(frozen=True)
+class CNNBNConfig(CNNConfig):
+    """`cnn` with BatchNorm after each conv, whose bias is dropped (the norm's mean subtraction
+    would cancel it). Parameters: `convs.i.weight`, `norms.i.weight`, `norms.i.bias`,
+    `head.*`; buffers (state): `norms.i.running_mean`, `running_var`, `num_batches_tracked`."""
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The parameters (not the buffers), canonical name -> shape."""
+        shapes = {k: v for k, v in super().weight_shapes().items() if not k.startswith("convs.")}
+        c, w = self.in_channels, self.width
+        return {
+            "convs.0.weight": (w, c, 3, 3),
+            "convs.1.weight": (2 * w, w, 3, 3),
+            "norms.0.weight": (w,),
+            "norms.0.bias": (w,),
+            "norms.1.weight": (2 * w,),
+            "norms.1.bias": (2 * w,),
+            **shapes,
+        }
+
+
 # Model name -> config class. A later model adds itself here and to both sides' registries.
-MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig}
+MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "cnn_bn": CNNBNConfig}
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,7 @@ def test_ladder_scripts_train(module, capsys):
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
 
 
-@pytest.mark.parametrize("model", ["cnn"])
+@pytest.mark.parametrize("model", ["cnn", "cnn_bn"])
 def test_every_model_trains_on_both_sides_and_crosses_over(model, tmp_path, capsys):
     """A dry run per side from one init, then each side evaluates the other's checkpoint."""
     flags = ["--model", model, "--dataset", "digits", "--width", "4", "--dry-run"]
