@@ -1,0 +1,79 @@
+"""The CNN with Dropout on the OOP side: `nn.Dropout` draws its masks from torch's global
+generator, which the entry point seeds once (`torch.manual_seed`).
+
+Twin of `functional/models/cnn_dropout.py`, where every draw consumes a key the caller split.
+Nothing in a call here says that it is random: `model.train()` turns the masks on and
+`model.eval()` off. Random streams cannot match across frameworks, so the layer has a test-only
+`mask` attribute through which the suite feeds both sides the same NumPy mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+# -- config --
+from shared.config import CNNConfig
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+# -- layers --
+class Dropout(nn.Dropout):
+    """`nn.Dropout(p)`, plus `mask`: when set (a boolean `(batch, n)` tensor, keep = True) and
+    in training mode, it replaces the random draw. For tests only; None in normal use."""
+
+    mask: Tensor | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.mask is None:
+            return super().forward(x)  # torch's own: draws from the global generator
+        return torch.where(self.mask, x / (1.0 - self.p), torch.zeros_like(x))
+
+
+# -- model --
+class CNNDropout(nn.Module):
+    """`cnn` with Dropout on the flattened features, before the head.
+
+    **Arguments:**
+
+    - `config`: the sizes, a `CNNConfig`.
+    - `p`: the dropout probability.
+    - `dtype`: `torch.float32` or `torch.float64`.
+    """
+
+    def __init__(self, config: CNNConfig, p: float, *, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        c, w = config.in_channels, config.width
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv2d(c, w, 3, padding=1, dtype=dtype),
+                nn.Conv2d(w, 2 * w, 3, padding=1, dtype=dtype),
+            ]
+        )
+        self.pool = nn.MaxPool2d(2, stride=2)
+        self.dropout = Dropout(p)
+        self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
+        self.image_shape = config.image_shape
+
+    def forward(self, x: Float[Tensor, "batch features"]) -> Float[Tensor, "batch classes"]:
+        x = x.view(x.shape[0], *self.image_shape)  # (B, C, H, W)
+        for conv in self.convs:
+            x = self.pool(F.relu(conv(x)))
+        return self.head(self.dropout(torch.flatten(x, 1)))  # masks only in train() mode
+
+
+def init_model(config: CNNConfig, p: float, *, seed: int, dtype: str = "float32") -> CNNDropout:
+    torch.manual_seed(seed)  # the initial weights, and every mask drawn after them
+    return CNNDropout(config, p, dtype=DTYPES[dtype])
+
+
+# -- loss --
+# -- train step --
+# -- evaluate --
+# The MLP's: train_step calls model.train() (masks on), evaluate calls model.eval() (off).
+from oop.models.mlp import evaluate, loss_fn, train_step  # noqa: E402
+
+__all__ = ["CNNDropout", "DTYPES", "Dropout", "evaluate", "init_model", "loss_fn", "train_step"]

@@ -1,0 +1,113 @@
+"""The Dropout CNN twins. Random streams cannot match across frameworks, so three things are
+checked: inference is the same function on both sides; with the same masks fed to both (the
+layers' test-only `mask`), 100 training steps agree to rounding; and each side's own draws
+keep values with probability 1 - p and scale them by 1 / (1 - p).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import functional.convert as fconvert
+import functional.models.cnn_dropout as fdrop
+import functional.optim as foptim
+import oop.convert as oconvert
+import oop.models.cnn_dropout as odrop
+import oop.optim as ooptim
+from shared import data
+from shared.config import CNNConfig
+from shared.optim import OptimizerSpec, ScheduleSpec
+
+F64_TOL = 1e-10  # float64 twins agree to rounding
+P, STEPS, BATCH = 0.5, 100, 32
+DRAWS = 200_000  # values per statistical check: the keep rate's std is 1.1e-3 at p = 0.5
+SIGMAS = 5  # a fair draw lands this far from 1 - p with probability < 1e-6
+
+
+@pytest.fixture(scope="module")
+def setup():
+    ds = data.load("digits")
+    config = CNNConfig.for_data(
+        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=4
+    )
+    with jax.enable_x64(True):
+        weights = fconvert.to_canonical(
+            fdrop.init_model(config, P, key=jax.random.PRNGKey(0), dtype="float64")
+        )
+    return ds, config, weights
+
+
+def pair(config, weights):
+    f = fdrop.init_model(config, P, key=jax.random.PRNGKey(1), dtype="float64")
+    o = odrop.init_model(config, P, seed=1, dtype="float64")
+    return fconvert.from_canonical(f, weights), oconvert.from_canonical(o, weights)
+
+
+def test_inference_is_the_same_function_and_needs_no_key(setup):
+    ds, config, weights = setup
+    with jax.enable_x64(True):
+        f, o = pair(config, weights)
+        lf, af = fdrop.evaluate(f, ds.x_test, ds.y_test)
+    lo, ao = odrop.evaluate(o, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
+    assert abs(float(lf) - float(lo)) <= F64_TOL
+    n = len(ds.y_test)  # jnp.mean of booleans is float32 even under x64: compare counts
+    assert round(float(af) * n) == round(float(ao) * n)
+
+
+def test_same_masks_give_the_same_100_step_trajectory(setup):
+    ds, config, weights = setup
+    rng = np.random.default_rng(0)
+    stream = data.batches(ds.x_train, ds.y_train, BATCH, seed=0)
+    batches = [next(stream) for _ in range(STEPS)]
+    masks = [rng.random((BATCH, config.head_features)) >= P for _ in range(STEPS)]  # keep
+    opt = OptimizerSpec.create("sgd", lr=0.05, momentum=0.9)
+    with jax.enable_x64(True):
+        f, o = pair(config, weights)
+        params, static = eqx.partition(f, eqx.is_array)
+        tx = foptim.make_optimizer(opt, ScheduleSpec(), "float64")
+        state, step = tx.init(params), jax.jit(fdrop.make_step(tx, static))
+        losses_f = []
+        for (x, y), m in zip(batches, masks, strict=True):
+            params, state, loss = step(params, state, x, y, None, jnp.asarray(m))
+            losses_f.append(float(loss))
+        final_f = fconvert.to_canonical(params)
+    optimizer = ooptim.make_optimizer(opt, o.named_parameters())
+    losses_o = []
+    for (x, y), m in zip(batches, masks, strict=True):
+        o.dropout.mask = torch.from_numpy(m)
+        losses_o.append(
+            float(odrop.train_step(o, optimizer, torch.from_numpy(x), torch.from_numpy(y)))
+        )
+    final_o = oconvert.to_canonical(o)
+    assert np.max(np.abs(np.array(losses_f) - np.array(losses_o))) <= F64_TOL
+    assert max(float(np.max(np.abs(final_f[k] - final_o[k]))) for k in final_f) <= F64_TOL
+    assert len(set(np.round(losses_f, 6))) > 1  # the masks do change the training
+
+
+def kept_and_scale(values: np.ndarray) -> tuple[float, np.ndarray]:
+    kept = values != 0
+    return float(kept.mean()), np.unique(values[kept])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_each_side_keeps_1_minus_p_and_scales_by_its_inverse(p):
+    ones = np.ones(DRAWS)
+    with jax.enable_x64(True):
+        layer = fdrop.Dropout(p)
+        f = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(0), inference=False))
+        again = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(0), inference=False))
+        other = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(1), inference=False))
+    torch.manual_seed(0)
+    o = odrop.Dropout(p).train()(torch.from_numpy(ones)).numpy()
+    std = (p * (1 - p) / DRAWS) ** 0.5
+    for values in (f, o):
+        rate, scales = kept_and_scale(values)
+        assert abs(rate - (1 - p)) <= SIGMAS * std, rate
+        np.testing.assert_allclose(scales, [1 / (1 - p)], rtol=1e-15)  # one value: 1/(1-p)
+    assert np.array_equal(f, again) and not np.array_equal(f, other)  # the key decides
+    assert np.array_equal(odrop.Dropout(p).eval()(torch.from_numpy(ones)).numpy(), ones)
