@@ -51,18 +51,27 @@ def versions() -> dict[str, str]:
     return {"jax": jax.__version__, "equinox": equinox.__version__, "optax": optax.__version__}
 
 
-def stateful_step(module, optimizer, static, has_state: bool):
-    """Every model's step as `(params, state, opt_state, x, y) -> (params, state, opt_state,
-    loss)`. A model without state (`state` is None) has the shorter pure step; this wraps it."""
+def uniform_step(module, optimizer, static, has_state: bool, seed: int):
+    """Every model's step as `(params, state, opt_state, x, y, k) -> (params, state, opt_state,
+    loss)` for update `k`. `state` is None without BatchNorm. A model with Dropout gets the key
+    `fold_in(dropout_key, k)`: one key per update, derived rather than carried, so a resumed run
+    draws the masks an uninterrupted one would."""
     step = module.make_step(optimizer, static)
-    if has_state:
-        return step
+    stochastic = getattr(module, "STOCHASTIC", False)
+    dropout_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)  # not the init key's stream
 
-    def without_state(params, mstate, opt_state, x, y):
-        params, opt_state, loss = step(params, opt_state, x, y)
+    def uniform(params, mstate, opt_state, x, y, k):
+        if has_state:
+            return step(params, mstate, opt_state, x, y)
+        if stochastic:
+            params, opt_state, loss = step(
+                params, opt_state, x, y, jax.random.fold_in(dropout_key, k)
+            )
+        else:
+            params, opt_state, loss = step(params, opt_state, x, y)
         return params, mstate, opt_state, loss
 
-    return without_state
+    return uniform
 
 
 def run(
@@ -105,7 +114,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     start = 0
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
-    step = jax.jit(stateful_step(module, optimizer, static, mstate is not None))  # traced once
+    step = jax.jit(uniform_step(module, optimizer, static, mstate is not None, cfg.seed))
     x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
@@ -129,7 +138,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         t0 = time.perf_counter()
         for k in range(start + 1, cfg.steps + 1):
             x, y = next(batches)
-            params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y)
+            params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
             pending.append(loss)
             if not folder.boundary(k):
                 continue

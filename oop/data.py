@@ -49,4 +49,8 @@ def make_loader(
     sampler = SharedOrderSampler(
         len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step
     )
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+    # The order is shared.data's, so the loader needs no randomness; its own generator keeps it
+    # from drawing a seed from the global one when iteration starts, which would shift
+    # Dropout's masks (and break a bit-identical resume).
+    private = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, generator=private)

@@ -75,6 +75,8 @@ def _run(
     if opts.resume:  # the optimizer state comes back from the file, the schedule is replayed
         optimizer_from_canonical(model, optimizer, ckpt.tensors)
         start = ckpt.step
+        if "rng.torch" in ckpt.tensors:  # a torch run's generator: Dropout's masks carry on
+            torch.set_rng_state(torch.from_numpy(ckpt.tensors["rng.torch"].copy()))
     scheduler = make_scheduler(cfg.optimizer, cfg.schedule, optimizer, cfg.steps, start_step=start)
     loader = make_loader(
         ds.x_train,
@@ -88,8 +90,9 @@ def _run(
     x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
     y_test = torch.as_tensor(ds.y_test, device=device)
 
-    def state(k):  # what a step-N or final checkpoint holds
-        return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k)}
+    def state(k):  # what a step-N or final checkpoint holds, with the generator for Dropout
+        rng = {"rng.torch": torch.get_rng_state().numpy()}
+        return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k), **rng}
 
     folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
     if not opts.resume:

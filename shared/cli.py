@@ -109,6 +109,11 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         help="mlp: units per hidden layer; cnn: channels of the first conv (default: from "
         f"--init, else {DEFAULT_WIDTH} for the mlp, {CNNConfig.width} for the cnn)",
     )
+    g.add_argument(
+        "--dropout",
+        type=float,
+        help="cnn_dropout: probability of zeroing each feature before the head (default: 0.5)",
+    )
     add_optimizer_flags(p)
     g = p.add_argument_group("numerics and reproducibility")
     g.add_argument(
@@ -218,7 +223,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     )
     ds = data.load(train.dataset)
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
-    sizes = {"width": args.width, "layers": args.layers}
+    sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
     if init is not None:
         sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
     model = MODEL_CONFIGS[train.model].for_data(
@@ -247,7 +252,7 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     checkpoint.check_optimizer_state(ckpt, base.optimizer, model.weight_shapes(), base.dtype)
     stored = {
         **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seed", "dtype")},
-        **{k: getattr(model, k, None) for k in ("width", "layers")},
+        **{k: getattr(model, k, None) for k in ("width", "layers", "dropout")},
         "optimizer": base.optimizer.name,
         "schedule": base.schedule.name,
         **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},

@@ -59,11 +59,20 @@ class MLPConfig:
 
     @classmethod
     def for_data(
-        cls, *, in_features: int, num_classes: int, image_shape, width=None, layers=None
+        cls,
+        *,
+        in_features: int,
+        num_classes: int,
+        image_shape,
+        width=None,
+        layers=None,
+        dropout=None,
     ) -> MLPConfig:
         """The config for a data set; `width` and `layers` None take the defaults. Image rows
         are flat already, so any data set fits."""
         del image_shape
+        if dropout is not None:
+            raise ValueError("--dropout belongs to cnn_dropout; the mlp has no dropout")
         sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
         return cls(in_features=in_features, out_features=num_classes, **sizes)
 
@@ -120,7 +129,14 @@ class CNNConfig:
 
     @classmethod
     def for_data(
-        cls, *, in_features: int, num_classes: int, image_shape, width=None, layers=None
+        cls,
+        *,
+        in_features: int,
+        num_classes: int,
+        image_shape,
+        width=None,
+        layers=None,
+        dropout=None,
     ) -> CNNConfig:
         del in_features
         if image_shape is None:
@@ -131,6 +147,10 @@ class CNNConfig:
         if height != width_px:
             raise ValueError(f"the cnn takes square images, got {height}x{width_px}")
         sizes = {} if width is None else {"width": width}
+        if dropout is not None:
+            if "dropout" not in {f.name for f in dataclasses.fields(cls)}:
+                raise ValueError("--dropout belongs to cnn_dropout; use --model cnn_dropout")
+            sizes["dropout"] = dropout
         return cls(in_channels=channels, image_size=height, out_features=num_classes, **sizes)
 
 
@@ -155,8 +175,25 @@ class CNNBNConfig(CNNConfig):
         }
 
 
+@dataclass(frozen=True)
+class CNNDropoutConfig(CNNConfig):
+    """`cnn` with Dropout on the flattened features, before the head; the same weights."""
+
+    dropout: float = 0.5  # the probability of zeroing each feature in training (torch's p)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"--dropout must lie in [0, 1), got {self.dropout}")
+
+
 # Model name -> config class. A later model adds itself here and to both sides' registries.
-MODEL_CONFIGS: dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "cnn_bn": CNNBNConfig}
+MODEL_CONFIGS: dict[str, type] = {
+    "mlp": MLPConfig,
+    "cnn": CNNConfig,
+    "cnn_bn": CNNBNConfig,
+    "cnn_dropout": CNNDropoutConfig,
+}
 
 
 @dataclass(frozen=True)

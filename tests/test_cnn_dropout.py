@@ -20,7 +20,7 @@ import oop.convert as oconvert
 import oop.models.cnn_dropout as odrop
 import oop.optim as ooptim
 from shared import data
-from shared.config import CNNConfig
+from shared.config import CNNDropoutConfig
 from shared.optim import OptimizerSpec, ScheduleSpec
 
 F64_TOL = 1e-10  # float64 twins agree to rounding
@@ -32,19 +32,19 @@ SIGMAS = 5  # a fair draw lands this far from 1 - p with probability < 1e-6
 @pytest.fixture(scope="module")
 def setup():
     ds = data.load("digits")
-    config = CNNConfig.for_data(
-        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=4
+    config = CNNDropoutConfig.for_data(
+        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=4, dropout=P
     )
     with jax.enable_x64(True):
         weights = fconvert.to_canonical(
-            fdrop.init_model(config, P, key=jax.random.PRNGKey(0), dtype="float64")
+            fdrop.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
         )
     return ds, config, weights
 
 
 def pair(config, weights):
-    f = fdrop.init_model(config, P, key=jax.random.PRNGKey(1), dtype="float64")
-    o = odrop.init_model(config, P, seed=1, dtype="float64")
+    f = fdrop.init_model(config, key=jax.random.PRNGKey(1), dtype="float64")
+    o = odrop.init_model(config, seed=1, dtype="float64")
     return fconvert.from_canonical(f, weights), oconvert.from_canonical(o, weights)
 
 

@@ -204,3 +204,18 @@ def test_resume_refuses_to_write_into_its_own_folder_through_a_link(
     with pytest.raises(SystemExit):
         cli.parse("oop", ["--resume", str(link / "step-50.safetensors"), "--out", str(tmp_path)])
     assert "holds the checkpoint being resumed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side", list(SIDES))
+def test_dropout_resumes_bit_identically_on_its_own_side(side, tmp_path):
+    """Dropout draws on: the functional key of update k is derived from k, and the torch
+    generator's state travels in the checkpoint (`rng.torch`), so the masks carry on."""
+    flags = ["--model", "cnn_dropout", "--dataset", "digits", "--width", "4", "--steps", "12"]
+    flags += ["--optimizer", "sgd", "--lr", "0.05", "--eval-every", "0"]
+    full = train(side, tmp_path / "full", *flags, "--save-every", "6")
+    resumed = train(side, tmp_path / "resumed", "--resume", str(full / "step-6.safetensors"))
+    a, b = losses(resumed), losses(full)
+    assert sorted(a) == list(range(7, 13)) and all(a[k] == b[k] for k in a)
+    x = checkpoint.read(resumed / "final.safetensors").weights
+    y = checkpoint.read(full / "final.safetensors").weights
+    assert all(np.array_equal(x[k], y[k]) for k in y)

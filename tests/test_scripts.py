@@ -215,6 +215,8 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--init", "missing.safetensors"], "no such checkpoint file"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
         (["--model", "cnn", "--layers", "3"], "--layers sets the mlp's depth"),
+        (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
+        (["--model", "cnn_dropout", "--dropout", "1"], "--dropout must lie in [0, 1)"),
     ],
 )
 @pytest.mark.parametrize("side", SIDES)
@@ -282,7 +284,8 @@ def test_ladder_scripts_train(module, capsys):
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
 
 
-@pytest.mark.parametrize("model", ["cnn", "cnn_bn"])
+# cnn runs the MLP's stateless path; these two add state and randomness to the loops
+@pytest.mark.parametrize("model", ["cnn_bn", "cnn_dropout"])
 def test_every_model_trains_on_both_sides_and_crosses_over(model, tmp_path, capsys):
     """A dry run per side from one init, then each side evaluates the other's checkpoint."""
     flags = ["--model", model, "--dataset", "digits", "--width", "4", "--dry-run"]

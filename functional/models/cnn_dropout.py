@@ -19,9 +19,10 @@ import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 # -- config --
-from shared.config import CNNConfig
+from shared.config import CNNDropoutConfig
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+STOCHASTIC = True  # the step takes a key; the training loop gives update k `fold_in(key, k)`
 
 
 # -- layers --
@@ -60,8 +61,7 @@ class CNNDropout(eqx.Module):
 
     **Arguments:**
 
-    - `config`: the sizes, a `CNNConfig`.
-    - `p`: the dropout probability.
+    - `config`: the sizes and the dropout probability, a `CNNDropoutConfig`.
     - `key`: a PRNG key for the initial weights (keyword-only).
     - `dtype`: `jnp.float32` or `jnp.float64`.
     """
@@ -72,7 +72,7 @@ class CNNDropout(eqx.Module):
     head: eqx.nn.Linear
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
-    def __init__(self, config: CNNConfig, p: float, *, key: PRNGKeyArray, dtype=jnp.float32):
+    def __init__(self, config: CNNDropoutConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
         k0, k1, k2 = jax.random.split(key, 3)
         c, w = config.in_channels, config.width
         self.convs = (
@@ -80,7 +80,7 @@ class CNNDropout(eqx.Module):
             eqx.nn.Conv2d(w, 2 * w, 3, padding=1, key=k1, dtype=dtype),
         )
         self.pool = eqx.nn.MaxPool2d(2, stride=2)
-        self.dropout = Dropout(p)
+        self.dropout = Dropout(config.dropout)
         self.head = eqx.nn.Linear(config.head_features, config.out_features, key=k2, dtype=dtype)
         self.image_shape = config.image_shape
 
@@ -102,9 +102,9 @@ class CNNDropout(eqx.Module):
 
 
 def init_model(
-    config: CNNConfig, p: float, *, key: PRNGKeyArray, dtype: str = "float32"
+    config: CNNDropoutConfig, *, key: PRNGKeyArray, dtype: str = "float32"
 ) -> CNNDropout:
-    return CNNDropout(config, p, key=key, dtype=DTYPES[dtype])
+    return CNNDropout(config, key=key, dtype=DTYPES[dtype])
 
 
 # -- loss --

@@ -15,7 +15,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 # -- config --
-from shared.config import CNNConfig
+from shared.config import CNNDropoutConfig
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -39,12 +39,11 @@ class CNNDropout(nn.Module):
 
     **Arguments:**
 
-    - `config`: the sizes, a `CNNConfig`.
-    - `p`: the dropout probability.
+    - `config`: the sizes and the dropout probability, a `CNNDropoutConfig`.
     - `dtype`: `torch.float32` or `torch.float64`.
     """
 
-    def __init__(self, config: CNNConfig, p: float, *, dtype: torch.dtype = torch.float32):
+    def __init__(self, config: CNNDropoutConfig, *, dtype: torch.dtype = torch.float32):
         super().__init__()
         c, w = config.in_channels, config.width
         self.convs = nn.ModuleList(
@@ -54,7 +53,7 @@ class CNNDropout(nn.Module):
             ]
         )
         self.pool = nn.MaxPool2d(2, stride=2)
-        self.dropout = Dropout(p)
+        self.dropout = Dropout(config.dropout)
         self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
         self.image_shape = config.image_shape
 
@@ -65,9 +64,9 @@ class CNNDropout(nn.Module):
         return self.head(self.dropout(torch.flatten(x, 1)))  # masks only in train() mode
 
 
-def init_model(config: CNNConfig, p: float, *, seed: int, dtype: str = "float32") -> CNNDropout:
+def init_model(config: CNNDropoutConfig, *, seed: int, dtype: str = "float32") -> CNNDropout:
     torch.manual_seed(seed)  # the initial weights, and every mask drawn after them
-    return CNNDropout(config, p, dtype=DTYPES[dtype])
+    return CNNDropout(config, dtype=DTYPES[dtype])
 
 
 # -- loss --
