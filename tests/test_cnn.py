@@ -25,8 +25,8 @@ F64_TOL = 1e-10  # float64 twins agree to rounding (measured: 9e-16 at most)
 # float32, one batch of 64 digits: XLA and torch sum the 72-term conv dot products in other
 # orders. Measured: logits 6.0e-8, loss 2.4e-7, gradients 9.3e-9.
 F32_FORWARD = 1e-6
-# float32, 100 SGD updates keep rounding at its size (measured: losses 4.8e-7, weights 2.7e-7).
-# Adam turns it into steps (measured 1.8e-4 and 6.3e-3); test_cnn_bn pins that case.
+# float32, 100 SGD updates keep rounding at its size (measured: losses 6.0e-7, weights 4.8e-7).
+# Adam turns it into steps (measured 1.3e-4 and 6.2e-3); test_cnn_bn pins that case.
 F32_SGD_LOSS, F32_SGD_PARAMS = 5e-6, 5e-6
 STEPS, BATCH = 100, 64
 

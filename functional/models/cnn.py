@@ -20,6 +20,19 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
 # -- model --
+def make_convs(
+    config: CNNConfig, *, key: PRNGKeyArray, dtype, bias: bool = True
+) -> tuple[eqx.nn.Conv2d, ...]:
+    """The two 3x3 convs (padding 1) shared by `cnn`, `cnn_bn` and `cnn_dropout`: C -> width,
+    then width -> 2 * width. `bias=False` before a BatchNorm, which would cancel it."""
+    k0, k1 = jax.random.split(key)
+    c, w = config.in_channels, config.width
+    return (
+        eqx.nn.Conv2d(c, w, 3, padding=1, use_bias=bias, key=k0, dtype=dtype),
+        eqx.nn.Conv2d(w, 2 * w, 3, padding=1, use_bias=bias, key=k1, dtype=dtype),
+    )
+
+
 class CNN(eqx.Module):
     """Two blocks of 3x3 conv (padding 1) -> ReLU -> 2x2 max-pool, then a linear head.
 
@@ -41,14 +54,12 @@ class CNN(eqx.Module):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
     def __init__(self, config: CNNConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
-        k0, k1, k2 = jax.random.split(key, 3)
-        c, w = config.in_channels, config.width
-        self.convs = (
-            eqx.nn.Conv2d(c, w, 3, padding=1, key=k0, dtype=dtype),
-            eqx.nn.Conv2d(w, 2 * w, 3, padding=1, key=k1, dtype=dtype),
-        )
+        k_convs, k_head = jax.random.split(key)
+        self.convs = make_convs(config, key=k_convs, dtype=dtype)
         self.pool = eqx.nn.MaxPool2d(2, stride=2)
-        self.head = eqx.nn.Linear(config.head_features, config.out_features, key=k2, dtype=dtype)
+        self.head = eqx.nn.Linear(
+            config.head_features, config.out_features, key=k_head, dtype=dtype
+        )
         self.image_shape = config.image_shape
 
     def __call__(self, x: Float[Array, " features"]) -> Float[Array, " classes"]:

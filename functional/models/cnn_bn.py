@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from functional.models.cnn import make_convs
+
 # -- config --
 from shared.config import CNNConfig
 
@@ -105,15 +107,14 @@ class CNNBN(eqx.Module):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
     def __init__(self, config: CNNConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
-        k0, k1, k2 = jax.random.split(key, 3)
-        c, w = config.in_channels, config.width
-        self.convs = (
-            eqx.nn.Conv2d(c, w, 3, padding=1, use_bias=False, key=k0, dtype=dtype),
-            eqx.nn.Conv2d(w, 2 * w, 3, padding=1, use_bias=False, key=k1, dtype=dtype),
-        )
+        k_convs, k_head = jax.random.split(key)
+        self.convs = make_convs(config, key=k_convs, dtype=dtype, bias=False)
+        w = config.width
         self.norms = (BatchNorm2d(w, dtype=dtype), BatchNorm2d(2 * w, dtype=dtype))
         self.pool = eqx.nn.MaxPool2d(2, stride=2)
-        self.head = eqx.nn.Linear(config.head_features, config.out_features, key=k2, dtype=dtype)
+        self.head = eqx.nn.Linear(
+            config.head_features, config.out_features, key=k_head, dtype=dtype
+        )
         self.image_shape = config.image_shape
 
     def __call__(

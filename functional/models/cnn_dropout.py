@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from functional.models.cnn import make_convs
+
 # -- config --
 from shared.config import CNNDropoutConfig
 
@@ -73,15 +75,13 @@ class CNNDropout(eqx.Module):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
     def __init__(self, config: CNNDropoutConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
-        k0, k1, k2 = jax.random.split(key, 3)
-        c, w = config.in_channels, config.width
-        self.convs = (
-            eqx.nn.Conv2d(c, w, 3, padding=1, key=k0, dtype=dtype),
-            eqx.nn.Conv2d(w, 2 * w, 3, padding=1, key=k1, dtype=dtype),
-        )
+        k_convs, k_head = jax.random.split(key)
+        self.convs = make_convs(config, key=k_convs, dtype=dtype)
         self.pool = eqx.nn.MaxPool2d(2, stride=2)
         self.dropout = Dropout(config.dropout)
-        self.head = eqx.nn.Linear(config.head_features, config.out_features, key=k2, dtype=dtype)
+        self.head = eqx.nn.Linear(
+            config.head_features, config.out_features, key=k_head, dtype=dtype
+        )
         self.image_shape = config.image_shape
 
     def __call__(

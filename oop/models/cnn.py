@@ -19,6 +19,18 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # -- model --
+def make_convs(config: CNNConfig, *, dtype: torch.dtype, bias: bool = True) -> nn.ModuleList:
+    """The two 3x3 convs (padding 1) shared by `cnn`, `cnn_bn` and `cnn_dropout`: C -> width,
+    then width -> 2 * width. `bias=False` before a BatchNorm, which would cancel it."""
+    c, w = config.in_channels, config.width
+    return nn.ModuleList(
+        [
+            nn.Conv2d(c, w, 3, padding=1, bias=bias, dtype=dtype),
+            nn.Conv2d(w, 2 * w, 3, padding=1, bias=bias, dtype=dtype),
+        ]
+    )
+
+
 class CNN(nn.Module):
     """Two blocks of 3x3 conv (padding 1) -> ReLU -> 2x2 max-pool, then a linear head.
 
@@ -35,13 +47,7 @@ class CNN(nn.Module):
 
     def __init__(self, config: CNNConfig, *, dtype: torch.dtype = torch.float32):
         super().__init__()
-        c, w = config.in_channels, config.width
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(c, w, 3, padding=1, dtype=dtype),
-                nn.Conv2d(w, 2 * w, 3, padding=1, dtype=dtype),
-            ]
-        )
+        self.convs = make_convs(config, dtype=dtype)
         self.pool = nn.MaxPool2d(2, stride=2)
         self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
         self.image_shape = config.image_shape

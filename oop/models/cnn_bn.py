@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from oop.models.cnn import make_convs
+
 # -- config --
 from shared.config import CNNConfig
 
@@ -39,13 +41,8 @@ class CNNBN(nn.Module):
 
     def __init__(self, config: CNNConfig, *, dtype: torch.dtype = torch.float32):
         super().__init__()
-        c, w = config.in_channels, config.width
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(c, w, 3, padding=1, bias=False, dtype=dtype),
-                nn.Conv2d(w, 2 * w, 3, padding=1, bias=False, dtype=dtype),
-            ]
-        )
+        self.convs = make_convs(config, dtype=dtype, bias=False)
+        w = config.width
         self.norms = nn.ModuleList(
             [nn.BatchNorm2d(w, dtype=dtype), nn.BatchNorm2d(2 * w, dtype=dtype)]
         )

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from oop.models.cnn import make_convs
+
 # -- config --
 from shared.config import CNNDropoutConfig
 
@@ -45,13 +47,7 @@ class CNNDropout(nn.Module):
 
     def __init__(self, config: CNNDropoutConfig, *, dtype: torch.dtype = torch.float32):
         super().__init__()
-        c, w = config.in_channels, config.width
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(c, w, 3, padding=1, dtype=dtype),
-                nn.Conv2d(w, 2 * w, 3, padding=1, dtype=dtype),
-            ]
-        )
+        self.convs = make_convs(config, dtype=dtype)
         self.pool = nn.MaxPool2d(2, stride=2)
         self.dropout = Dropout(config.dropout)
         self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
