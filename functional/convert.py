@@ -201,3 +201,27 @@ def model_state_from_canonical(
         )
         state = state.set(layer.index, new)
     return state
+
+
+# -- a model with or without state, as init_model returns it --
+def with_state(init) -> tuple[PyTree, eqx.nn.State | None]:
+    """`init_model`'s result as `(model, state)`: a model with state (BatchNorm) returns the
+    pair itself, the others return the model alone and get `None`."""
+    return init if isinstance(init, tuple) else (init, None)
+
+
+def to_canonical_with_state(model: PyTree, state: eqx.nn.State | None) -> dict[str, np.ndarray]:
+    """Weights and, if any, the state's buffers: what a checkpoint holds of a model."""
+    return {
+        **to_canonical(model),
+        **(model_state_to_canonical(model, state) if state is not None else {}),
+    }
+
+
+def from_canonical_with_state(
+    model: PyTree, state: eqx.nn.State | None, tensors: dict[str, np.ndarray]
+) -> tuple[PyTree, eqx.nn.State | None]:
+    """`(model, state)` with the canonical weights and buffers; every mismatch in one error."""
+    buffers = set() if state is None else set(model_state_to_canonical(model, state))
+    model = from_canonical(model, {k: v for k, v in tensors.items() if k not in buffers})
+    return model, (None if state is None else model_state_from_canonical(model, state, tensors))

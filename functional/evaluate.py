@@ -11,7 +11,7 @@ import sys
 
 import jax
 
-from functional.convert import canonical_shapes, from_canonical, model_state_from_canonical
+from functional.convert import from_canonical_with_state, with_state
 from functional.models import MODELS
 from shared import cli_eval
 
@@ -21,12 +21,8 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     with jax.enable_x64(req.dtype == "float64"):
         module = MODELS[req.ckpt.model]
         init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
-        template, state = init if isinstance(init, tuple) else (init, None)  # BatchNorm: state
-        names = canonical_shapes(template)
-        model = from_canonical(template, {k: v for k, v in req.ckpt.weights.items() if k in names})
-        extra = (
-            () if state is None else (model_state_from_canonical(model, state, req.ckpt.weights),)
-        )
+        model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
+        extra = () if state is None else (state,)  # BatchNorm: inference reads the statistics
         x, y = req.dataset.x_test.astype(req.dtype), req.dataset.y_test
         loss, accuracy = module.evaluate(model, *extra, x, y)
         return float(loss), float(accuracy)

@@ -15,7 +15,6 @@ schedules compute in float32 from an int32 count, even under x64 (see docs/traps
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -86,7 +85,7 @@ def decay_mask(opt: OptimizerSpec) -> Callable | None:
 
     def mask(params):
         names = leaf_names(params)
-        flags = [not any(fnmatch.fnmatchcase(n, p) for p in opt.no_decay) for n in names]
+        flags = [opt.decays(n) for n in names]  # the spec's own rule, as the torch side uses
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), flags)
 
     return mask

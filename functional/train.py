@@ -16,13 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from functional.convert import (
-    canonical_shapes,
-    from_canonical,
-    model_state_from_canonical,
-    model_state_to_canonical,
+    from_canonical_with_state,
     opt_state_from_canonical,
     opt_state_to_canonical,
-    to_canonical,
+    to_canonical_with_state,
+    with_state,
 )
 from functional.models import MODELS
 from functional.optim import make_optimizer
@@ -85,28 +83,20 @@ def run(
 def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) -> dict:
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
-    init = module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
     # a model with state (BatchNorm statistics) comes with it; the others have none
-    model, mstate = init if isinstance(init, tuple) else (init, None)
-
-    def buffers(model, mstate) -> dict[str, np.ndarray]:  # the state by torch's buffer names
-        return {} if mstate is None else model_state_to_canonical(model, mstate)
-
+    model, mstate = with_state(
+        module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
+    )
     ckpt = None
     if opts.init or opts.resume:
-        shapes, state0 = canonical_shapes(model), buffers(model, mstate)
+        like = to_canonical_with_state(model, mstate)  # names, shapes and dtypes to expect
         ckpt = checkpoint.load_weights(
             opts.init or opts.resume,
             model=cfg.model,
-            expected={**shapes, **{k: v.shape for k, v in state0.items()}},
-            dtype={
-                **dict.fromkeys(shapes, cfg.dtype),
-                **{k: v.dtype.name for k, v in state0.items()},
-            },
+            expected={k: v.shape for k, v in like.items()},
+            dtype={k: v.dtype.name for k, v in like.items()},
         )
-        model = from_canonical(model, {k: ckpt.weights[k] for k in shapes})
-        if mstate is not None:
-            mstate = model_state_from_canonical(model, mstate, ckpt.weights)
+        model, mstate = from_canonical_with_state(model, mstate, ckpt.weights)
 
     params, static = eqx.partition(model, eqx.is_array)  # arrays | everything else
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)  # schedule included
@@ -118,7 +108,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
-        weights = {**to_canonical(params), **buffers(eqx.combine(params, static), mstate)}
+        weights = to_canonical_with_state(eqx.combine(params, static), mstate)
         return {**weights, **opt_state_to_canonical(opt_state, k)}
 
     def evaluate(params, mstate):
@@ -128,7 +118,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
 
     folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
     if not opts.resume:
-        folder.save("init", {**to_canonical(model), **buffers(model, mstate)}, 0)
+        folder.save("init", to_canonical_with_state(model, mstate), 0)
     batches = data.batches(
         ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed, start_step=start
     )

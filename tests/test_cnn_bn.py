@@ -56,11 +56,7 @@ def cast(canonical, dtype):
 
 def functional_pair(config, canonical, dtype):
     model, state = fbn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype)
-    weights = {
-        k: v for k, v in cast(canonical, dtype).items() if "running" not in k and "num" not in k
-    }
-    model = fconvert.from_canonical(model, weights)
-    return model, fconvert.model_state_from_canonical(model, state, cast(canonical, dtype))
+    return fconvert.from_canonical_with_state(model, state, cast(canonical, dtype))
 
 
 def oop_model(config, canonical, dtype):
