@@ -97,6 +97,9 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
             dtype={k: v.dtype.name for k, v in like.items()},
         )
         model, mstate = from_canonical_with_state(model, mstate, ckpt.weights)
+    if opts.jitter:  # the rounding control: one ulp away from the start
+        jittered = checkpoint.jitter(to_canonical_with_state(model, mstate), cfg.seed)
+        model, mstate = from_canonical_with_state(model, mstate, jittered)
 
     params, static = eqx.partition(model, eqx.is_array)  # arrays | everything else
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)  # schedule included

@@ -67,6 +67,8 @@ def _run(
             dtype=canonical_dtypes(model),
         )
         from_canonical(model, ckpt.weights)
+    if opts.jitter:  # the rounding control: one ulp away from the start
+        from_canonical(model, checkpoint.jitter(to_canonical(model), cfg.seed))
     model.to(device)
 
     # the optimizer holds the parameters and their state; the scheduler rewrites its lr

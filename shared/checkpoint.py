@@ -215,6 +215,22 @@ def load_weights(
     return ckpt
 
 
+def jitter(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Every floating value moved up by one ulp with probability 1/2 (drawn from `seed`); integers
+    kept. The control for a twin comparison: two runs of the same side, one from jittered weights,
+    show how far rounding alone carries a training run."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in sorted(weights):
+        w = weights[name]
+        if w.dtype.kind != "f":
+            out[name] = w
+            continue
+        up = rng.random(w.shape) < 0.5
+        out[name] = np.where(up, np.nextafter(w, np.array(np.inf, w.dtype)), w).astype(w.dtype)
+    return out
+
+
 def describe(ckpt: Checkpoint) -> str:
     """Metadata and a table of names, shapes and dtypes."""
     lines = [

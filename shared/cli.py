@@ -56,6 +56,7 @@ class RunOptions:
     progress: bool
     overwrite: bool
     resume: str | None = None
+    jitter: bool = False  # start one float32 ulp away: the rounding control of shared.compare
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -139,6 +140,13 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "optimizer state, schedule and batch order carry on; the settings come from the file",
     )
     g.add_argument(
+        "--jitter-init",
+        action="store_true",
+        help="move half of the initial weights (drawn from --seed) up by one ulp: a control run; "
+        "compared with the same side's run without it, it shows how far rounding alone carries "
+        "this training, which is the yardstick for the gap between the twins",
+    )
+    g.add_argument(
         "--out",
         default=None,
         metavar="DIR",
@@ -179,6 +187,8 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
     parser = build_parser(side)
     args = parser.parse_args(argv)
+    if args.jitter_init and args.resume is not None:
+        parser.error("--jitter-init perturbs a fresh start; drop it with --resume")
     try:
         if args.resume is not None:
             train, model = _resumed(args)
@@ -189,7 +199,9 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
     if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
         parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
-    opts = RunOptions(out, args.init, not args.no_progress, args.overwrite, args.resume)
+    opts = RunOptions(
+        out, args.init, not args.no_progress, args.overwrite, args.resume, args.jitter_init
+    )
     return train, model, opts
 
 

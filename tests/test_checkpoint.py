@@ -169,3 +169,19 @@ def test_nested_specs_round_trip_through_json():
     )
     again = train_config_from_dict(json.loads(json.dumps(to_dict(cfg))))
     assert again == cfg
+
+
+def test_jitter_moves_half_of_the_floats_by_one_ulp_and_nothing_else():
+    rng = np.random.default_rng(0)
+    weights = {
+        "w": rng.standard_normal((50, 40)).astype(np.float32),
+        "b": np.zeros(7, np.float64),
+        "norms.0.num_batches_tracked": np.array(3, np.int64),
+    }
+    out = checkpoint.jitter(weights, seed=0)
+    assert {k: v.dtype for k, v in out.items()} == {k: v.dtype for k, v in weights.items()}
+    moved = out["w"] != weights["w"]
+    assert np.array_equal(out["w"][moved], np.nextafter(weights["w"], np.float32(np.inf))[moved])
+    assert 0.45 < moved.mean() < 0.55  # 2000 fair coins
+    assert out["norms.0.num_batches_tracked"] == 3
+    assert all(np.array_equal(out[k], checkpoint.jitter(weights, seed=0)[k]) for k in out)

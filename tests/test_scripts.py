@@ -213,6 +213,7 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--optimizer", "sgd", "--momentum", "-0.5"], "momentum must be >= 0"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
         (["--init", "missing.safetensors"], "no such checkpoint file"),
+        (["--resume", "x.safetensors", "--jitter-init"], "drop it with --resume"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
         (["--model", "cnn", "--layers", "3"], "--layers sets the mlp's depth"),
         (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
@@ -295,3 +296,18 @@ def test_every_model_trains_on_both_sides_and_crosses_over(model, tmp_path, caps
         final = str(tmp_path / other / "final.safetensors")
         assert EVALUATE[side].main(["--checkpoint", final]) == 0
     assert capsys.readouterr().out.count("digits test split") == 2
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_jitter_init_starts_one_ulp_away_from_the_given_init(side, tmp_path):
+    """The rounding control: the saved init is the jittered start, within one ulp of --init."""
+    flags = ["--dry-run", "--width", "8"]
+    assert train("functional", tmp_path / "a", *flags) == 0
+    given = checkpoint.read(tmp_path / "a/init.safetensors").weights
+    assert train(side, tmp_path / "b", *flags, "--init", str(tmp_path / "a/init.safetensors"),
+                 "--jitter-init") == 0  # fmt: skip
+    start = checkpoint.read(tmp_path / "b/init.safetensors").weights
+    for name, w in given.items():
+        up = np.nextafter(w, np.float32(np.inf))
+        assert np.all((start[name] == w) | (start[name] == up)), name
+        assert np.any(start[name] != w), name
