@@ -181,4 +181,4 @@ def evaluate(
     """`(mean loss, accuracy)` in inference mode: the running statistics, state unchanged."""
     logits, _ = batched(model, inference=True)(x, state)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, (jnp.argmax(logits, axis=-1) == y).mean()
+    return loss, (jnp.argmax(logits, axis=-1) == y).mean(dtype=logits.dtype)

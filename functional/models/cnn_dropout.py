@@ -153,4 +153,4 @@ def evaluate(
     """`(mean loss, accuracy)` in inference mode: Dropout is the identity, no key needed."""
     logits = jax.vmap(lambda e: model(e, inference=True))(x)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, (jnp.argmax(logits, axis=-1) == y).mean()
+    return loss, (jnp.argmax(logits, axis=-1) == y).mean(dtype=logits.dtype)

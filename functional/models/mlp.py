@@ -98,5 +98,5 @@ def evaluate(
     """`(mean loss, accuracy)` on a whole split; a pure function, so no eval mode is needed."""
     logits = jax.vmap(model)(x)  # (batch, classes)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    accuracy = (jnp.argmax(logits, axis=-1) == y).mean()
+    accuracy = (jnp.argmax(logits, axis=-1) == y).mean(dtype=logits.dtype)  # not float32: traps.md
     return loss, accuracy
