@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift traps clean
+.PHONY: setup demo test lint drift cnn traps clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,23 @@ drift: $(STAMP)
 	$(PY) -m oop.train $(DRIFT_FLAGS) --optimizer adam --lr 0.001 --out runs/drift-adam/oop \
 		--init runs/drift-adam/functional/init.safetensors
 	$(PY) -m shared.compare runs/drift-adam/functional runs/drift-adam/oop --plot docs/figures/drift-adam.png
+
+# The cnn_bn figures of docs/models/cnn.md (about 12 minutes): mnist5k, float32, batch 512, under
+# SGD with momentum and under Adam; each with a control, the OOP side from an init one ulp away.
+CNN_FLAGS := --model cnn_bn --dataset mnist5k --batch-size 512 --steps 400 --eval-every 50 \
+             --dtype float32 --no-progress --overwrite
+define cnn_figure
+	$(PY) -m functional.train $(CNN_FLAGS) $(2) --out runs/cnn-$(1)/functional
+	$(PY) -m oop.train $(CNN_FLAGS) $(2) --out runs/cnn-$(1)/oop \
+		--init runs/cnn-$(1)/functional/init.safetensors
+	$(PY) -m oop.train $(CNN_FLAGS) $(2) --out runs/cnn-$(1)/control --jitter-init \
+		--init runs/cnn-$(1)/functional/init.safetensors
+	$(PY) -m shared.compare runs/cnn-$(1)/functional runs/cnn-$(1)/oop \
+		--control runs/cnn-$(1)/control --plot docs/figures/cnn_bn-mnist5k-$(1).png
+endef
+cnn: $(STAMP)
+	$(call cnn_figure,sgd,--optimizer sgd --lr 0.005 --momentum 0.9)
+	$(call cnn_figure,adam,--optimizer adam --lr 0.001)
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)

@@ -1,8 +1,9 @@
-"""Compare two run folders: `python -m shared.compare RUN_A RUN_B [--plot FILE]`.
+"""Compare two run folders: `python -m shared.compare RUN_A RUN_B [--control RUN_C] [--plot FILE]`.
 
 Prints a two-column table (final loss, test accuracy, steps/s, then the differences: max |Δloss|
 over all steps and max |Δparam| at the end) and writes a PNG with both loss curves overlaid
-above |Δloss| per step on a log axis.
+above |Δloss| per step on a log axis. A control run (RUN_B's side, started with `--jitter-init`
+from the same init) adds the gap that rounding alone opens, as a yardstick for the twins' gap.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def max_param_difference(a: Run, b: Run) -> float:
     )
 
 
-def table(a: Run, b: Run) -> str:
+def table(a: Run, b: Run, control: Run | None = None) -> str:
     _, dloss = loss_differences(a, b)
     rows = [
         ("", a.label, b.label),
@@ -108,11 +109,17 @@ def table(a: Run, b: Run) -> str:
         ("max |Δloss| (all steps)", f"{dloss.max():.3e}" if len(dloss) else "n/a", ""),
         ("max |Δparam| (final)", f"{max_param_difference(a, b):.3e}", ""),
     ]
+    if control is not None:  # the same side, one ulp away at the start
+        _, dctl = loss_differences(b, control)
+        rows.append((f"control: max |Δloss| {b.label} vs {control.label}", f"{dctl.max():.3e}", ""))
+        rows.append(
+            ("control: max |Δparam| (final)", f"{max_param_difference(b, control):.3e}", "")
+        )
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}".rstrip() for r in rows)
 
 
-def plot(a: Run, b: Run, path: str) -> str:
+def plot(a: Run, b: Run, path: str, control: Run | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +134,13 @@ def plot(a: Run, b: Run, path: str) -> str:
     top.legend()
     top.set_title("the same model, the same batches, two paradigms")
     positive = dloss > 0
-    bottom.semilogy(steps[positive], dloss[positive], ".", ms=2, color="C3")
+    bottom.semilogy(steps[positive], dloss[positive], ".", ms=2, color="C3", label="the twins")
+    if control is not None:
+        csteps, dctl = loss_differences(b, control)
+        shown = dctl > 0
+        label = f"control: {b.label} from an init one ulp away"
+        bottom.semilogy(csteps[shown], dctl[shown], ".", ms=2, color="0.6", label=label)
+        bottom.legend(fontsize=7, markerscale=4)
     bottom.set_ylabel("|Δloss|")
     bottom.set_xlabel("update")
     if not positive.any():
@@ -146,19 +159,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_a", help="a run folder (the --out of a training script)")
     p.add_argument("run_b", help="another run folder, usually the twin started from run_a's init")
     p.add_argument(
+        "--control",
+        default=None,
+        metavar="RUN_C",
+        help="a run of RUN_B's side started with --jitter-init from the same init: its gap to "
+        "RUN_B is what float rounding alone does to this training, the yardstick for the twins",
+    )
+    p.add_argument(
         "--plot", default=None, metavar="FILE", help="PNG to write (default: RUN_B/compare.png)"
     )
     args = p.parse_args(argv)
     try:
         a, b = load_run(args.run_a), load_run(args.run_b)
-        print(table(a, b))
+        control = None if args.control is None else load_run(args.control)
+        print(table(a, b, control))
         differ = config_differences(a, b)
         if differ:
             print("note: these runs are not twins; they differ in " + ", ".join(differ))
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = plot(a, b, args.plot or os.path.join(args.run_b, "compare.png"))
+    path = plot(a, b, args.plot or os.path.join(args.run_b, "compare.png"), control)
     print(f"plot: {path}")
     return 0
 

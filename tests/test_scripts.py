@@ -62,13 +62,16 @@ def test_twins_from_one_init_agree_and_compare(tmp_path, capsys):
         "step-20.safetensors",
         "step-40.safetensors",
     }
+    init = str(tmp_path / "f/init.safetensors")
+    assert train("oop", tmp_path / "j", *flags, "--init", init, "--jitter-init") == 0
     capsys.readouterr()
-    assert (
-        compare.main([str(tmp_path / "f"), str(tmp_path / "o"), "--plot", str(tmp_path / "c.png")])
-        == 0
-    )
+    plot = ["--plot", str(tmp_path / "c.png"), "--control", str(tmp_path / "j")]
+    assert compare.main([str(tmp_path / "f"), str(tmp_path / "o"), *plot]) == 0
     table = capsys.readouterr().out
     assert "max |Δloss|" in table and "test accuracy" in table and "steps/s" in table
+    row = next(line for line in table.splitlines() if line.startswith("control: max |Δloss|"))
+    control = float(row.split()[-1])
+    assert 0 < control <= 1e-10  # one float64 ulp at the start: rounding-sized, but not zero
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
