@@ -90,3 +90,35 @@ def test_an_image_shape_must_hold_the_features():
     x, y = np.zeros((4, 10)), np.zeros(4, np.int64)
     with pytest.raises(ValueError, match=r"image shape \(1, 3, 3\) does not hold 10 features"):
         data.Dataset("bad", x, y, x, y, 2, (1, 3, 3))
+
+
+def test_adding_problem_targets_are_the_two_marked_values():
+    ds = data.load_sequences("adding", seq_len=20)
+    x, y = ds.x_train, ds.y_train
+    assert x.shape == (10_000, 20, 2) and y.shape == (10_000,) and ds.in_features == 2
+    assert np.all(x[:, :, 1].sum(axis=1) == 2)
+    assert np.all(x[:, :10, 1].sum(axis=1) == 1)  # one marker in each half
+    assert np.allclose((x[:, :, 0] * x[:, :, 1]).sum(axis=1), y, rtol=0, atol=1e-15)
+    baseline = float(np.mean((ds.y_test - 1.0) ** 2))  # always predicting 1.0
+    assert abs(baseline - 1 / 6) < 0.01
+    again = data.load_sequences("adding", seq_len=20)
+    assert np.array_equal(again.x_test, ds.x_test)
+
+
+def test_pycorpus_windows_are_the_text_shifted_by_one():
+    ds = data.load_sequences("pycorpus", seq_len=64)
+    assert ds.x_train.shape[1] == 64 and ds.x_train.dtype == np.int64
+    assert np.array_equal(ds.x_train[:, 1:], ds.y_train[:, :-1])
+    assert np.array_equal(ds.y_train[:-1, -1], ds.x_train[1:, 0])  # windows overlap by one
+    text = data.pycorpus_text()
+    assert "".join(ds.vocab[i] for i in ds.x_train[0]) == text[:64]
+    assert len(ds.sha256) == 64 and ds.in_features == len(ds.vocab) == len(set(text))
+    n_valid = len(ds.x_test) * 64
+    assert abs(n_valid / len(text) - data.VALID_FRACTION) < 0.01
+
+
+def test_an_unknown_sequence_set_or_length_is_refused():
+    with pytest.raises(ValueError, match="available: adding, pycorpus"):
+        data.load_sequences("imdb")
+    with pytest.raises(ValueError, match="--seq-len >= 2"):
+        data.load_sequences("adding", seq_len=1)
