@@ -187,6 +187,61 @@ class CNNDropoutConfig(CNNConfig):
             raise ValueError(f"--dropout must lie in [0, 1), got {self.dropout}")
 
 
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # blocks stacked in weight_ih: torch's r,z,n and i,f,g,o
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """A recurrent network: `layers` stacked cells of `width` units, then a linear head.
+
+    task "regress" (the adding problem): the floats of each step go straight in, and the head
+    reads the top layer's last hidden state, one number per sequence. task "next-char": an
+    embedding of `in_features` characters feeds the cells, and the head gives logits over the
+    same characters at every step. Canonical names are torch's `nn.RNN`/`nn.GRU`/`nn.LSTM`:
+    `rnn.weight_ih_l{k}` `(gates * width, in)`, `rnn.weight_hh_l{k}` `(gates * width, width)`,
+    `rnn.bias_ih_l{k}`, `rnn.bias_hh_l{k}`, with gates stacked in torch's order.
+    """
+
+    cell: str = "gru"  # "rnn" (Elman, tanh), "gru" (gates r, z, n) or "lstm" (i, f, g, o)
+    in_features: int = 2  # floats per step (regress) or the vocabulary size (next-char)
+    width: int = 128  # hidden units per layer; also the embedding size of a character model
+    layers: int = 1  # stacked layers; layer k > 0 reads layer k - 1's hidden states
+    task: str = "regress"  # "regress" or "next-char"
+
+    def __post_init__(self) -> None:
+        if self.cell not in GATES:
+            raise ValueError(f"unknown cell {self.cell!r}; choose rnn, gru or lstm")
+        if self.task not in ("regress", "next-char"):
+            raise ValueError(f"unknown task {self.task!r}; choose regress or next-char")
+        for name in ("in_features", "width", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RNNConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.cell]
+
+    @property
+    def out_features(self) -> int:
+        return 1 if self.task == "regress" else self.in_features
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape, in torch's layout and attribute order."""
+        g, h = self.gates, self.width
+        shapes: dict[str, tuple[int, ...]] = {}
+        if self.task == "next-char":
+            shapes["embed.weight"] = (self.in_features, h)
+        first = self.in_features if self.task == "regress" else h
+        for k in range(self.layers):
+            shapes[f"rnn.weight_ih_l{k}"] = (g * h, first if k == 0 else h)
+            shapes[f"rnn.weight_hh_l{k}"] = (g * h, h)
+            shapes[f"rnn.bias_ih_l{k}"] = (g * h,)
+            shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
+        shapes["head.weight"] = (self.out_features, h)
+        shapes["head.bias"] = (self.out_features,)
+        return shapes
+
+
 # Model name -> config class. A later model adds itself here and to both sides' registries.
 MODEL_CONFIGS: dict[str, type] = {
     "mlp": MLPConfig,
