@@ -10,6 +10,8 @@ torch's biases (`bias_ih`, `bias_hh`), which torch trains separately.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -121,10 +123,13 @@ class RNNModel(eqx.Module):
             )
         bound = config.width**-0.5
         names = [n for n in shapes if n.startswith("rnn.")]
-        keys = jax.random.split(k_rnn, len(names))
+        sizes = [math.prod(shapes[n]) for n in names]
+        # one draw for the whole stack, cut into the weights: eager JAX compiles once per shape
+        flat = jax.random.uniform(k_rnn, (sum(sizes),), dtype, -bound, bound)
+        ends = itertools.accumulate(sizes)
         self.rnn = {
-            n[4:]: jax.random.uniform(k, shapes[n], dtype, -bound, bound)
-            for n, k in zip(names, keys, strict=True)
+            n[4:]: flat[end - size : end].reshape(shapes[n])
+            for n, size, end in zip(names, sizes, ends, strict=True)
         }
         self.head = eqx.nn.Linear(config.width, config.out_features, key=k_head, dtype=dtype)
 
