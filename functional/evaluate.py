@@ -13,7 +13,7 @@ import jax
 
 from functional.convert import from_canonical_with_state, with_state
 from functional.models import MODELS
-from shared import cli_eval
+from shared import cli_eval, data
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
@@ -23,7 +23,7 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
         init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
         model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
         extra = () if state is None else (state,)  # BatchNorm: inference reads the statistics
-        x, y = req.dataset.x_test.astype(req.dtype), req.dataset.y_test
+        x, y = (data.as_dtype(a, req.dtype) for a in (req.dataset.x_test, req.dataset.y_test))
         loss, accuracy = module.evaluate(model, *extra, x, y)
         return float(loss), float(accuracy)
 

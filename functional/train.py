@@ -77,7 +77,7 @@ def run(
 ) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(pick_device(cfg.device)):
-        return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset))
+        return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len))
 
 
 def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) -> dict:
@@ -108,7 +108,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
     step = jax.jit(uniform_step(module, optimizer, static, mstate is not None, cfg.seed))
-    x_test, y_test = jnp.asarray(ds.x_test.astype(dtype)), jnp.asarray(ds.y_test)
+    x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
         weights = to_canonical_with_state(eqx.combine(params, static), mstate)
@@ -123,7 +123,11 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     if not opts.resume:
         folder.save("init", to_canonical_with_state(model, mstate), 0)
     batches = data.batches(
-        ds.x_train.astype(dtype), ds.y_train, cfg.batch_size, seed=cfg.seed, start_step=start
+        data.as_dtype(ds.x_train, dtype),
+        data.as_dtype(ds.y_train, dtype),
+        cfg.batch_size,
+        seed=cfg.seed,
+        start_step=start,
     )
     pending: list[jax.Array] = []
     test_loss = accuracy = float("nan")

@@ -44,8 +44,13 @@ def make_loader(
     dtype: torch.dtype,
     start_step: int = 0,
 ) -> DataLoader:
-    """A DataLoader over `(x, y)` that yields `(batch, features)`, `(batch,)` tensors."""
-    dataset = TensorDataset(torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype=torch.int64))
+    """A DataLoader over `(x, y)` that yields batches of both as tensors: floats (features,
+    regression targets) in `dtype`, integers (labels, character ids) as int64."""
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.int64 if a.dtype.kind in "iu" else dtype)
+
+    dataset = TensorDataset(tensor(x), tensor(y))
     sampler = SharedOrderSampler(
         len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step
     )

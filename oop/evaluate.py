@@ -13,7 +13,7 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import cli_eval
+from shared import cli_eval, data
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
@@ -21,8 +21,8 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     module = MODELS[req.ckpt.model]
     template = module.init_model(req.model_config, seed=0, dtype=req.dtype)
     model = from_canonical(template, req.ckpt.weights)
-    x = torch.as_tensor(req.dataset.x_test, dtype=module.DTYPES[req.dtype])
-    y = torch.as_tensor(req.dataset.y_test)
+    x = torch.as_tensor(data.as_dtype(req.dataset.x_test, req.dtype))
+    y = torch.as_tensor(data.as_dtype(req.dataset.y_test, req.dtype))
     loss, accuracy = module.evaluate(model, x, y)
     return float(loss), float(accuracy)
 

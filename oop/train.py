@@ -49,7 +49,13 @@ def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
-    return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset), pick_device(cfg.device))
+    return _run(
+        cfg,
+        model_cfg,
+        opts,
+        dataset or data.load(cfg.dataset, cfg.seq_len),
+        pick_device(cfg.device),
+    )
 
 
 def _run(
@@ -89,8 +95,8 @@ def _run(
         dtype=dtype,
         start_step=start,
     )
-    x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
-    y_test = torch.as_tensor(ds.y_test, device=device)
+    x_test = torch.as_tensor(data.as_dtype(ds.x_test, cfg.dtype), device=device)
+    y_test = torch.as_tensor(data.as_dtype(ds.y_test, cfg.dtype), device=device)
 
     def state(k):  # what a step-N or final checkpoint holds, with the generator for Dropout
         rng = {"rng.torch": torch.get_rng_state().numpy()}

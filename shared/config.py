@@ -18,6 +18,12 @@ DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "gpu")
 
 
+NOT_SEQUENCES = (
+    "the {model} classifies; adding and pycorpus are sequence data sets for --model rnn, gru "
+    "or lstm"
+)
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """A multilayer perceptron: `layers` hidden layers of `width` units, ReLU between them.
@@ -67,10 +73,13 @@ class MLPConfig:
         width=None,
         layers=None,
         dropout=None,
+        task: str = "classify",
     ) -> MLPConfig:
         """The config for a data set; `width` and `layers` None take the defaults. Image rows
-        are flat already, so any data set fits."""
+        are flat already, so any classification data set fits."""
         del image_shape
+        if task != "classify":
+            raise ValueError(NOT_SEQUENCES.format(model="mlp"))
         if dropout is not None:
             raise ValueError("--dropout belongs to cnn_dropout; the mlp has no dropout")
         sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
@@ -137,8 +146,11 @@ class CNNConfig:
         width=None,
         layers=None,
         dropout=None,
+        task: str = "classify",
     ) -> CNNConfig:
         del in_features
+        if task != "classify":
+            raise ValueError(NOT_SEQUENCES.format(model="cnn"))
         if image_shape is None:
             raise ValueError("the cnn needs an image data set: --dataset digits or mnist5k")
         if layers is not None:
@@ -222,6 +234,11 @@ class RNNConfig:
         return GATES[self.cell]
 
     @property
+    def input_features(self) -> int:
+        """Floats per step, or the vocabulary size, as the data set reports it."""
+        return self.in_features
+
+    @property
     def out_features(self) -> int:
         return 1 if self.task == "regress" else self.in_features
 
@@ -241,6 +258,42 @@ class RNNConfig:
         shapes["head.bias"] = (self.out_features,)
         return shapes
 
+    @classmethod
+    def for_data(
+        cls,
+        *,
+        in_features: int,
+        num_classes: int,
+        image_shape,
+        width=None,
+        layers=None,
+        dropout=None,
+        task: str = "classify",
+    ) -> RNNConfig:
+        del num_classes, image_shape
+        name = cls().cell
+        if task == "classify":
+            raise ValueError(f"the {name} needs a sequence data set: --dataset adding or pycorpus")
+        if dropout is not None:
+            raise ValueError(f"--dropout belongs to cnn_dropout; the {name} has no dropout")
+        sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
+        return cls(in_features=in_features, task=task, **sizes)
+
+
+@dataclass(frozen=True)
+class ElmanConfig(RNNConfig):
+    cell: str = "rnn"
+
+
+@dataclass(frozen=True)
+class GRUConfig(RNNConfig):
+    cell: str = "gru"
+
+
+@dataclass(frozen=True)
+class LSTMConfig(RNNConfig):
+    cell: str = "lstm"
+
 
 # Model name -> config class. A later model adds itself here and to both sides' registries.
 MODEL_CONFIGS: dict[str, type] = {
@@ -248,6 +301,9 @@ MODEL_CONFIGS: dict[str, type] = {
     "cnn": CNNConfig,
     "cnn_bn": CNNBNConfig,
     "cnn_dropout": CNNDropoutConfig,
+    "rnn": ElmanConfig,
+    "gru": GRUConfig,
+    "lstm": LSTMConfig,
 }
 
 
@@ -261,6 +317,7 @@ class TrainConfig:
     dataset: str = "digits"  # a name from shared.data.DATASETS
     steps: int = 1000  # the update count the run ends at (absolute, also when resuming)
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
+    seq_len: int | None = None  # adding, pycorpus: steps per sequence (None: the data set's)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)  # default: torch's Adam
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)  # lr schedule, per update
     seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)

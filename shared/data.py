@@ -70,6 +70,8 @@ class Dataset:
     def in_features(self) -> int:
         return int(self.x_train.shape[1])
 
+    task = "classify"  # what the model predicts; sequence data sets say "regress" or "next-char"
+
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, image_shape=None) -> Dataset:
     perm = np.random.default_rng(SPLIT_SEED).permutation(len(x))
@@ -137,11 +139,22 @@ def spirals(n: int = 1500, classes: int = 3, noise: float = 0.2, seed: int = 0) 
 DATASETS = {"digits": digits, "mnist5k": mnist5k, "moons": moons, "spirals": spirals}
 
 
-def load(name: str) -> Dataset:
-    """The named data set, split into train and test the same way every time."""
+def load(name: str, seq_len: int | None = None) -> Dataset | SequenceDataset:
+    """The named data set, split into train and test the same way every time. `seq_len` sets
+    a sequence data set's length (None: its default) and is refused by the others."""
+    if name in SEQUENCE_DATASETS:
+        return load_sequences(name, seq_len)
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(NAMES)}")
+    if seq_len is not None:
+        raise ValueError(f"--seq-len applies to adding and pycorpus, not to {name}")
     return DATASETS[name]()
+
+
+def as_dtype(a: np.ndarray, dtype) -> np.ndarray:
+    """Floats (features, regression targets) in the run's dtype; integers (labels, character
+    ids) as they are."""
+    return a if a.dtype.kind in "iu" else a.astype(dtype)
 
 
 # -- sequences ----------------------------------------------------------------------------
@@ -172,9 +185,20 @@ class SequenceDataset:
             if x.dtype.kind == "f" and not np.isfinite(x).all():
                 raise ValueError(f"dataset {self.name!r}: x_{split} has non-finite values")
 
+    image_shape = None
+
     @property
     def seq_len(self) -> int:
         return int(self.x_train.shape[1])
+
+    @property
+    def task(self) -> str:
+        return "regress" if self.vocab is None else "next-char"
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs per prediction: 1 for the adding problem, the vocabulary for characters."""
+        return 1 if self.vocab is None else len(self.vocab)
 
     @property
     def in_features(self) -> int:
@@ -240,6 +264,7 @@ def pycorpus(seq_len: int = 128) -> SequenceDataset:
 
 
 SEQUENCE_DATASETS = {"adding": adding, "pycorpus": pycorpus}
+NAMES = sorted(DATASETS) + sorted(SEQUENCE_DATASETS)  # every --dataset choice
 
 
 def load_sequences(name: str, seq_len: int | None = None) -> SequenceDataset:

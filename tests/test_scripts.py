@@ -221,6 +221,12 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--model", "cnn", "--layers", "3"], "--layers sets the mlp's depth"),
         (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
         (["--model", "cnn_dropout", "--dropout", "1"], "--dropout must lie in [0, 1)"),
+        (["--model", "gru"], "the gru needs a sequence data set"),
+        (["--dataset", "adding"], "the mlp classifies; adding and pycorpus are sequence"),
+        (["--model", "cnn", "--dataset", "pycorpus"], "the cnn classifies"),
+        (["--seq-len", "5"], "--seq-len applies to adding and pycorpus, not to digits"),
+        (["--model", "lstm", "--dataset", "adding", "--seq-len", "1"], "--seq-len >= 2"),
+        (["--model", "rnn", "--dataset", "adding", "--dropout", "0.1"], "the rnn has no dropout"),
     ],
 )
 @pytest.mark.parametrize("side", SIDES)
@@ -288,17 +294,22 @@ def test_ladder_scripts_train(module, capsys):
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
 
 
-# cnn runs the MLP's stateless path; these two add state and randomness to the loops
-@pytest.mark.parametrize("model", ["cnn_bn", "cnn_dropout"])
-def test_every_model_trains_on_both_sides_and_crosses_over(model, tmp_path, capsys):
+# cnn runs the MLP's stateless path; cnn_bn and cnn_dropout add state and randomness to the
+# loops, the recurrent models float targets (adding) and integer inputs (pycorpus)
+@pytest.mark.parametrize(
+    "model, dataset",
+    [("cnn_bn", "digits"), ("cnn_dropout", "digits"), ("gru", "adding"), ("lstm", "pycorpus")],
+)
+def test_every_model_trains_on_both_sides_and_crosses_over(model, dataset, tmp_path, capsys):
     """A dry run per side from one init, then each side evaluates the other's checkpoint."""
-    flags = ["--model", model, "--dataset", "digits", "--width", "4", "--dry-run"]
+    flags = ["--model", model, "--dataset", dataset, "--width", "4", "--dry-run"]
+    flags += ["--seq-len", "16"] if dataset != "digits" else []
     assert train("functional", tmp_path / "f", *flags) == 0
     assert train("oop", tmp_path / "o", *flags, "--init", str(tmp_path / "f/init.safetensors")) == 0
     for side, other in (("functional", "o"), ("oop", "f")):
         final = str(tmp_path / other / "final.safetensors")
         assert EVALUATE[side].main(["--checkpoint", final]) == 0
-    assert capsys.readouterr().out.count("digits test split") == 2
+    assert capsys.readouterr().out.count(f"{dataset} test split") == 2
 
 
 @pytest.mark.parametrize("side", SIDES)
