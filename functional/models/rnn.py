@@ -157,6 +157,24 @@ class RNNModel(eqx.Module):
             return self.head(hidden(finals[-1]))[0]  # the top layer's last real state
         return jax.vmap(self.head)(hs)  # (time, vocab)
 
+    def init_carries(self) -> list[Carry]:
+        """Zero states, one per layer: where generation starts."""
+        dtype = self.head.weight.dtype
+        return [zero_carry(self.cell, self.rnn[f"weight_hh_l{k}"].shape[1], dtype)
+                for k in range(self.layers)]  # fmt: skip
+
+    def decode(
+        self, carries: list[Carry], token: Int[Array, ""]
+    ) -> tuple[list[Carry], Float[Array, " vocab"]]:
+        """One character in, the logits of the next out: state in, state out."""
+        x = self.embed(token)  # (width,)
+        new = []
+        for k, carry in enumerate(carries):
+            carry = CELLS[self.cell](layer_weights(self.rnn, k), x, carry)
+            new.append(carry)
+            x = hidden(carry)  # the next layer's input
+        return new, self.head(x)
+
 
 def init_model(config: RNNConfig, *, key: PRNGKeyArray, dtype: str = "float32") -> RNNModel:
     return RNNModel(config, key=key, dtype=DTYPES[dtype])

@@ -105,6 +105,12 @@ class RNNModel(nn.Module):
             return self.head(h_n[-1])[:, 0]  # the top layer's last real state
         return self.head(out)
 
+    def decode(self, token: Int[Tensor, " batch"], state=None) -> tuple[object, Tensor]:
+        """One character per sequence in, the logits of the next out; `state` (None: zeros)
+        is the fused module's `h` (or `(h, c)`), returned updated."""
+        out, state = self.rnn(self.embed(token)[:, None], state)  # (batch, 1, hidden)
+        return state, self.head(out[:, 0])  # (batch, vocab)
+
 
 def init_model(config: RNNConfig, *, seed: int, dtype: str = "float32") -> RNNModel:
     torch.manual_seed(seed)

@@ -1,0 +1,96 @@
+"""Flags of the generation scripts, `python -m functional.sample` and `python -m oop.sample`.
+
+Both take the same flags and print the prompt followed by the generated characters. Greedy
+decoding (`--temperature 0`) is deterministic, so the two sides print the same text from the
+same checkpoint; sampling draws from each side's own generator (a JAX key split per step, a
+`torch.Generator`), so those texts differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared import checkpoint, data
+from shared.cli import HelpFormatter, Parser
+from shared.config import model_config_from_dict
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    ckpt: checkpoint.Checkpoint
+    model_config: object
+    vocab: str  # characters by id
+    prompt: np.ndarray  # (P,) int64 character ids
+    max_new_tokens: int
+    temperature: float  # 0: greedy (argmax)
+    top_k: int | None  # keep the k most likely characters before sampling
+    seed: int
+    dtype: str
+
+    def decode(self, ids) -> str:
+        return "".join(self.vocab[int(i)] for i in ids)
+
+
+def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
+    p = Parser(
+        prog=f"python -m {side}.sample",
+        description=f"Generate text with the {side} side from a character model's canonical "
+        "checkpoint, written by either side.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
+    p.add_argument("--prompt", default="def ", help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=200, help="characters to generate")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divides the logits before sampling; 0 picks the most likely character (greedy), "
+        "the same on both sides",
+    )
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest only")
+    p.add_argument("--seed", type=int, default=0, help="the sampling generator's seed")
+    args = p.parse_args(argv)
+    try:
+        if args.max_new_tokens < 0:
+            raise ValueError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
+        if args.temperature < 0:
+            raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+        if args.top_k is not None and args.top_k < 1:
+            raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+        if not args.prompt:
+            raise ValueError("--prompt must hold at least one character")
+        ckpt = checkpoint.read(args.checkpoint)
+        model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
+        if getattr(model_config, "task", None) != "next-char":
+            raise ValueError(
+                f"{args.checkpoint} holds a {ckpt.model} for {ckpt.train_config.get('dataset')}; "
+                "sampling needs a character model (--dataset pycorpus)"
+            )
+        ds = data.load(ckpt.train_config["dataset"], 8)  # only the vocabulary is needed
+        if len(ds.vocab) != model_config.in_features:
+            raise ValueError(
+                f"the model knows {model_config.in_features} characters, this Python's pycorpus "
+                f"{len(ds.vocab)} (text {ds.sha256[:12]}): it was trained on another Python's "
+                "documentation"
+            )
+        unknown = sorted(set(args.prompt) - set(ds.vocab))
+        if unknown:
+            raise ValueError(f"--prompt has characters the model never saw: {''.join(unknown)!r}")
+        dtypes = {v.dtype.name for v in ckpt.weights.values() if v.dtype.kind == "f"}
+    except (TypeError, ValueError) as e:  # CheckpointError is a ValueError
+        p.error(str(e))
+    prompt = np.array([ds.vocab.index(c) for c in args.prompt], dtype=np.int64)
+    return SampleRequest(
+        ckpt,
+        model_config,
+        ds.vocab,
+        prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_k,
+        args.seed,
+        dtypes.pop(),
+    )
