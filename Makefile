@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift cnn traps clean
+.PHONY: setup demo test lint drift cnn rnn traps clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,20 @@ endef
 cnn: $(STAMP)
 	$(call cnn_figure,sgd,--optimizer sgd --lr 0.005 --momentum 0.9)
 	$(call cnn_figure,adam,--optimizer adam --lr 0.001)
+
+# The adding-problem figures of docs/models/rnn.md (about 10 minutes): GRU and LSTM at length 50,
+# Adam lr 3e-3, float32, both sides from one init.
+RNN_FLAGS := --dataset adding --steps 2000 --eval-every 250 --lr 0.003 --no-progress --overwrite
+define rnn_figure
+	$(PY) -m functional.train --model $(1) $(RNN_FLAGS) --out runs/$(1)-adding/functional
+	$(PY) -m oop.train --model $(1) $(RNN_FLAGS) --out runs/$(1)-adding/oop \
+		--init runs/$(1)-adding/functional/init.safetensors
+	$(PY) -m shared.compare runs/$(1)-adding/functional runs/$(1)-adding/oop \
+		--plot docs/figures/$(1)-adding.png
+endef
+rnn: $(STAMP)
+	$(call rnn_figure,gru)
+	$(call rnn_figure,lstm)
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)
