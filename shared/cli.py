@@ -57,7 +57,7 @@ class RunOptions:
     progress: bool
     overwrite: bool
     resume: str | None = None
-    jitter: bool = False  # start one float32 ulp away: the rounding control of shared.compare
+    jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -246,6 +246,8 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     )
     ds = data.load(train.dataset, train.seq_len)
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
+    if isinstance(ds, data.SequenceDataset):  # the length it trains at, in config.json
+        train = dataclasses.replace(train, seq_len=ds.seq_len)
     sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
     if init is not None:
         sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
@@ -254,6 +256,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         num_classes=ds.num_classes,
         image_shape=ds.image_shape,
         task=ds.task,
+        vocab=getattr(ds, "vocab", None),
         **sizes,
     )
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built

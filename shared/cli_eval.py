@@ -55,6 +55,13 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
                 f"classes; the checkpoint's model takes {takes[0]} and predicts {takes[1]}: "
                 f"pass --dataset {trained_on}"
             )
+        vocab = getattr(model_config, "vocab", "")
+        if vocab and vocab != ds.vocab:
+            raise ValueError(
+                f"the checkpoint's characters differ from this Python's pycorpus (text "
+                f"{ds.sha256[:12]}): it was trained on another Python's documentation; evaluate "
+                "it under that Python, or retrain"
+            )
         dtypes = {v.dtype.name for v in ckpt.weights.values() if v.dtype.kind == "f"}
         if len(dtypes) != 1:
             raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")

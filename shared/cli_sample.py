@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared import checkpoint, data
+from shared import checkpoint
 from shared.cli import HelpFormatter, Parser
 from shared.config import model_config_from_dict
 
@@ -66,27 +66,24 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
         model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
         if getattr(model_config, "task", None) != "next-char":
             raise ValueError(
-                f"{args.checkpoint} holds a {ckpt.model} for {ckpt.train_config.get('dataset')}; "
-                "sampling needs a character model (--dataset pycorpus)"
+                f"{args.checkpoint} holds a {ckpt.model} trained on "
+                f"{ckpt.train_config.get('dataset', 'another data set')}; sampling needs a "
+                "character model (--dataset pycorpus)"
             )
-        ds = data.load(ckpt.train_config["dataset"], 8)  # only the vocabulary is needed
-        if len(ds.vocab) != model_config.in_features:
-            raise ValueError(
-                f"the model knows {model_config.in_features} characters, this Python's pycorpus "
-                f"{len(ds.vocab)} (text {ds.sha256[:12]}): it was trained on another Python's "
-                "documentation"
-            )
-        unknown = sorted(set(args.prompt) - set(ds.vocab))
+        vocab = model_config.vocab  # the characters travel in the model config
+        if not vocab:
+            raise ValueError(f"{args.checkpoint} does not list its characters; retrain it")
+        unknown = sorted(set(args.prompt) - set(vocab))
         if unknown:
             raise ValueError(f"--prompt has characters the model never saw: {''.join(unknown)!r}")
         dtypes = {v.dtype.name for v in ckpt.weights.values() if v.dtype.kind == "f"}
     except (TypeError, ValueError) as e:  # CheckpointError is a ValueError
         p.error(str(e))
-    prompt = np.array([ds.vocab.index(c) for c in args.prompt], dtype=np.int64)
+    prompt = np.array([vocab.index(c) for c in args.prompt], dtype=np.int64)
     return SampleRequest(
         ckpt,
         model_config,
-        ds.vocab,
+        vocab,
         prompt,
         args.max_new_tokens,
         args.temperature,

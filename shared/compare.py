@@ -111,7 +111,8 @@ def table(a: Run, b: Run, control: Run | None = None) -> str:
     ]
     if control is not None:  # the same side, one ulp away at the start
         _, dctl = loss_differences(b, control)
-        rows.append((f"control: max |Δloss| {b.label} vs {control.label}", f"{dctl.max():.3e}", ""))
+        shown = f"{dctl.max():.3e}" if len(dctl) else "n/a"
+        rows.append((f"control: max |Δloss| {b.label} vs {control.label}", shown, ""))
         rows.append(
             ("control: max |Δparam| (final)", f"{max_param_difference(b, control):.3e}", "")
         )
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         differ = config_differences(a, b)
         if differ:
             print("note: these runs are not twins; they differ in " + ", ".join(differ))
+        differ = [] if control is None else config_differences(b, control)
+        if differ:
+            print("note: the control is not a rerun of RUN_B; they differ in " + ", ".join(differ))
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -74,10 +74,11 @@ class MLPConfig:
         layers=None,
         dropout=None,
         task: str = "classify",
+        vocab=None,
     ) -> MLPConfig:
         """The config for a data set; `width` and `layers` None take the defaults. Image rows
         are flat already, so any classification data set fits."""
-        del image_shape
+        del image_shape, vocab
         if task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="mlp"))
         if dropout is not None:
@@ -147,14 +148,15 @@ class CNNConfig:
         layers=None,
         dropout=None,
         task: str = "classify",
+        vocab=None,
     ) -> CNNConfig:
-        del in_features
+        del in_features, vocab
         if task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="cnn"))
         if image_shape is None:
             raise ValueError("the cnn needs an image data set: --dataset digits or mnist5k")
         if layers is not None:
-            raise ValueError("--layers sets the mlp's depth; the cnn has two conv blocks")
+            raise ValueError("--layers applies to mlp, rnn, gru and lstm; the cnn has two blocks")
         channels, height, width_px = image_shape
         if height != width_px:
             raise ValueError(f"the cnn takes square images, got {height}x{width_px}")
@@ -219,6 +221,7 @@ class RNNConfig:
     width: int = 128  # hidden units per layer; also the embedding size of a character model
     layers: int = 1  # stacked layers; layer k > 0 reads layer k - 1's hidden states
     task: str = "regress"  # "regress" or "next-char"
+    vocab: str = ""  # next-char: the characters by id, so a checkpoint decodes on its own
 
     def __post_init__(self) -> None:
         if self.cell not in GATES:
@@ -228,6 +231,8 @@ class RNNConfig:
         for name in ("in_features", "width", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RNNConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.vocab and len(self.vocab) != self.in_features:
+            raise ValueError(f"RNNConfig: {len(self.vocab)} characters for {self.in_features} ids")
 
     @property
     def gates(self) -> int:
@@ -269,6 +274,7 @@ class RNNConfig:
         layers=None,
         dropout=None,
         task: str = "classify",
+        vocab=None,
     ) -> RNNConfig:
         del num_classes, image_shape
         name = cls().cell
@@ -277,7 +283,7 @@ class RNNConfig:
         if dropout is not None:
             raise ValueError(f"--dropout belongs to cnn_dropout; the {name} has no dropout")
         sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
-        return cls(in_features=in_features, task=task, **sizes)
+        return cls(in_features=in_features, task=task, vocab=vocab or "", **sizes)
 
 
 @dataclass(frozen=True)
@@ -314,7 +320,7 @@ class TrainConfig:
     translates."""
 
     model: str = "mlp"  # a key of MODEL_CONFIGS
-    dataset: str = "digits"  # a name from shared.data.DATASETS
+    dataset: str = "digits"  # a name from shared.data.NAMES
     steps: int = 1000  # the update count the run ends at (absolute, also when resuming)
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
     seq_len: int | None = None  # adding, pycorpus: steps per sequence (None: the data set's)

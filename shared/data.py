@@ -241,19 +241,21 @@ def pycorpus_text() -> str:
 
 def pycorpus(seq_len: int = 128) -> SequenceDataset:
     """Character windows of `pycorpus_text()`: the first 90% of the text for training, the
-    rest for validation, each cut into non-overlapping windows of `seq_len + 1` characters
-    that overlap by one (x is a window's first `seq_len`, y its last `seq_len`)."""
+    rest for validation, each cut into consecutive windows of `seq_len + 1` characters, where
+    each window's last character is the next one's first (x is a window's first `seq_len`, y
+    its last `seq_len`)."""
     text = pycorpus_text()
     vocab = "".join(sorted(set(text)))
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # one per character
     vocab_codes = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)  # sorted
     ids = np.searchsorted(vocab_codes, codes).astype(np.int64)
     cut = int(round(len(ids) * (1 - VALID_FRACTION)))
+    longest = len(ids) - cut - 1  # one window of the validation text
+    if seq_len > longest:
+        raise ValueError(f"--seq-len {seq_len} is too long for pycorpus; use at most {longest}")
 
     def windows(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = (len(part) - 1) // seq_len
-        if n < 1:
-            raise ValueError(f"--seq-len {seq_len} is longer than the pycorpus split")
         starts = np.arange(n)[:, None] * seq_len + np.arange(seq_len + 1)
         w = part[starts]  # (n, seq_len + 1)
         return w[:, :-1], w[:, 1:]

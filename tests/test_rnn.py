@@ -70,12 +70,25 @@ def gap(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
+def layer_state(last, k: int):
+    """Layer k of torch's final state: `h_n[k]`, or `(h_n[k], c_n[k])` for the LSTM."""
+    return tuple(t[k] for t in last) if isinstance(last, tuple) else last[k]
+
+
+def gap_states(a, b) -> float:
+    """Largest |Δ| between two states, `h` or `(h, c)`, from either side."""
+    if isinstance(a, tuple):
+        return max(gap_states(x, y) for x, y in zip(a, b, strict=True))
+    a, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in (a, b))
+    return gap(a, b)
+
+
 @pytest.mark.parametrize("cell", CELLS)
-def test_names_and_shapes_are_torchs_and_round_trip_exactly(cell):
+def test_names_and_shapes_are_torchs_and_weights_round_trip_exactly(cell):
     for task in TASKS:
         cfg, w = config(cell, task), weights(cell, task)
         torch_model = oop_model(cell, task)
-        assert list(torch_model.state_dict()) == list(cfg.weight_shapes())
+        assert list(torch_model.state_dict()) == list(cfg.weight_shapes())  # names, torch's order
         assert {k: v.shape for k, v in w.items()} == cfg.weight_shapes()
         back = oconvert.to_canonical(torch_model)
         with jax.enable_x64(True):
@@ -104,10 +117,10 @@ def test_states_outputs_and_every_gradient_agree(cell, task):
         grads = fconvert.to_canonical(grads)
     o = oop_model(cell, task, layers)
     lt = torch.from_numpy(lengths)
-    h_n, hs_o = o.states(torch.from_numpy(x), lt)
+    last, hs_o = o.states(torch.from_numpy(x), lt)
     assert gap(hs, hs_o.detach()) <= F64_TOL  # the top layer's h at every step
-    for k, carry in enumerate(finals):  # every layer's state after its last real step
-        assert gap(frnn.hidden(carry), h_n[k].detach()) <= F64_TOL
+    for k, carry in enumerate(finals):  # every layer's h (and c) after its last real step
+        assert gap_states(carry, layer_state(last, k)) <= F64_TOL
     assert gap(out, o(torch.from_numpy(x), lt).detach()) <= F64_TOL
     loss_o = ornn.loss_fn(o, torch.from_numpy(x), torch.from_numpy(y), lt)
     loss_o.backward()
@@ -123,27 +136,32 @@ def test_fused_call_equals_the_cell_loop(cell):
         o = oop_model(cell, task)
         x, _ = batch(task)
         for lengths in (None, torch.from_numpy(LENGTHS)):
-            h_n, hs = o.states(torch.from_numpy(x), lengths)
+            last, hs = o.states(torch.from_numpy(x), lengths)
             finals, hs_loop = ornn.cell_loop(o, torch.from_numpy(x), lengths)
             assert gap(hs.detach(), hs_loop.detach()) <= F64_TOL
-            assert gap(h_n.detach(), torch.stack(finals).detach()) <= F64_TOL
+            for k, state in enumerate(finals):  # h, and c for the LSTM
+                assert gap_states(state, layer_state(last, k)) <= F64_TOL
 
 
+@pytest.mark.parametrize("length", [STEPS_T, 4], ids=["full", "padded"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_scan_equals_a_python_loop(cell):
-    """Functional: `lax.scan` over the cell against the same cell in a Python `for` loop."""
+def test_scan_equals_a_python_loop(cell, length):
+    """Functional: `lax.scan` over the cell against the same cell in a Python `for` loop that
+    stops at the sequence's length (the masked scan must pass the padding through)."""
     w = weights(cell, "regress", 1)
     x, _ = batch("regress")
     with jax.enable_x64(True):
         layer = {k[len("rnn.") : -len("_l0")]: jnp.asarray(v) for k, v in w.items() if "_l0" in k}
         carry = frnn.zero_carry(cell, 6, jnp.float64)
-        final, hs = frnn.scan_layer(cell, layer, jnp.asarray(x[0]), carry, jnp.ones(STEPS_T, bool))
+        mask = jnp.arange(STEPS_T) < length
+        final, hs = frnn.scan_layer(cell, layer, jnp.asarray(x[0]), carry, mask)
         state, loop = carry, []
-        for t in range(STEPS_T):
+        for t in range(length):
             state = frnn.CELLS[cell](layer, jnp.asarray(x[0, t]), state)
             loop.append(frnn.hidden(state))
-    assert gap(hs, jnp.stack(loop)) <= F64_TOL  # XLA fuses the scanned body: 1e-16, not 0
-    assert gap(frnn.hidden(final), frnn.hidden(state)) <= F64_TOL
+    assert gap(hs[:length], jnp.stack(loop)) <= F64_TOL  # XLA fuses the scanned body: ~1e-16
+    assert gap(hs[length:], 0.0) == 0.0 if length < STEPS_T else True  # zeros on the padding
+    assert gap_states(final, state) <= F64_TOL  # h, and c for the LSTM
 
 
 # -- training: one step and 100 steps on both tasks --

@@ -43,9 +43,10 @@ def test_greedy_text_is_identical_on_both_sides(char_checkpoint, capsys):
     flags = ["--checkpoint", char_checkpoint, "--temperature", "0", "--max-new-tokens", "60"]
     texts = {side: sample(side, capsys, *flags, "--prompt", "def f(") for side in SIDES}
     assert texts["functional"] == texts["oop"] and texts["oop"].startswith("def f(")
-    top1 = sample("oop", capsys, *flags[:2], "--top-k", "1", "--max-new-tokens", "60",
-                  "--prompt", "def f(")  # fmt: skip
-    assert top1 == texts["oop"]  # top-k 1 is greedy, whatever the temperature
+    for side in SIDES:  # top-k 1 is greedy, whatever the temperature
+        top1 = sample(side, capsys, *flags[:2], "--top-k", "1", "--max-new-tokens", "60",
+                      "--prompt", "def f(")  # fmt: skip
+        assert top1 == texts[side]
 
 
 def test_each_side_reproduces_its_own_samples(char_checkpoint, capsys):
@@ -81,9 +82,10 @@ def test_decoding_step_by_step_is_the_forward_pass(char_checkpoint):
     assert float(np.max(np.abs(np.asarray(full) - full_o.numpy()))) <= F64_TOL
 
 
-def test_a_prompt_with_an_unknown_character_is_refused(char_checkpoint, capsys):
+@pytest.mark.parametrize("side", SIDES)
+def test_a_prompt_with_an_unknown_character_is_refused(side, char_checkpoint, capsys):
     with pytest.raises(SystemExit):
-        oop.sample.main(["--checkpoint", char_checkpoint, "--prompt", "x = 5 €"])
+        SIDES[side].main(["--checkpoint", char_checkpoint, "--prompt", "x = 5 €"])
     assert "characters the model never saw: '€'" in capsys.readouterr().err
 
 

@@ -218,7 +218,7 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--init", "missing.safetensors"], "no such checkpoint file"),
         (["--resume", "x.safetensors", "--jitter-init"], "drop it with --resume"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
-        (["--model", "cnn", "--layers", "3"], "--layers sets the mlp's depth"),
+        (["--model", "cnn", "--layers", "3"], "--layers applies to mlp, rnn, gru and lstm"),
         (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
         (["--model", "cnn_dropout", "--dropout", "1"], "--dropout must lie in [0, 1)"),
         (["--model", "gru"], "the gru needs a sequence data set"),
@@ -325,3 +325,15 @@ def test_jitter_init_starts_one_ulp_away_from_the_given_init(side, tmp_path):
         up = np.nextafter(w, np.float32(np.inf))
         assert np.all((start[name] == w) | (start[name] == up)), name
         assert np.any(start[name] != w), name
+
+
+def test_a_sequence_run_records_its_length_and_resumes_only_at_it(tmp_path, capsys):
+    flags = ["--model", "gru", "--dataset", "adding", "--width", "4", "--dry-run"]
+    assert train("functional", tmp_path / "a", *flags, "--save-every", "2") == 0
+    config = json.loads((tmp_path / "a/config.json").read_text())
+    assert config["train_config"]["seq_len"] == 50  # the data set's default, written down
+    step2 = str(tmp_path / "a/step-2.safetensors")
+    cli.parse("oop", ["--resume", step2, "--seq-len", "50", "--out", str(tmp_path / "b")])
+    with pytest.raises(SystemExit):
+        cli.parse("oop", ["--resume", step2, "--seq-len", "20", "--out", str(tmp_path / "c")])
+    assert "leave out --seq-len 20 (the checkpoint has 50)" in capsys.readouterr().err

@@ -27,14 +27,15 @@ CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
 def cell_loop(
     model: RNNModel, x: Tensor, lengths: Tensor | None = None
 ) -> tuple[list[Tensor], Float[Tensor, "batch time hidden"]]:
-    """What the fused call computes, step by step: `(each layer's final h, top layer's h per
-    step)`. Each layer is an `nn.*Cell` holding the fused module's weights of that layer; a
-    padded step leaves the state unchanged and outputs zeros, as packing does."""
+    """What the fused call computes, step by step: `(each layer's final state, top layer's h
+    per step)`; a state is `h`, or `(h, c)` for the LSTM. Each layer is an `nn.*Cell` holding
+    the fused module's weights of that layer; a padded step leaves the state unchanged and
+    outputs zeros, as packing does."""
     rnn, xs = model.rnn, model.embed(x) if model.embed is not None else x  # (batch, time, in)
     batch, steps = xs.shape[:2]
-    real = torch.ones(batch, steps, dtype=torch.bool) if lengths is None else (
-        torch.arange(steps)[None, :] < lengths[:, None]
-    )  # fmt: skip
+    full = torch.full((batch,), steps, device=xs.device)
+    lengths = full if lengths is None else lengths.to(xs.device)
+    real = torch.arange(steps, device=xs.device)[None, :] < lengths[:, None]  # (batch, time)
     finals = []
     for k in range(rnn.num_layers):
         # built on the meta device: no memory, and no draw from torch's global generator
@@ -54,7 +55,7 @@ def cell_loop(
             h = state[0] if model.cell == "lstm" else state
             outputs.append(torch.where(keep, h, 0.0))  # zeros at padding, as pad_packed gives
         xs = torch.stack(outputs, dim=1)  # (batch, time, hidden): the next layer's input
-        finals.append(h)
+        finals.append(state)  # h, or (h, c) for the LSTM
     return finals, xs
 
 
@@ -62,8 +63,8 @@ def cell_loop(
 class RNNModel(nn.Module):
     """`embed` (character models only), the fused `rnn`, a linear `head`.
 
-    Attribute names and order mirror `functional.models.rnn.RNNModel`; `state_dict()` keys are
-    the canonical names (`rnn.weight_ih_l0`, ...).
+    The modules (`embed`, `rnn`, `head`) mirror `functional.models.rnn.RNNModel`'s attributes in
+    name and order; `state_dict()` keys are the canonical names (`rnn.weight_ih_l0`, ...).
 
     **Arguments:**
 
@@ -85,8 +86,10 @@ class RNNModel(nn.Module):
 
     def states(
         self, x: Tensor, lengths: Tensor | None = None
-    ) -> tuple[Float[Tensor, "layers batch hidden"], Float[Tensor, "batch time hidden"]]:
-        """(each layer's final h, the top layer's h per step; zeros at padded steps)."""
+    ) -> tuple[Tensor | tuple[Tensor, Tensor], Float[Tensor, "batch time hidden"]]:
+        """(the fused module's final state, `h_n` `(layers, batch, hidden)` or `(h_n, c_n)` for
+        the LSTM, after each sequence's last real step; the top layer's h per step, zeros at
+        padded steps)."""
         xs = self.embed(x) if self.embed is not None else x  # (batch, time, in)
         if lengths is None:
             out, last = self.rnn(xs)
@@ -94,13 +97,13 @@ class RNNModel(nn.Module):
             packed = pack_padded_sequence(xs, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, last = self.rnn(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=xs.shape[1])
-        h_n = last[0] if self.cell == "lstm" else last  # (layers, batch, hidden)
-        return h_n, out
+        return last, out
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """adding: `(batch, time, 2)` -> predicted sums `(batch,)`. next-char: `(batch, time)`
         ids -> logits `(batch, time, vocab)`."""
-        h_n, out = self.states(x, lengths)
+        last, out = self.states(x, lengths)
+        h_n = last[0] if self.cell == "lstm" else last  # (layers, batch, hidden)
         if self.task == "regress":
             return self.head(h_n[-1])[:, 0]  # the top layer's last real state
         return self.head(out)
@@ -127,7 +130,7 @@ def loss_fn(
         return F.mse_loss(out, y)
     if lengths is None:
         return F.cross_entropy(out.flatten(0, 1), y.flatten())
-    real = torch.arange(y.shape[1])[None, :] < lengths[:, None]  # (batch, time)
+    real = torch.arange(y.shape[1], device=y.device)[None, :] < lengths.to(y.device)[:, None]
     return F.cross_entropy(out[real], y[real])
 
 
