@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift cnn rnn traps clean
+.PHONY: setup demo test lint drift cnn rnn char traps clean
 
 setup: $(STAMP)
 
@@ -72,6 +72,20 @@ endef
 rnn: $(STAMP)
 	$(call rnn_figure,gru)
 	$(call rnn_figure,lstm)
+
+# The character model of docs/models/rnn.md (about 10 minutes): a 2-layer GRU on pycorpus, both
+# sides from one init, the compare figure, and greedy text from each side (the same text).
+CHAR_FLAGS := --model gru --dataset pycorpus --layers 2 --width 128 --batch-size 64 --lr 0.003 \
+              --steps 1000 --eval-every 250 --no-progress --overwrite
+char: $(STAMP)
+	$(PY) -m functional.train $(CHAR_FLAGS) --out runs/gru-pycorpus/functional
+	$(PY) -m oop.train $(CHAR_FLAGS) --out runs/gru-pycorpus/oop \
+		--init runs/gru-pycorpus/functional/init.safetensors
+	$(PY) -m shared.compare runs/gru-pycorpus/functional runs/gru-pycorpus/oop \
+		--plot docs/figures/gru-pycorpus.png
+	$(PY) -m shared.ngram
+	$(PY) -m functional.sample --checkpoint runs/gru-pycorpus/oop/final.safetensors --temperature 0
+	$(PY) -m oop.sample --checkpoint runs/gru-pycorpus/functional/final.safetensors --temperature 0
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)
