@@ -246,8 +246,8 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     )
     ds = data.load(train.dataset, train.seq_len)
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
-    if isinstance(ds, data.SequenceDataset):  # the length it trains at, in config.json
-        train = dataclasses.replace(train, seq_len=ds.seq_len)
+    if isinstance(ds, data.SequenceDataset):  # the length and the text, in config.json
+        train = dataclasses.replace(train, seq_len=ds.seq_len, data_sha256=ds.sha256)
     sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
     if init is not None:
         sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
@@ -297,6 +297,13 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
             + ", ".join(conflicts)
             + " or start a new run from its weights with --init"
         )
+    if base.data_sha256 is not None:
+        text = data.load(base.dataset, base.seq_len).sha256
+        if text != base.data_sha256:
+            raise ValueError(
+                f"{args.resume} trained on the {base.dataset} text {base.data_sha256[:12]}, this "
+                f"Python's is {text[:12]}; resume under the Python that wrote it"
+            )
     steps = base.steps if args.steps is None else args.steps
     if steps <= ckpt.step:
         raise ValueError(

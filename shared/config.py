@@ -324,6 +324,7 @@ class TrainConfig:
     steps: int = 1000  # the update count the run ends at (absolute, also when resuming)
     batch_size: int = 128  # examples per update; the last partial batch of an epoch is dropped
     seq_len: int | None = None  # adding, pycorpus: steps per sequence (None: the data set's)
+    data_sha256: str | None = None  # pycorpus: the SHA-256 of the text trained on (set by the CLI)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)  # default: torch's Adam
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)  # lr schedule, per update
     seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)

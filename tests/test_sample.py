@@ -17,7 +17,7 @@ import functional.train
 import oop.convert as oconvert
 import oop.models.rnn as ornn
 import oop.sample
-from shared import checkpoint
+from shared import checkpoint, data
 from shared.config import GRUConfig, model_config_from_dict, to_dict
 
 F64_TOL = 1e-10  # float64: decoding step by step is the forward pass, to rounding
@@ -80,6 +80,11 @@ def test_decoding_step_by_step_is_the_forward_pass(char_checkpoint):
             steps_o.append(logits[0])
     assert float((full_o - torch.stack(steps_o)).abs().max()) <= F64_TOL
     assert float(np.max(np.abs(np.asarray(full) - full_o.numpy()))) <= F64_TOL
+
+
+def test_the_run_records_the_text_it_trained_on(char_checkpoint):
+    ckpt = checkpoint.read(char_checkpoint)
+    assert ckpt.train_config["data_sha256"] == data.load("pycorpus", 16).sha256
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -332,6 +332,7 @@ def test_a_sequence_run_records_its_length_and_resumes_only_at_it(tmp_path, caps
     assert train("functional", tmp_path / "a", *flags, "--save-every", "2") == 0
     config = json.loads((tmp_path / "a/config.json").read_text())
     assert config["train_config"]["seq_len"] == 50  # the data set's default, written down
+    assert config["train_config"]["data_sha256"] is None  # generated, not cut from a text
     step2 = str(tmp_path / "a/step-2.safetensors")
     cli.parse("oop", ["--resume", step2, "--seq-len", "50", "--out", str(tmp_path / "b")])
     with pytest.raises(SystemExit):
