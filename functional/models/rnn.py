@@ -195,15 +195,13 @@ def loss_fn(model: RNNModel, x, y, lengths: Int[Array, " batch"] | None = None) 
 
 
 # -- train step --
+from functional.models import mlp  # noqa: E402  (its step, with this file's loss)
+
+
 def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callable:
-    """A pure update: `(params, opt_state, x, y) -> (params, opt_state, loss)`."""
-
-    def step(params, opt_state, x, y):
-        loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), x, y))(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
+    """A pure update: `(params, opt_state, x, y) -> (params, opt_state, loss)`. The MLP's
+    step, with this file's loss."""
+    return mlp.make_step(optimizer, static, loss_of=loss_fn)
 
 
 # -- evaluate --

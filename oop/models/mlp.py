@@ -68,8 +68,11 @@ def train_step(
     y: Int[Tensor, " batch"],
     *,
     clip_norm: float | None = None,
+    loss_of=None,
 ) -> Tensor:
     """One update, in place: gradients accumulate into `.grad`, `step()` rewrites the weights.
+
+    `loss_of(model, x, y)` (default: this file's `loss_fn`) lets another model reuse the step.
 
     `clip_norm` rescales the gradients in place first (`clip_grad_norm_`); the functional twin
     does the same inside its optax chain. Returns the loss of this batch before the update,
@@ -77,7 +80,7 @@ def train_step(
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model, x, y)
+    loss = (loss_of or loss_fn)(model, x, y)
     loss.backward()
     if clip_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)

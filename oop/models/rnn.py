@@ -135,6 +135,9 @@ def loss_fn(
 
 
 # -- train step --
+from oop.models import mlp  # noqa: E402  (its step, with this file's loss)
+
+
 def train_step(
     model: RNNModel,
     optimizer: torch.optim.Optimizer,
@@ -143,15 +146,9 @@ def train_step(
     *,
     clip_norm: float | None = None,
 ) -> Tensor:
-    """One update, in place; returns the batch's loss before it."""
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model, x, y)
-    loss.backward()
-    if clip_norm is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    optimizer.step()
-    return loss.detach()
+    """One update, in place; returns the batch's loss before it. The MLP's step, with this
+    file's loss."""
+    return mlp.train_step(model, optimizer, x, y, clip_norm=clip_norm, loss_of=loss_fn)
 
 
 # -- evaluate --
