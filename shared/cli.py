@@ -251,14 +251,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
     if init is not None:
         sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
-    model = MODEL_CONFIGS[train.model].for_data(
-        in_features=ds.in_features,
-        num_classes=ds.num_classes,
-        image_shape=ds.image_shape,
-        task=ds.task,
-        vocab=getattr(ds, "vocab", None),
-        **sizes,
-    )
+    model = MODEL_CONFIGS[train.model].for_data(ds, **sizes)
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
     return train, model
 

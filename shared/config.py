@@ -64,27 +64,15 @@ class MLPConfig:
         return shapes
 
     @classmethod
-    def for_data(
-        cls,
-        *,
-        in_features: int,
-        num_classes: int,
-        image_shape,
-        width=None,
-        layers=None,
-        dropout=None,
-        task: str = "classify",
-        vocab=None,
-    ) -> MLPConfig:
-        """The config for a data set; `width` and `layers` None take the defaults. Image rows
-        are flat already, so any classification data set fits."""
-        del image_shape, vocab
-        if task != "classify":
+    def for_data(cls, ds, *, width=None, layers=None, dropout=None) -> MLPConfig:
+        """The config for a data set (`shared.data.load`'s result); `width` and `layers` None
+        take the defaults. Image rows are flat already, so any classification data set fits."""
+        if ds.task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="mlp"))
         if dropout is not None:
             raise ValueError("--dropout belongs to cnn_dropout; the mlp has no dropout")
         sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
-        return cls(in_features=in_features, out_features=num_classes, **sizes)
+        return cls(in_features=ds.in_features, out_features=ds.num_classes, **sizes)
 
 
 @dataclass(frozen=True)
@@ -138,26 +126,14 @@ class CNNConfig:
         }
 
     @classmethod
-    def for_data(
-        cls,
-        *,
-        in_features: int,
-        num_classes: int,
-        image_shape,
-        width=None,
-        layers=None,
-        dropout=None,
-        task: str = "classify",
-        vocab=None,
-    ) -> CNNConfig:
-        del in_features, vocab
-        if task != "classify":
+    def for_data(cls, ds, *, width=None, layers=None, dropout=None) -> CNNConfig:
+        if ds.task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="cnn"))
-        if image_shape is None:
+        if ds.image_shape is None:
             raise ValueError("the cnn needs an image data set: --dataset digits or mnist5k")
         if layers is not None:
             raise ValueError("--layers applies to mlp, rnn, gru and lstm; the cnn has two blocks")
-        channels, height, width_px = image_shape
+        channels, height, width_px = ds.image_shape
         if height != width_px:
             raise ValueError(f"the cnn takes square images, got {height}x{width_px}")
         sizes = {} if width is None else {"width": width}
@@ -165,7 +141,7 @@ class CNNConfig:
             if "dropout" not in {f.name for f in dataclasses.fields(cls)}:
                 raise ValueError("--dropout belongs to cnn_dropout; use --model cnn_dropout")
             sizes["dropout"] = dropout
-        return cls(in_channels=channels, image_size=height, out_features=num_classes, **sizes)
+        return cls(in_channels=channels, image_size=height, out_features=ds.num_classes, **sizes)
 
 
 @dataclass(frozen=True)
@@ -264,26 +240,14 @@ class RNNConfig:
         return shapes
 
     @classmethod
-    def for_data(
-        cls,
-        *,
-        in_features: int,
-        num_classes: int,
-        image_shape,
-        width=None,
-        layers=None,
-        dropout=None,
-        task: str = "classify",
-        vocab=None,
-    ) -> RNNConfig:
-        del num_classes, image_shape
+    def for_data(cls, ds, *, width=None, layers=None, dropout=None) -> RNNConfig:
         name = cls().cell
-        if task == "classify":
+        if ds.task == "classify":
             raise ValueError(f"the {name} needs a sequence data set: --dataset adding or pycorpus")
         if dropout is not None:
             raise ValueError(f"--dropout belongs to cnn_dropout; the {name} has no dropout")
         sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
-        return cls(in_features=in_features, task=task, vocab=vocab or "", **sizes)
+        return cls(in_features=ds.in_features, task=ds.task, vocab=ds.vocab or "", **sizes)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class Dataset:
         return int(self.x_train.shape[1])
 
     task = "classify"  # what the model predicts; sequence data sets say "regress" or "next-char"
+    vocab = None  # characters by id, for a character data set only
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, image_shape=None) -> Dataset:

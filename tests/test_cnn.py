@@ -34,9 +34,7 @@ STEPS, BATCH = 100, 64
 @pytest.fixture(scope="module")
 def setup():
     ds = data.load("digits")
-    config = CNNConfig.for_data(
-        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=8
-    )
+    config = CNNConfig.for_data(ds, width=8)
     with jax.enable_x64(True):
         model = fcnn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
         weights = fconvert.to_canonical(model)

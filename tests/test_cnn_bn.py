@@ -38,9 +38,7 @@ STEPS, BATCH, CHECK_AT = 100, 64, (1, 10, 100)
 @pytest.fixture(scope="module")
 def setup():
     ds = data.load("digits")
-    config = CNNConfig.for_data(
-        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=8
-    )
+    config = CNNConfig.for_data(ds, width=8)
     with jax.enable_x64(True):
         model, state = fbn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
         canonical = {

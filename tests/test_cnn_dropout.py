@@ -32,9 +32,7 @@ SIGMAS = 5  # a fair draw lands this far from 1 - p with probability < 1e-6
 @pytest.fixture(scope="module")
 def setup():
     ds = data.load("digits")
-    config = CNNDropoutConfig.for_data(
-        in_features=ds.in_features, num_classes=10, image_shape=ds.image_shape, width=4, dropout=P
-    )
+    config = CNNDropoutConfig.for_data(ds, width=4, dropout=P)
     with jax.enable_x64(True):
         weights = fconvert.to_canonical(
             fdrop.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
