@@ -2,8 +2,9 @@
 
     python -m functional.sample --checkpoint runs/gru-f/final.safetensors --prompt "def "
 
-The state goes in and comes out of every decode step, and the loop over new characters is a
-`jax.lax.scan`. Every random draw takes its own key, split from `--seed` up front.
+The state (an RNN's carries, a GPT's KV cache) goes in and comes out of every decode step, and
+one `jax.lax.scan` reads the prompt and draws the new characters. Every draw takes its own key,
+split from `--seed` up front.
 """
 
 from __future__ import annotations
@@ -32,25 +33,31 @@ def pick(logits, key, temperature: float, top_k: int | None):
     return jax.random.categorical(key, logits)
 
 
+def initial_state(model):
+    """What `decode` starts from: the GPT's empty KV cache, or the RNN's zero carries."""
+    return model.init_cache() if hasattr(model, "init_cache") else model.init_carries()
+
+
 def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, key) -> np.ndarray:
-    """`n` character ids continuing `prompt`, `(n,)`."""
-    decode = eqx.filter_jit(type(model).decode)
-    carries = model.init_carries()
-    for token in prompt[:-1]:  # read the prompt; its last character starts the scan
-        carries, _ = decode(model, carries, jnp.asarray(token))
+    """`n` character ids continuing `prompt`, `(n,)`: one `lax.scan` reads the prompt, then
+    feeds each drawn character back in."""
 
     @eqx.filter_jit
-    def run(model, carries, first, keys):
-        def step(state, k):
-            carries, token = state
-            carries, logits = model.decode(carries, token)
+    def run(model, prompt, keys):
+        def step(carry, inputs):
+            state, token = carry
+            i, k = inputs
+            state, logits = model.decode(state, token)
             nxt = pick(logits, k, temperature, top_k)
-            return (carries, nxt), nxt
+            reading = i + 1 < len(prompt)  # the next input is still the prompt's
+            nxt = jnp.where(reading, prompt[jnp.minimum(i + 1, len(prompt) - 1)], nxt)
+            return (state, nxt), nxt
 
-        return jax.lax.scan(step, (carries, first), keys)[1]
+        steps = jnp.arange(len(prompt) - 1 + n)
+        return jax.lax.scan(step, (initial_state(model), prompt[0]), (steps, keys))[1]
 
-    keys = jax.random.split(key, n)
-    return np.asarray(run(model, carries, jnp.asarray(prompt[-1]), keys))
+    keys = jax.random.split(key, len(prompt) - 1 + n)
+    return np.asarray(run(model, jnp.asarray(prompt), keys))[len(prompt) - 1 :]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,9 @@
 
     python -m oop.sample --checkpoint runs/gru-f/final.safetensors --prompt "def "
 
-The model's recurrent state is carried by the loop from one decode call to the next, and the
-draws come from one `torch.Generator` seeded with `--seed`.
+A GPT's KV cache lives in its attention modules, which `decode` writes in place; an RNN's state
+is carried from one decode call to the next. The draws come from one `torch.Generator` seeded
+with `--seed`.
 """
 
 from __future__ import annotations
@@ -31,19 +32,35 @@ def pick(logits: torch.Tensor, generator: torch.Generator, temperature: float, t
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
+def decoder(model):
+    """`token -> logits` that remembers what it has read. A GPT keeps its KV cache in its own
+    buffers (emptied here by `reset_cache`); an RNN's state is held by this closure."""
+    if hasattr(model, "reset_cache"):
+        model.reset_cache(batch=1)
+        return model.decode
+    state = None
+
+    def decode(token):
+        nonlocal state
+        state, logits = model.decode(token, state)
+        return logits
+
+    return decode
+
+
 @torch.no_grad()
 def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, seed: int):
     """`n` character ids continuing `prompt`, `(n,)`."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    state, logits = None, None
+    decode = decoder(model)
     for token in prompt:  # read the prompt
-        state, logits = model.decode(torch.tensor([int(token)]), state)
+        logits = decode(torch.tensor([int(token)]))
     out = []
     for _ in range(n):
         token = pick(logits, generator, temperature, top_k)
         out.append(int(token))
-        state, logits = model.decode(token, state)
+        logits = decode(token)
     return np.array(out, dtype=np.int64)
 
 

@@ -18,6 +18,7 @@ from shared.config import (
     DTYPES,
     MODEL_CONFIGS,
     CNNConfig,
+    GPTConfig,
     MLPConfig,
     RNNConfig,
     TrainConfig,
@@ -91,7 +92,7 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "--seq-len",
         type=int,
         help="adding: steps per sequence (default 50); pycorpus: characters per window "
-        "(default 128)",
+        "(default 128), which is also the gpt's block size",
     )
     g.add_argument(
         "--steps",
@@ -109,21 +110,32 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "--layers",
         type=int,
         default=None,
-        help=f"mlp: hidden layers; rnn, gru, lstm: stacked layers (default: from --init, else "
-        f"{DEFAULT_LAYERS} for the mlp, {RNNConfig.layers} for the recurrent models)",
+        help=f"mlp: hidden layers; rnn, gru, lstm: stacked layers; gpt: blocks (default: from "
+        f"--init, else {DEFAULT_LAYERS} for the mlp, {RNNConfig.layers} for the recurrent "
+        f"models, {GPTConfig.n_layer} for the gpt)",
     )
     g.add_argument(
         "--width",
         type=int,
         default=None,
         help="mlp: units per hidden layer; cnn: channels of the first conv; rnn, gru, lstm: "
-        f"hidden units (default: from --init, else {DEFAULT_WIDTH} for the mlp, "
-        f"{CNNConfig.width} for the cnn, {RNNConfig.width} for the recurrent models)",
+        "hidden units; gpt: the embedding width (default: from --init, else "
+        f"{DEFAULT_WIDTH} for the mlp, {CNNConfig.width} for the cnn, {RNNConfig.width} for "
+        f"the recurrent models, {GPTConfig.n_embd} for the gpt)",
+    )
+    g.add_argument(
+        "--heads",
+        type=int,
+        default=None,
+        help=f"gpt: attention heads per block; --width must be a multiple (default: from "
+        f"--init, else {GPTConfig.n_head})",
     )
     g.add_argument(
         "--dropout",
         type=float,
-        help="cnn_dropout: probability of zeroing each feature before the head (default: 0.5)",
+        help="cnn_dropout: probability of zeroing each feature before the head (default: 0.5); "
+        f"gpt: after the embeddings, on attention weights and on residuals (default: "
+        f"{GPTConfig.dropout})",
     )
     add_optimizer_flags(p)
     g = p.add_argument_group("numerics and reproducibility")
@@ -249,8 +261,13 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     if isinstance(ds, data.SequenceDataset):  # the length and the text, in config.json
         train = dataclasses.replace(train, seq_len=ds.seq_len, data_sha256=ds.sha256)
     sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
-    if init is not None:
-        sizes = {k: init.model_config.get(k) if v is None else v for k, v in sizes.items()}
+    if train.model == "gpt":
+        sizes["heads"] = args.heads
+    elif args.heads is not None:
+        raise ValueError("--heads belongs to the gpt")
+    if init is not None:  # the sizes of the model in the file, under the flags' names
+        built = model_config_from_dict(init.model, init.model_config)
+        sizes = {k: getattr(built, k, None) if v is None else v for k, v in sizes.items()}
     model = MODEL_CONFIGS[train.model].for_data(ds, **sizes)
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
     return train, model
@@ -273,7 +290,7 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     stored = {
         **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
         "dtype": base.dtype,
-        **{k: getattr(model, k, None) for k in ("width", "layers", "dropout")},
+        **{k: getattr(model, k, None) for k in ("width", "layers", "dropout", "heads")},
         "optimizer": base.optimizer.name,
         "schedule": base.schedule.name,
         **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},

@@ -218,7 +218,7 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--init", "missing.safetensors"], "no such checkpoint file"),
         (["--resume", "x.safetensors", "--jitter-init"], "drop it with --resume"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
-        (["--model", "cnn", "--layers", "3"], "--layers applies to mlp, rnn, gru and lstm"),
+        (["--model", "cnn", "--layers", "3"], "--layers applies to mlp, rnn, gru, lstm and gpt"),
         (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
         (["--model", "cnn_dropout", "--dropout", "1"], "--dropout must lie in [0, 1)"),
         (["--model", "gru"], "the gru needs a sequence data set"),
@@ -227,6 +227,9 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--seq-len", "5"], "--seq-len applies to adding and pycorpus, not to digits"),
         (["--model", "lstm", "--dataset", "adding", "--seq-len", "1"], "--seq-len >= 2"),
         (["--model", "rnn", "--dataset", "adding", "--dropout", "0.1"], "the rnn has no dropout"),
+        (["--model", "gpt"], "the gpt is a character model: --dataset pycorpus"),
+        (["--heads", "2"], "--heads belongs to the gpt"),
+        (["--model", "gpt", "--dataset", "pycorpus", "--heads", "3"], "a multiple of --heads 3"),
     ],
 )
 @pytest.mark.parametrize("side", SIDES)
@@ -295,14 +298,19 @@ def test_ladder_scripts_train(module, capsys):
 
 
 # cnn runs the MLP's stateless path; cnn_bn and cnn_dropout add state and randomness to the
-# loops, and the LSTM integer inputs (pycorpus). A sequence run's own test below trains adding.
+# loops, the LSTM integer inputs (pycorpus), the gpt a dropout key per update and AdamW's
+# no-decay mask. A sequence run's own test below trains adding.
 @pytest.mark.parametrize(
-    "model, dataset", [("cnn_bn", "digits"), ("cnn_dropout", "digits"), ("lstm", "pycorpus")]
+    "model, dataset",
+    [("cnn_bn", "digits"), ("cnn_dropout", "digits"), ("lstm", "pycorpus"), ("gpt", "pycorpus")],
 )
 def test_every_model_trains_on_both_sides_and_crosses_over(model, dataset, tmp_path, capsys):
     """A dry run per side from one init, then each side evaluates the other's checkpoint."""
     flags = ["--model", model, "--dataset", dataset, "--width", "4", "--dry-run"]
     flags += ["--seq-len", "16"] if dataset != "digits" else []
+    if model == "gpt":  # one block of two heads, dropout on, the issue's optimizer
+        flags += ["--layers", "1", "--heads", "2", "--dropout", "0.1", "--optimizer", "adamw"]
+        flags += ["--weight-decay", "0.1", "--no-decay", "*.bias,*ln_*,wte.weight,wpe.weight"]
     assert train("functional", tmp_path / "f", *flags) == 0
     assert train("oop", tmp_path / "o", *flags, "--init", str(tmp_path / "f/init.safetensors")) == 0
     for side, other in (("functional", "o"), ("oop", "f")):

@@ -72,19 +72,19 @@ def loss_fn(
 def make_step(
     optimizer: optax.GradientTransformation, static: PyTree, loss_of: Callable | None = None
 ) -> Callable:
-    """A pure update: `(params, opt_state, x, y) -> (params, opt_state, loss)`.
+    """A pure update: `(params, opt_state, x, y, *extra) -> (params, opt_state, loss)`.
 
     `params` holds the model's arrays and `static` the rest (`eqx.partition(model,
     eqx.is_array)`), so `jax.jit(make_step(...))` sees arrays only and traces once. Nothing
     is mutated: the caller rebinds the returned params and state, where the torch twin's
-    `optimizer.step()` changes the weights in place. `loss_of(model, x, y)` (default: this
-    file's `loss_fn`) lets another model reuse the step.
+    `optimizer.step()` changes the weights in place. `loss_of(model, x, y, *extra)` (default:
+    this file's `loss_fn`) lets another model reuse the step; `extra` is, say, a dropout key.
     """
     loss_of = loss_of or loss_fn
 
-    def step(params, opt_state, x, y):
+    def step(params, opt_state, x, y, *extra):
         def objective(p):
-            return loss_of(eqx.combine(p, static), x, y)
+            return loss_of(eqx.combine(p, static), x, y, *extra)
 
         loss, grads = jax.value_and_grad(objective)(params)  # grads: same pytree as params
         updates, opt_state = optimizer.update(grads, opt_state, params)
