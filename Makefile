@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift cnn rnn char traps clean
+.PHONY: setup demo test lint drift cnn rnn char gpt traps clean
 
 setup: $(STAMP)
 
@@ -86,6 +86,22 @@ char: $(STAMP)
 	$(PY) -m shared.ngram
 	$(PY) -m functional.sample --checkpoint runs/gru-pycorpus/oop/final.safetensors --temperature 0
 	$(PY) -m oop.sample --checkpoint runs/gru-pycorpus/functional/final.safetensors --temperature 0
+
+# The GPT-mini of docs/models/gpt.md (about 20 minutes): the default model (4 blocks, 4 heads,
+# width 128, block 128) on pycorpus under AdamW with warmup-cosine and clipping, both sides from
+# one init, the compare figure, and greedy text from each side (the same text).
+GPT_FLAGS := --model gpt --dataset pycorpus --batch-size 32 --steps 1500 --eval-every 100 \
+             --optimizer adamw --lr 0.002 --beta2 0.99 --weight-decay 0.1 \
+             --no-decay '*.bias,*ln_*,wte.weight,wpe.weight' --schedule cosine \
+             --warmup-steps 100 --eta-min 0.0001 --clip-norm 1.0 --no-progress --overwrite
+gpt: $(STAMP)
+	$(PY) -m functional.train $(GPT_FLAGS) --out runs/gpt-pycorpus/functional
+	$(PY) -m oop.train $(GPT_FLAGS) --out runs/gpt-pycorpus/oop \
+		--init runs/gpt-pycorpus/functional/init.safetensors
+	$(PY) -m shared.compare runs/gpt-pycorpus/functional runs/gpt-pycorpus/oop \
+		--plot docs/figures/gpt-pycorpus.png
+	$(PY) -m functional.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
+	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/functional/final.safetensors --temperature 0
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)

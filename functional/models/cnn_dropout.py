@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from functional.models import mlp
 from functional.models.cnn import make_convs
 
 # -- config --
@@ -128,21 +129,17 @@ def loss_fn(
 
 # -- train step --
 def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callable:
-    """A pure update `(params, opt_state, x, y, key, masks=None) -> (params, opt_state, loss)`.
+    """A pure update `(params, opt_state, x, y, key, masks=None) -> (params, opt_state, loss)`:
+    the MLP's step, with this file's loss.
 
     The caller splits a fresh `key` for every step (`key, step_key = jax.random.split(key)`);
     reusing one would draw the same masks again.
     """
 
-    def step(params, opt_state, x, y, key, masks=None):
-        def loss_of(p):
-            return loss_fn(eqx.combine(p, static), x, y, key=key, masks=masks)
+    def loss_of(model, x, y, key, masks=None):
+        return loss_fn(model, x, y, key=key, masks=masks)
 
-        loss, grads = jax.value_and_grad(loss_of)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
+    return mlp.make_step(optimizer, static, loss_of=loss_of)
 
 
 # -- evaluate --

@@ -1,0 +1,1 @@
+"""One module of model configs per model family; `shared.config` registers them all."""
