@@ -74,7 +74,8 @@ rnn: $(STAMP)
 	$(call rnn_figure,lstm)
 
 # The character model of docs/models/rnn.md (about 10 minutes): a 2-layer GRU on pycorpus, both
-# sides from one init, the compare figure, and greedy text from each side (the same text).
+# sides from one init, the compare figure, and greedy text from each side from the OOP run's
+# checkpoint (the same text).
 CHAR_FLAGS := --model gru --dataset pycorpus --layers 2 --width 128 --batch-size 64 --lr 0.003 \
               --steps 1000 --eval-every 250 --no-progress --overwrite
 char: $(STAMP)
@@ -85,11 +86,12 @@ char: $(STAMP)
 		--plot docs/figures/gru-pycorpus.png
 	$(PY) -m shared.ngram
 	$(PY) -m functional.sample --checkpoint runs/gru-pycorpus/oop/final.safetensors --temperature 0
-	$(PY) -m oop.sample --checkpoint runs/gru-pycorpus/functional/final.safetensors --temperature 0
+	$(PY) -m oop.sample --checkpoint runs/gru-pycorpus/oop/final.safetensors --temperature 0
 
-# The GPT-mini of docs/models/gpt.md (about 20 minutes): the default model (4 blocks, 4 heads,
+# The GPT-mini of docs/models/gpt.md (about 27 minutes): the default model (4 blocks, 4 heads,
 # width 128, block 128) on pycorpus under AdamW with warmup-cosine and clipping, both sides from
-# one init, the compare figure, and greedy text from each side (the same text).
+# one init, a control (the OOP side one ulp away), the compare figure, and greedy text from each side from the OOP run's checkpoint (the
+# same text).
 GPT_FLAGS := --model gpt --dataset pycorpus --batch-size 32 --steps 1500 --eval-every 100 \
              --optimizer adamw --lr 0.002 --beta2 0.99 --weight-decay 0.1 \
              --no-decay '*.bias,*ln_*,wte.weight,wpe.weight' --schedule cosine \
@@ -98,10 +100,12 @@ gpt: $(STAMP)
 	$(PY) -m functional.train $(GPT_FLAGS) --out runs/gpt-pycorpus/functional
 	$(PY) -m oop.train $(GPT_FLAGS) --out runs/gpt-pycorpus/oop \
 		--init runs/gpt-pycorpus/functional/init.safetensors
+	$(PY) -m oop.train $(GPT_FLAGS) --out runs/gpt-pycorpus/control --jitter-init \
+		--init runs/gpt-pycorpus/functional/init.safetensors
 	$(PY) -m shared.compare runs/gpt-pycorpus/functional runs/gpt-pycorpus/oop \
-		--plot docs/figures/gpt-pycorpus.png
+		--control runs/gpt-pycorpus/control --plot docs/figures/gpt-pycorpus.png
 	$(PY) -m functional.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
-	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/functional/final.safetensors --temperature 0
+	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)

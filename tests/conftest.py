@@ -17,6 +17,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
+# One JAX compilation cache for the whole run, shared by the xdist workers and the scripts the
+# tests start: the same computation compiled in another process (a resumed run's step, a
+# crossover's evaluate, a dry run's step) is read back instead of compiled again. The main
+# process makes a fresh folder; the workers and subprocesses inherit it through the environment.
+if not os.environ.get("PYTEST_XDIST_WORKER") and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="paradigms-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
 import numpy as np
 import pytest
 
