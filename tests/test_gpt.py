@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from quick import quick_jit
 
 import functional.convert as fconvert
 import functional.models.gpt as fgpt
@@ -32,8 +33,6 @@ from shared.config import GPTConfig, to_dict
 from shared.optim import OptimizerSpec, ScheduleSpec
 
 F64_TOL = 1e-10  # float64 twins agree to rounding (measured: ~1e-16)
-# XLA's CPU backend without LLVM's optimisations: half the compile time of a training step
-QUICK = {"xla_backend_optimization_level": 0}
 CFG = GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=8, vocab_size=13)
 BATCH = 3
 # the recipe: AdamW without decay on biases, LayerNorms and embeddings, linear warmup
@@ -156,7 +155,7 @@ def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
         params, static = eqx.partition(model, eqx.is_array)
         tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
         state = tx.init(params)
-        step = jax.jit(fgpt.make_step(tx, static), compiler_options=QUICK)
+        step = quick_jit(fgpt.make_step(tx, static))
         losses_f, first_f = [], None
         for xb, yb in batches:
             params, state, loss = step(params, state, xb, yb)

@@ -26,8 +26,9 @@ def train(side, out, *flags):
     return SIDES[side].main([*flags, "--out", str(out), "--no-progress"])
 
 
-def test_dry_runs_and_compare_as_a_user_runs_them(tmp_path):
-    """`python -m functional.train --dry-run`, its OOP twin, then `python -m shared.compare`."""
+def test_dry_runs_and_compare_as_a_user_runs_them(tmp_path, capsys):
+    """`python -m functional.train --dry-run` and its OOP twin as processes, then
+    `shared.compare`'s main."""
 
     def run(*args):
         result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
@@ -44,8 +45,8 @@ def test_dry_runs_and_compare_as_a_user_runs_them(tmp_path):
         assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
         assert records[-1]["kind"] == "eval" and records[-1]["split"] == "test"
         assert json.loads((out / "config.json").read_text())["side"] == side
-    table = run("shared.compare", str(f), str(o))
-    assert "max |Δloss| (all steps)" in table and (o / "compare.png").exists()
+    assert compare.main([str(f), str(o)]) == 0
+    assert "max |Δloss| (all steps)" in capsys.readouterr().out and (o / "compare.png").exists()
 
 
 def test_twins_from_one_init_agree_and_compare(tmp_path, capsys):
