@@ -205,11 +205,11 @@ def load_weights(
         check_weights(ckpt.weights, expected, dtype)
     except CheckpointError as e:
         t = ckpt.train_config
-        sizes = ", ".join(f"{k}={v}" for k, v in ckpt.model_config.items())
+        sizes = ", ".join(f"{k}={v}" for k, v in ckpt.model_config.items() if k != "vocab")
         hint = (
             f"It was written for {sizes}, dataset {t.get('dataset')}, dtype {t.get('dtype')}: "
-            "match those with --width/--layers, --dataset and --dtype, or leave --width, "
-            "--layers and --dtype out to take them from the file."
+            "match those with --width/--layers/--heads/--seq-len, --dataset and --dtype, or "
+            "leave those flags out to take them from the file."
         )
         raise CheckpointError(f"{path}: {e}\n{hint}") from None
     return ckpt

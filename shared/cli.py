@@ -237,6 +237,12 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     defaults = TrainConfig()
     steps = defaults.steps if args.steps is None else args.steps
     init = checkpoint.read(args.init) if args.init is not None else None
+    model_name = args.model or defaults.model
+    if init is not None and init.model != model_name:
+        raise ValueError(f"{args.init} holds a {init.model!r} model, not {model_name!r}; "
+                         f"pass --model {init.model}")  # fmt: skip
+    if init is not None and args.seq_len is None and "block_size" in init.model_config:
+        args.seq_len = init.model_config["block_size"]  # a gpt's positions: wpe's rows
     if args.dtype is None:
         args.dtype = init.train_config.get("dtype", "float32") if init else "float32"
     opt, sched = specs(args)

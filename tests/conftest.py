@@ -17,16 +17,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
-# One JAX compilation cache for the whole run, shared by the xdist workers and the scripts the
-# tests start: the same computation compiled in another process (a resumed run's step, a
-# crossover's evaluate, a dry run's step) is read back instead of compiled again. The main
-# process makes a fresh folder; the workers and subprocesses inherit it through the environment.
-if not os.environ.get("PYTEST_XDIST_WORKER") and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    import tempfile
-
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="paradigms-jax-cache-")
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -34,6 +26,17 @@ import pytest
 import shared.level0.mlp as l0
 from shared import data
 from shared.config import MLPConfig
+
+# One JAX compilation cache for the whole run, shared by the xdist workers and the scripts the
+# tests start: the same computation compiled in another process (a resumed run's step, a
+# crossover's evaluate, a dry run's step) is read back instead of compiled again. The main
+# process makes a fresh folder; the workers and subprocesses inherit it through the environment.
+JAX_CACHE = None  # the folder this process made, removed when the session ends
+if not os.environ.get("PYTEST_XDIST_WORKER") and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    JAX_CACHE = tempfile.mkdtemp(prefix="paradigms-jax-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = JAX_CACHE
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +53,8 @@ def mlp_config(digits) -> MLPConfig:
 def init_weights(mlp_config) -> dict[str, np.ndarray]:
     """Float64 canonical weights; each test casts them to its dtype."""
     return l0.init(mlp_config, seed=0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if JAX_CACHE is not None:
+        shutil.rmtree(JAX_CACHE, ignore_errors=True)

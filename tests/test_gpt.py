@@ -84,6 +84,25 @@ def test_names_shapes_and_the_tied_head_stored_once():
     assert all(np.array_equal(w[k], again[k]) for k in w)
 
 
+def test_both_sides_draw_gpt2_initial_weights():
+    """N(0, 0.02) weights, N(0, 0.02 / sqrt(2 n_layer)) for the projections that end a residual
+    branch, zero biases, LayerNorms at 1 and 0, on each side (the numbers differ)."""
+    config = GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=64, vocab_size=64)
+    with jax.enable_x64(True):
+        f = fconvert.to_canonical(fgpt.init_model(config, key=jax.random.PRNGKey(1)))
+    o = oconvert.to_canonical(ogpt.init_model(config, seed=1))
+    assert f.keys() == o.keys()
+    for name in f:
+        for w in (f[name], o[name]):
+            if name.endswith("bias"):
+                assert np.all(w == 0), name
+            elif "ln_" in name:
+                assert np.all(w == 1), name
+            else:
+                std = 0.02 / (2 if name.endswith(("out_proj.weight", "mlp.proj.weight")) else 1)
+                assert abs(w.std() / std - 1) < 0.1 and abs(w.mean()) < 0.2 * std, name
+
+
 def test_logits_agree_and_sdpa_equals_the_written_out_attention():
     x = tokens((BATCH, CFG.block_size))
     with jax.enable_x64(True):
@@ -224,8 +243,10 @@ def test_greedy_text_is_identical_on_both_sides(tmp_path, capsys):
     and the training CLI: tests/test_scripts.py)."""
     vocab = data.load("pycorpus", 8).vocab
     config = GPTConfig(**{**CFG.__dict__, "vocab_size": len(vocab), "vocab": vocab})
+    rng = np.random.default_rng(0)  # weights far from GPT-2's small init: a varied greedy text
+    w = {k: v if "ln_" in k else rng.normal(0, 0.5, v.shape) for k, v in weights(config).items()}
     path = tmp_path / "gpt.safetensors"
-    checkpoint.save(path, weights(config), model="gpt", model_config=to_dict(config),
+    checkpoint.save(path, w, model="gpt", model_config=to_dict(config),
                     train_config={"dataset": "pycorpus"}, step=0, side="functional")  # fmt: skip
     flags = ["--checkpoint", str(path), "--temperature", "0", "--max-new-tokens", "30"]
     texts = []
@@ -233,6 +254,7 @@ def test_greedy_text_is_identical_on_both_sides(tmp_path, capsys):
         assert side.main([*flags, "--prompt", "def f("]) == 0
         texts.append(capsys.readouterr().out)
     assert texts[0] == texts[1] and texts[0].startswith("def f(")
+    assert len(set(texts[0][6:])) >= 5, texts[0]  # a varied text, not one repeated character
 
 
 @pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.7, 3)])

@@ -299,8 +299,8 @@ def test_ladder_scripts_train(module, capsys):
 
 
 # cnn runs the MLP's stateless path; cnn_bn and cnn_dropout add state and randomness to the
-# loops, the LSTM integer inputs (pycorpus), the gpt AdamW's no-decay mask (its dropout keys
-# follow cnn_dropout's path). A sequence run's own test below trains adding.
+# loops, the LSTM integer inputs (pycorpus), the gpt dropout keys and AdamW's no-decay mask. A
+# sequence run's own test below trains adding.
 @pytest.mark.parametrize(
     "model, dataset",
     [("cnn_bn", "digits"), ("cnn_dropout", "digits"), ("lstm", "pycorpus"), ("gpt", "pycorpus")],
@@ -308,16 +308,23 @@ def test_ladder_scripts_train(module, capsys):
 def test_every_model_trains_on_both_sides_and_crosses_over(model, dataset, tmp_path, capsys):
     """A dry run per side from one init, then each side evaluates the other's checkpoint."""
     flags = ["--model", model, "--dataset", dataset, "--width", "4", "--dry-run"]
-    flags += ["--seq-len", "16"] if dataset != "digits" else []
-    if model == "gpt":  # one block of two heads, the issue's optimizer
-        flags += ["--layers", "1", "--heads", "2", "--optimizer", "adamw"]
+    if model == "gpt":  # one block of two heads, dropout on, the issue's optimizer
+        flags += ["--layers", "1", "--heads", "2", "--dropout", "0.1", "--optimizer", "adamw"]
         flags += ["--weight-decay", "0.1", "--no-decay", "*.bias,*ln_*,wte.weight,wpe.weight"]
-    assert train("functional", tmp_path / "f", *flags) == 0
-    assert train("oop", tmp_path / "o", *flags, "--init", str(tmp_path / "f/init.safetensors")) == 0
+    length = ["--seq-len", "16"] if dataset != "digits" else []
+    assert train("functional", tmp_path / "f", *flags, *length) == 0
+    init = ["--init", str(tmp_path / "f/init.safetensors")]  # a gpt's block size comes with it
+    assert train("oop", tmp_path / "o", *flags, *([] if model == "gpt" else length), *init) == 0
     for side, other in (("functional", "o"), ("oop", "f")):
         final = str(tmp_path / other / "final.safetensors")
         assert EVALUATE[side].main(["--checkpoint", final]) == 0
     assert capsys.readouterr().out.count(f"{dataset} test split") == 2
+    if model == "gpt":  # the tied matrix: one weight, one optimizer state, on both sides
+        for side in ("f", "o"):
+            tensors = checkpoint.read(tmp_path / side / "final.safetensors").tensors
+            assert sorted(k for k in tensors if k.startswith("opt.exp_avg.w")) == [
+                "opt.exp_avg.wpe.weight", "opt.exp_avg.wte.weight"
+            ]  # fmt: skip
 
 
 def test_jitter_init_starts_one_ulp_away_from_the_given_init(tmp_path):

@@ -19,7 +19,6 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from functional.models import mlp
 from functional.models.cnn_dropout import Dropout
 
 # -- config --
@@ -134,16 +133,16 @@ class Block(eqx.Module):
 
 
 # -- model --
-def _layers(config: GPTConfig, dtype) -> tuple:
-    """`wte, wpe, drop, blocks, ln_f` with equinox's own initial weights."""
+def _layers(config: GPTConfig, dtype) -> dict:
+    """`wte, wpe, drop, blocks, ln_f` by name, with equinox's own initial weights."""
     c, k = config.n_embd, jax.random.PRNGKey(0)  # only traced: gpt2_init draws the numbers
-    return (
-        eqx.nn.Embedding(config.vocab_size, c, key=k, dtype=dtype),
-        eqx.nn.Embedding(config.block_size, c, key=k, dtype=dtype),
-        Dropout(config.dropout),
-        tuple(Block(config, key=k, dtype=dtype) for _ in range(config.n_layer)),
-        eqx.nn.LayerNorm(c, eps=1e-5, use_bias=config.bias, dtype=dtype),
-    )
+    return {
+        "wte": eqx.nn.Embedding(config.vocab_size, c, key=k, dtype=dtype),
+        "wpe": eqx.nn.Embedding(config.block_size, c, key=k, dtype=dtype),
+        "drop": Dropout(config.dropout),
+        "blocks": tuple(Block(config, key=k, dtype=dtype) for _ in range(config.n_layer)),
+        "ln_f": eqx.nn.LayerNorm(c, eps=1e-5, use_bias=config.bias, dtype=dtype),
+    }
 
 
 def gpt2_init(layers: PyTree, config: GPTConfig, key: PRNGKeyArray) -> PyTree:
@@ -152,7 +151,7 @@ def gpt2_init(layers: PyTree, config: GPTConfig, key: PRNGKeyArray) -> PyTree:
     `mlp.proj`) from N(0, 0.02 / sqrt(2 * n_layer)), biases 0, LayerNorm weights 1. torch's
     twin draws the same distributions; the numbers differ (load `init.safetensors` to share)."""
     named, treedef = jax.tree_util.tree_flatten_with_path(layers)
-    names = [jax.tree_util.keystr(path) for path, _ in named]  # "[3][0].attn.out_proj.weight"
+    names = [jax.tree_util.keystr(path) for path, _ in named]  # "['blocks'][0].attn.q_proj.weight"
     sizes = [math.prod(leaf.shape) for _, leaf in named]
     # one draw, cut on the host: eager slices would compile once per shape too
     noise = np.asarray(jax.random.normal(key, (sum(sizes),), named[0][1].dtype))
@@ -161,7 +160,7 @@ def gpt2_init(layers: PyTree, config: GPTConfig, key: PRNGKeyArray) -> PyTree:
     for name, (_, leaf), size in zip(names, named, sizes, strict=True):
         if name.endswith("bias"):
             value = np.zeros(leaf.shape, leaf.dtype)
-        elif ".ln_" in name or name.startswith("[4]"):  # a LayerNorm's weight (ln_f is [4])
+        elif "ln_" in name:  # a LayerNorm's weight: ln_1, ln_2, ln_f
             value = np.ones(leaf.shape, leaf.dtype)
         else:
             std = resid_std if name.endswith(("out_proj.weight", "mlp.proj.weight")) else INIT_STD
@@ -192,18 +191,21 @@ class GPT(eqx.Module):
     def __init__(self, config: GPTConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
         # the layers' shapes only (no numbers drawn, nothing compiled), then GPT-2's weights
         # in one draw: eager JAX compiles each op once per shape, seconds for a dozen layers
-        layers = eqx.filter_eval_shape(_layers, config, dtype)
-        self.wte, self.wpe, self.drop, self.blocks, self.ln_f = gpt2_init(layers, config, key)
+        layers = gpt2_init(eqx.filter_eval_shape(_layers, config, dtype), config, key)
+        self.wte, self.wpe, self.drop = layers["wte"], layers["wpe"], layers["drop"]
+        self.blocks, self.ln_f = layers["blocks"], layers["ln_f"]
         self.block_size = config.block_size
 
     def forward(
-        self, idx: Int[Array, " T"], caches: list[KVCache] | None, pos, *, key=None, inference=True
+        self, idx: Int[Array, " T"], caches: list[KVCache] | None, pos, *, key, inference: bool
     ) -> tuple[list[KVCache] | None, Float[Array, "T vocab"]]:
         """`T` token ids at positions `pos..pos + T - 1` -> (the caches with them, their logits).
         Without caches (`None`), a plain causal pass over `idx` from position 0."""
         t = idx.shape[0]
         if t > self.block_size:  # JAX would clamp the position lookup silently; torch raises
             raise ValueError(f"{t} tokens exceed block_size {self.block_size}")
+        if key is None and not inference and self.drop.p > 0:
+            raise ValueError("dropout needs a key in training: pass key=..., or inference=True")
         keys = jax.random.split(key, 1 + len(self.blocks)) if key is not None else None
         x = jax.vmap(self.wte)(idx) + jax.vmap(self.wpe)(pos + jnp.arange(t))  # (T, C)
         x = self.drop(x, key=None if keys is None else keys[0], inference=inference)
@@ -221,7 +223,7 @@ class GPT(eqx.Module):
     ) -> Float[Array, "T vocab"]:
         """One sequence of ids -> logits at every position. Training needs a `key` when
         dropout > 0; `inference=True` turns dropout off."""
-        return self.forward(idx, None, 0, key=key, inference=inference)[1]
+        return self.forward(idx, None, 0, key=key, inference=inference)[1]  # (T, vocab)
 
     def init_cache(self) -> dict:
         """An empty KV cache for one sequence: per block `(k, v)` zeros `(nh, S, hs)`, the
@@ -233,20 +235,22 @@ class GPT(eqx.Module):
         return {"layers": layers, "tokens": jnp.zeros(s, jnp.int32), "pos": jnp.asarray(0)}
 
     def decode(self, cache: dict, token: Int[Array, ""]) -> tuple[dict, Float[Array, " vocab"]]:
-        """One token in, the next token's logits out: cache in, new cache out. Past
+        """One token in, the next token's logits out: cache in, new cache out, dropout off. Past
         `block_size` the window slides by one and the cache is rebuilt from it (every position
         moved), which is what a pass over the last `block_size` tokens gives."""
-        s = self.block_size
+        s, off = self.block_size, {"key": None, "inference": True}
 
         def append(cache):
             pos = cache["pos"]
-            layers, logits = self.forward(token[None], cache["layers"], pos)
+            layers, logits = self.forward(
+                token[None], cache["layers"], pos, key=None, inference=True
+            )
             tokens = cache["tokens"].at[pos].set(token.astype(jnp.int32))
             return {"layers": layers, "tokens": tokens, "pos": pos + 1}, logits[-1]
 
         def slide(cache):
             tokens = jnp.roll(cache["tokens"], -1).at[s - 1].set(token.astype(jnp.int32))
-            layers, logits = self.forward(tokens, cache["layers"], 0)
+            layers, logits = self.forward(tokens, cache["layers"], 0, **off)
             return {"layers": layers, "tokens": tokens, "pos": cache["pos"]}, logits[-1]
 
         return jax.lax.cond(cache["pos"] < s, append, slide, cache)
@@ -270,6 +274,9 @@ def loss_fn(
 
 
 # -- train step --
+from functional.models import mlp  # noqa: E402  (its step, with this file's loss)
+
+
 def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callable:
     """A pure update `(params, opt_state, x, y, key) -> (params, opt_state, loss)`: the MLP's
     step, with this file's loss. The caller gives every update its own key."""

@@ -168,8 +168,9 @@ class GPT(nn.Module):
     @torch.no_grad()
     def decode(self, token: Int[Tensor, " B"]) -> Float[Tensor, "B vocab"]:
         """One token per sequence in, the next token's logits out; the caches grow in place.
-        Past `block_size` the window slides by one and the caches are rebuilt from it (every
-        position moved), which is what a pass over the last `block_size` tokens gives."""
+        Call `model.eval()` first: in `train()` mode dropout applies here too. Past
+        `block_size` the window slides by one and the caches are rebuilt from it (every position
+        moved), which is what a pass over the last `block_size` tokens gives."""
         if self.pos < self.block_size:
             self.tokens[:, self.pos] = token
             logits = self(token[:, None], pos=self.pos)

@@ -27,9 +27,11 @@ class GPTConfig:
     vocab: str = ""  # the characters by id, so a checkpoint decodes on its own
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
+        flags = {"n_layer": "--layers", "n_head": "--heads", "n_embd": "--width",
+                 "block_size": "--seq-len", "vocab_size": "the vocabulary"}  # fmt: skip
+        for name, flag in flags.items():
             if getattr(self, name) < 1:
-                raise ValueError(f"GPTConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{flag} ({name}) must be >= 1, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"--width {self.n_embd} must be a multiple of --heads {self.n_head}: each head "
