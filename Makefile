@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift cnn rnn char gpt traps clean
+.PHONY: setup demo test lint drift cnn rnn char gpt bench traps clean
 
 setup: $(STAMP)
 
@@ -106,6 +106,21 @@ gpt: $(STAMP)
 		--control runs/gpt-pycorpus/control --plot docs/figures/gpt-pycorpus.png
 	$(PY) -m functional.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
+
+# The paired benchmarks of docs/benchmarks.md (about 15 minutes): every model, each side at its
+# best, interleaved functional, oop, functional, oop so that drift of a shared machine cancels
+# in the ratios; then the report rewrites the table block of docs/benchmarks.md and the chart.
+BENCH_MODELS := mlp cnn cnn_bn cnn_dropout rnn gru lstm gpt
+bench: $(STAMP)
+	rm -rf runs/bench && mkdir -p runs/bench
+	for m in $(BENCH_MODELS); do \
+		f="--steps 50 --repeats 5"; [ $$m = gpt ] && f="--steps 10 --repeats 3"; \
+		for i in 1 2; do \
+			$(PY) -m functional.bench --model $$m $$f --out runs/bench/$$m-functional-$$i.json || exit 1; \
+			$(PY) -m oop.bench --model $$m $$f --out runs/bench/$$m-oop-$$i.json || exit 1; \
+		done; \
+	done
+	$(PY) -m shared.report runs/bench/*.json --into docs/benchmarks.md --png docs/figures/benchmarks.png
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)

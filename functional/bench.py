@@ -1,0 +1,212 @@
+"""Time one training update on the functional side: `python -m functional.bench --help`.
+
+Variants, each the paradigm at its best:
+
+- `jit`: one jitted update per call, `params, opt_state, loss = step(...)`;
+- `scan`: `--steps` updates in one call, a `lax.scan` over stacked batches, so Python and
+  dispatch run once per block instead of once per update;
+- `loop`: the package's own training loop (`functional.train.run`), as a user runs it.
+
+Twin of `oop/bench.py`; `python -m shared.report` merges their files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from shared import cli_bench, data
+from shared.cli import RunOptions
+from shared.config import TrainConfig
+
+SIDE = "functional"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli_bench.parse_bench(SIDE, argv)
+    # XLA reads its thread count once, when the CPU client starts: before jax is imported
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
+        f"intra_op_parallelism_threads={args.threads}"
+    )
+    import jax
+
+    with jax.enable_x64(args.dtype == "float64"):
+        report = run(args)
+    cli_bench.write(args, report)
+    return 0
+
+
+def run(args: cli_bench.BenchArgs) -> dict:
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from functional import train
+    from functional.convert import with_state
+    from functional.models import MODELS
+    from functional.optim import make_optimizer
+
+    device = train.pick_device(args.device)
+    ds = data.load(args.dataset)
+    model_cfg, module = args.model_config(ds), MODELS[args.model]
+    cfg = TrainConfig(
+        model=args.model,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    with jax.default_device(device):
+        model, mstate = with_state(
+            module.init_model(model_cfg, key=jax.random.PRNGKey(0), dtype=args.dtype)
+        )
+        params, static = eqx.partition(model, eqx.is_array)
+        optimizer = make_optimizer(cfg.optimizer, cfg.schedule, args.dtype)
+        opt_state = optimizer.init(params)
+        uniform = train.uniform_step(module, optimizer, static, mstate is not None, 0)
+        batches = [tuple(map(jnp.asarray, b)) for b in args.batches(ds, args.steps)]
+        peak = matmul_peak(args.dtype)
+        analytic = (
+            cli_bench.analytic_mlp_flops(model_cfg, args.batch_size)
+            if args.model == "mlp"
+            else None
+        )
+
+        # jit: one update per call
+        step = jax.jit(uniform)
+        x, y = batches[0]
+        t0 = time.perf_counter()
+        compiled = step.lower(params, mstate, opt_state, x, y, 1).compile()
+        warmup = time.perf_counter() - t0
+        flops = xla_flops(compiled)
+        state = (params, mstate, opt_state)
+
+        def block_jit(state):
+            for k, (x, y) in enumerate(batches, start=1):
+                *state, loss = compiled(*state, x, y, k)
+            jax.block_until_ready(loss)
+            return tuple(state)
+
+        state = block_jit(state)  # one untimed block: caches, allocator
+        blocks = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            state = block_jit(state)
+            blocks.append((time.perf_counter() - t0) / args.steps)
+        results = [
+            cli_bench.result(
+                args,
+                "jit",
+                warmup_s=warmup,
+                blocks=blocks,
+                flops=flops,
+                flops_source="xla cost analysis",
+                peak_gflops=peak,
+                analytic=analytic,
+            )
+        ]
+
+        # scan: every update of a block in one call
+        xs = jnp.stack([b[0] for b in batches])  # (steps, batch, ...)
+        ys = jnp.stack([b[1] for b in batches])
+
+        @jax.jit
+        def scanned(state, xs, ys):
+            def body(state, inputs):
+                x, y, k = inputs
+                *state, loss = uniform(*state, x, y, k)
+                return tuple(state), loss
+
+            return jax.lax.scan(body, state, (xs, ys, jnp.arange(1, len(xs) + 1)))
+
+        t0 = time.perf_counter()
+        state, losses = scanned(state, xs, ys)
+        jax.block_until_ready(losses)
+        warmup = time.perf_counter() - t0
+        blocks = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            state, losses = scanned(state, xs, ys)
+            jax.block_until_ready(losses)
+            blocks.append((time.perf_counter() - t0) / args.steps)
+        results.append(
+            cli_bench.result(
+                args,
+                "scan",
+                warmup_s=warmup,
+                blocks=blocks,
+                flops=flops,
+                flops_source="xla cost analysis",
+                peak_gflops=peak,
+                analytic=analytic,
+            )
+        )
+    results.append(loop(args, cfg, model_cfg, train, flops, peak, analytic))
+    return {
+        "side": SIDE,
+        "device": args.device,
+        "machine": cli_bench.machine(device.device_kind),
+        "versions": train.versions(),
+        "threads": {"intra_op": args.threads, "note": "XLA_FLAGS intra_op_parallelism_threads"},
+        "matmul_peak_gflops": peak,
+        "results": results,
+    }
+
+
+def loop(args, cfg, model_cfg, train, flops, peak, analytic) -> dict:
+    """The training loop itself: (repeats + 1) blocks of FETCH_EVERY updates, timed from its
+    metrics log; the first block, with the compilation, is the warm-up."""
+    from shared import metrics
+
+    steps = cli_bench.FETCH_EVERY * (args.repeats + 1)
+    with tempfile.TemporaryDirectory() as out:
+        run_cfg = TrainConfig(**{**cfg.__dict__, "steps": steps, "eval_every": 0})
+        t0 = time.perf_counter()
+        train.run(run_cfg, model_cfg, RunOptions(out, None, False, True))
+        total = time.perf_counter() - t0
+        _, _, seconds = metrics.train_curve(metrics.read(out))
+    warmup, blocks = cli_bench.loop_blocks(seconds)
+    res = cli_bench.result(
+        args,
+        "loop",
+        warmup_s=warmup,
+        blocks=blocks,
+        flops=flops,
+        flops_source="xla cost analysis",
+        peak_gflops=peak,
+        analytic=analytic,
+    )
+    res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
+    return res
+
+
+def xla_flops(compiled) -> float | None:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list):  # older jax: one dict per device
+        analysis = analysis[0] if analysis else {}
+    return float(analysis["flops"]) if analysis and "flops" in analysis else None
+
+
+def matmul_peak(dtype: str) -> float:
+    """GFLOP/s of the best of five jitted square matmuls of size MATMUL_N: this framework's
+    peak on this machine, the roofline's ceiling."""
+    import jax
+    import jax.numpy as jnp
+
+    n = cli_bench.MATMUL_N
+    a = jnp.ones((n, n), dtype) / n
+    dot = jax.jit(jnp.dot)
+    dot(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        dot(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Time one training update on the OOP side: `python -m oop.bench --help`.
+
+Variants, each the paradigm at its best:
+
+- `eager`: `train_step` as written, `zero_grad`, `backward`, `step`;
+- `compile`: `torch.compile` of the whole update (skipped by `--quick`: about 10 s of
+  compilation even for the MLP);
+- `loop`: the package's own training loop (`oop.train.run`), as a user runs it.
+
+Twin of `functional/bench.py`; `python -m shared.report` merges their files.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+
+import torch
+
+from oop import train
+from oop.models import MODELS
+from oop.optim import make_optimizer
+from shared import cli_bench, data, metrics
+from shared.cli import RunOptions
+from shared.config import TrainConfig
+
+SIDE = "oop"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli_bench.parse_bench(SIDE, argv)
+    torch.set_num_threads(args.threads)
+    cli_bench.write(args, run(args))
+    return 0
+
+
+def run(args: cli_bench.BenchArgs) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = train.pick_device(args.device)
+    ds = data.load(args.dataset)
+    model_cfg, module = args.model_config(ds), MODELS[args.model]
+    cfg = TrainConfig(
+        model=args.model,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    model = module.init_model(model_cfg, seed=0, dtype=args.dtype).to(device)
+    optimizer = make_optimizer(cfg.optimizer, model.named_parameters())
+    batches = [
+        tuple(torch.as_tensor(a, device=device) for a in b) for b in args.batches(ds, args.steps)
+    ]
+    peak = matmul_peak(args.dtype, device)
+    analytic = (
+        cli_bench.analytic_mlp_flops(model_cfg, args.batch_size) if args.model == "mlp" else None
+    )
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    with FlopCounterMode(display=False) as counter:  # one update, matrix products only
+        module.train_step(model, optimizer, *batches[0])
+    flops = float(counter.get_total_flops())
+
+    def timed(step, variant):
+        t0 = time.perf_counter()
+        for _ in range(3):  # eager: allocator and caches; compile: the compilation
+            step(*batches[0])
+        sync()
+        warmup, blocks = time.perf_counter() - t0, []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            for x, y in batches:
+                loss = step(x, y)
+            float(loss)  # the one synchronisation of the block
+            blocks.append((time.perf_counter() - t0) / args.steps)
+        return cli_bench.result(
+            args,
+            variant,
+            warmup_s=warmup,
+            blocks=blocks,
+            flops=flops,
+            flops_source="torch FlopCounterMode (matmul, conv)",
+            peak_gflops=peak,
+            analytic=analytic,
+        )
+
+    def eager(x, y):
+        return module.train_step(model, optimizer, x, y)
+
+    results = [timed(eager, "eager")]
+    if not args.quick:
+        results.append(timed(torch.compile(eager), "compile"))
+    results.append(loop(args, cfg, model_cfg, flops, peak, analytic))
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    return {
+        "side": SIDE,
+        "device": args.device,
+        "machine": cli_bench.machine(name),
+        "versions": train.versions(),
+        "threads": {"intra_op": torch.get_num_threads(), "note": "torch.set_num_threads"},
+        "matmul_peak_gflops": peak,
+        "results": results,
+    }
+
+
+def loop(args, cfg, model_cfg, flops, peak, analytic) -> dict:
+    """The training loop itself: (repeats + 1) blocks of FETCH_EVERY updates, timed from its
+    metrics log; the first block is the warm-up."""
+    steps = cli_bench.FETCH_EVERY * (args.repeats + 1)
+    with tempfile.TemporaryDirectory() as out:
+        run_cfg = TrainConfig(**{**cfg.__dict__, "steps": steps, "eval_every": 0})
+        t0 = time.perf_counter()
+        train.run(run_cfg, model_cfg, RunOptions(out, None, False, True))
+        total = time.perf_counter() - t0
+        _, _, seconds = metrics.train_curve(metrics.read(out))
+    warmup, blocks = cli_bench.loop_blocks(seconds)
+    res = cli_bench.result(
+        args,
+        "loop",
+        warmup_s=warmup,
+        blocks=blocks,
+        flops=flops,
+        flops_source="torch FlopCounterMode (matmul, conv)",
+        peak_gflops=peak,
+        analytic=analytic,
+    )
+    res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
+    return res
+
+
+def matmul_peak(dtype: str, device: torch.device) -> float:
+    """GFLOP/s of the best of five square matmuls of size MATMUL_N: this framework's peak on
+    this machine, the roofline's ceiling."""
+    n = cli_bench.MATMUL_N
+    a = torch.ones(n, n, dtype=getattr(torch, dtype), device=device) / n
+    a @ a
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ a
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The paired benchmarks run and write complete, positive results: each script with `--quick`
+(no torch.compile), then `shared.report` over both files. Timing is never asserted here; the
+FLOP counts are, against the analytic count of the MLP's matrix products."""
+
+from __future__ import annotations
+
+import json
+
+import functional.bench
+import oop.bench
+from shared import report
+
+# XLA's cost analysis counts every operation, torch's FlopCounterMode the matrix products only
+XLA_EXTRA = 0.1  # measured: 2.5% above the matrix products (bias adds, ReLU, softmax, Adam)
+
+
+def test_both_benches_write_complete_results_and_the_report_merges_them(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("XLA_FLAGS", "")  # the functional bench adds its thread count
+    files = {"functional": tmp_path / "f.json", "oop": tmp_path / "o.json"}
+    for side, script in (("functional", functional.bench), ("oop", oop.bench)):
+        assert script.main(["--quick", "--threads", "1", "--out", str(files[side])]) == 0
+        result = json.loads(files[side].read_text())
+        assert result["side"] == side and result["threads"]["intra_op"] == 1
+        assert result["matmul_peak_gflops"] > 0
+        variants = [r["variant"] for r in result["results"]]
+        assert variants == (["jit", "scan", "loop"] if side == "functional" else ["eager", "loop"])
+        for r in result["results"]:
+            for key in (
+                "warmup_s",
+                "step_ms_median",
+                "samples_per_s",
+                "peak_rss_mb",
+                "flops_per_step",
+                "achieved_gflops",
+                "roofline_fraction",
+            ):
+                assert r[key] > 0, (side, r["variant"], key)
+            assert r["step_ms_iqr"] >= 0
+            analytic = r["analytic_flops_per_step"]
+            if side == "oop":
+                assert r["flops_per_step"] == analytic
+            else:
+                assert analytic <= r["flops_per_step"] <= (1 + XLA_EXTRA) * analytic
+    capsys.readouterr()
+    md, png = tmp_path / "bench.md", tmp_path / "bench.png"
+    assert (
+        report.main(
+            [str(files["functional"]), str(files["oop"]), "--md", str(md), "--png", str(png)]
+        )
+        == 0
+    )
+    assert "oop:eager" in md.read_text() and png.stat().st_size > 0
