@@ -138,7 +138,8 @@ def loop_blocks(seconds: np.ndarray) -> tuple[float, list[float]]:
     at = np.concatenate([[0.0], np.asarray(seconds)[FETCH_EVERY - 1 :: FETCH_EVERY]])
     per_update = np.diff(at) / FETCH_EVERY
     later = per_update[1:]
-    return float(at[1] - FETCH_EVERY * np.median(later)), [float(s) for s in later]
+    extra = max(0.0, float(at[1] - FETCH_EVERY * np.median(later)))  # noise can dip below 0
+    return extra, [float(s) for s in later]
 
 
 def peak_rss_mb() -> float:
