@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 
 from shared import cli_bench, data
-from shared.cli import RunOptions
 from shared.config import TrainConfig
 
 SIDE = "functional"
@@ -157,18 +155,8 @@ def run(args: cli_bench.BenchArgs) -> dict:
 
 
 def loop(args, cfg, model_cfg, train, flops, peak, analytic) -> dict:
-    """The training loop itself: (repeats + 1) blocks of FETCH_EVERY updates, timed from its
-    metrics log; the first block, with the compilation, is the warm-up."""
-    from shared import metrics
-
-    steps = cli_bench.FETCH_EVERY * (args.repeats + 1)
-    with tempfile.TemporaryDirectory() as out:
-        run_cfg = TrainConfig(**{**cfg.__dict__, "steps": steps, "eval_every": 0})
-        t0 = time.perf_counter()
-        train.run(run_cfg, model_cfg, RunOptions(out, None, False, True))
-        total = time.perf_counter() - t0
-        _, _, seconds = metrics.train_curve(metrics.read(out))
-    warmup, blocks = cli_bench.loop_blocks(seconds)
+    """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
+    warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
     res = cli_bench.result(
         args,
         "loop",

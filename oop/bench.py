@@ -13,7 +13,6 @@ Twin of `functional/bench.py`; `python -m shared.report` merges their files.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 
 import torch
@@ -21,8 +20,7 @@ import torch
 from oop import train
 from oop.models import MODELS
 from oop.optim import make_optimizer
-from shared import cli_bench, data, metrics
-from shared.cli import RunOptions
+from shared import cli_bench, data
 from shared.config import TrainConfig
 
 SIDE = "oop"
@@ -109,16 +107,8 @@ def run(args: cli_bench.BenchArgs) -> dict:
 
 
 def loop(args, cfg, model_cfg, flops, peak, analytic) -> dict:
-    """The training loop itself: (repeats + 1) blocks of FETCH_EVERY updates, timed from its
-    metrics log; the first block is the warm-up."""
-    steps = cli_bench.FETCH_EVERY * (args.repeats + 1)
-    with tempfile.TemporaryDirectory() as out:
-        run_cfg = TrainConfig(**{**cfg.__dict__, "steps": steps, "eval_every": 0})
-        t0 = time.perf_counter()
-        train.run(run_cfg, model_cfg, RunOptions(out, None, False, True))
-        total = time.perf_counter() - t0
-        _, _, seconds = metrics.train_curve(metrics.read(out))
-    warmup, blocks = cli_bench.loop_blocks(seconds)
+    """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
+    warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
     res = cli_bench.result(
         args,
         "loop",

@@ -11,17 +11,20 @@ from the data pipeline), timed from its own metrics log, 50 updates per block.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import resource
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from shared import data
-from shared.cli import HelpFormatter, Parser
+from shared import data, metrics
+from shared.cli import HelpFormatter, Parser, RunOptions
 from shared.config import DEVICES, DTYPES, MODEL_CONFIGS
 from shared.run import FETCH_EVERY
 
@@ -140,6 +143,20 @@ def loop_blocks(seconds: np.ndarray) -> tuple[float, list[float]]:
     later = per_update[1:]
     extra = max(0.0, float(at[1] - FETCH_EVERY * np.median(later)))  # noise can dip below 0
     return extra, [float(s) for s in later]
+
+
+def time_loop(args: BenchArgs, cfg, model_cfg, run) -> tuple[float, list[float], float]:
+    """Run a side's training loop, `run(train_config, model_config, options)`, for
+    `repeats + 1` blocks of FETCH_EVERY updates in a temporary folder: `(warm-up s, per-update
+    seconds of each later block, the whole run's seconds)`, from its own metrics log."""
+    steps = FETCH_EVERY * (args.repeats + 1)
+    with tempfile.TemporaryDirectory() as out:
+        run_cfg = dataclasses.replace(cfg, steps=steps, eval_every=0)
+        t0 = time.perf_counter()
+        run(run_cfg, model_cfg, RunOptions(out, None, False, True))
+        total = time.perf_counter() - t0
+        _, _, seconds = metrics.train_curve(metrics.read(out))
+    return *loop_blocks(seconds), total
 
 
 def peak_rss_mb() -> float:
