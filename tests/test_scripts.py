@@ -14,6 +14,7 @@ import functional.train
 import oop.evaluate
 import oop.train
 from shared import checkpoint, cli, cli_eval, compare, data, metrics
+from shared.config import GPTConfig, to_dict
 
 SIDES = {"functional": functional.train, "oop": oop.train}
 EVALUATE = {"functional": functional.evaluate, "oop": oop.evaluate}
@@ -174,6 +175,20 @@ def test_dtype_and_size_come_from_init_unless_given(tmp_path):
     assert train("functional", tmp_path / "a", *flags) == 0
     cfg, model, _ = cli.parse("oop", ["--init", str(tmp_path / "a/init.safetensors")])
     assert (cfg.dtype, model.width, model.layers) == ("float64", 24, 1)
+
+
+def test_init_from_another_models_checkpoint_names_the_model(tmp_path, capsys):
+    """Checked before the file's sizes are read: a gpt's dropout must not be blamed on the lstm."""
+    vocab = data.load("pycorpus", 16).vocab
+    config = GPTConfig(n_layer=1, n_head=2, n_embd=4, block_size=16, vocab_size=len(vocab),
+                       vocab=vocab)  # fmt: skip
+    path = tmp_path / "gpt.safetensors"
+    weights = {k: np.zeros(v, np.float32) for k, v in config.weight_shapes().items()}
+    checkpoint.save(path, weights, model="gpt", model_config=to_dict(config),
+                    train_config={"dataset": "pycorpus"}, step=0, side="oop")  # fmt: skip
+    with pytest.raises(SystemExit):
+        cli.parse("oop", ["--model", "lstm", "--dataset", "pycorpus", "--init", str(path)])
+    assert "holds a 'gpt' model, not 'lstm'; pass --model gpt" in capsys.readouterr().err
 
 
 def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
