@@ -107,7 +107,7 @@ gpt: $(STAMP)
 	$(PY) -m functional.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 
-# The paired benchmarks of docs/benchmarks.md (about 15 minutes): every model, each side at its
+# The paired benchmarks of docs/benchmarks.md (about 20 minutes): every model, each side at its
 # best, interleaved functional, oop, functional, oop so that drift of a shared machine cancels
 # in the ratios; then the report rewrites the table block of docs/benchmarks.md and the chart.
 BENCH_MODELS := mlp cnn cnn_bn cnn_dropout rnn gru lstm gpt
