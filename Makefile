@@ -9,7 +9,7 @@ DEMO   := runs/demo
 DEMO_FLAGS := --model mlp --dataset digits --optimizer sgd --lr 0.01 --momentum 0.9 \
               --steps 2000 --batch-size 128 --eval-every 250 --dtype float32 --seed 0
 
-.PHONY: setup demo test lint drift cnn rnn char gpt bench traps clean
+.PHONY: setup demo test lint drift cnn rnn char gpt bench docs traps clean
 
 setup: $(STAMP)
 
@@ -121,6 +121,11 @@ bench: $(STAMP)
 		done; \
 	done
 	$(PY) -m shared.report runs/bench/*.json --into docs/benchmarks.md --png docs/figures/benchmarks.png
+
+# The side-by-side reader: docs/site/, one aligned page per pair of twin files, the MLP ladder
+# per side and an index; open docs/site/index.html in a browser (no server needed).
+docs: $(STAMP)
+	$(PY) -m shared.reader --out docs/site
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)
