@@ -1,0 +1,77 @@
+"""The reader's model pages in a real browser: headless Chromium (Debian's `chromium` package)
+driven by Playwright with the system browser's executable; no browser is ever downloaded.
+
+At 1400 px the two columns stand side by side and each section's functional and OOP code start
+at the same height; highlighting is there; nothing is logged as an error. At 800 px the columns
+stack, with the section headers kept. A screenshot of each page goes to `test-artifacts/`.
+Without Chromium or Playwright the test is skipped, and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from shared import reader
+
+ARTIFACTS = os.path.join(reader.ROOT, "test-artifacts")
+PIXEL = 1.0  # layout positions are whole CSS pixels; allow one for subpixel rounding
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no Chromium on this machine: apt-get install chromium (.ci/run does)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    path = chromium()
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    reader.build(str(out))
+    return out
+
+
+def boxes(page, side: str) -> list[dict]:
+    return [e.bounding_box() for e in page.query_selector_all(f'.code[data-side="{side}"]')]
+
+
+@pytest.mark.parametrize("model", reader.twin_names())
+def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((site / f"{model}.html").as_uri())
+    left, right = boxes(page, "functional"), boxes(page, "OOP")
+    assert len(left) == len(right) > 1
+    for a, b in zip(left, right, strict=True):
+        assert a["x"] + a["width"] <= b["x"] + PIXEL  # side by side, functional on the left
+        assert abs(a["y"] - b["y"]) <= PIXEL  # each section starts at the same height
+        assert a["width"] > 400 and b["width"] > 400  # both columns visible
+    assert page.locator(".highlight .k").count() > 0  # Pygments' keyword spans, styled
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-1400.png"), full_page=True)
+
+    page.set_viewport_size({"width": 800, "height": 900})
+    left, right = boxes(page, "functional"), boxes(page, "OOP")
+    for a, b in zip(left, right, strict=True):
+        assert b["y"] >= a["y"] + a["height"] - PIXEL  # stacked: OOP below functional
+        assert a["x"] + a["width"] <= 800 + PIXEL  # and no wider than the window
+    assert page.locator(".section h2").first.is_visible()  # section headers kept
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-800.png"), full_page=True)
+    assert errors == []
+    page.close()
