@@ -3,7 +3,9 @@
 One page per model: the functional twin on the left, the OOP twin on the right, cut at the
 section headers both files carry (`# -- config --` ... `# -- evaluate --`) and laid out row by
 row, so corresponding code starts at the same height; each row carries the explanation of the
-model's docs page (`docs/models/NAME.md`) under the `## ` heading that names that section. One
+model's docs page (`docs/models/NAME.md`) under the `## ` heading that names that section,
+rendered from Markdown (its relative links and figures resolve from `docs/site/` as from
+`docs/models/`, one folder down from `docs/`). One
 ladder page per side puts level 0, level 1 and level 2 of the MLP next to each other. The pages
 are plain HTML with one stylesheet beside them: they open from the file system, with no server
 and nothing fetched from the network. Text processing only: this never imports jax or torch.
@@ -18,6 +20,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -27,15 +30,18 @@ SECTION = re.compile(r"^# -- (.+) --$", re.MULTILINE)
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1800px; padding: 0 1em; }
 h1 { font-size: 1.5em; } a { color: #0550ae; }
-.twins { display: grid; grid-template-columns: 1fr 1fr; column-gap: 1em; }
+.twins { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); column-gap: 1em; }
 .twins > .head { font-weight: bold; border-bottom: 2px solid #888; padding: .3em 0; }
 .section { grid-column: 1 / -1; margin-top: 1.2em; border-top: 1px solid #ccc; }
 .section h2 { font-size: 1.1em; margin: .4em 0; }
-.explain { grid-column: 1 / -1; color: #333; font-size: .92em; white-space: pre-wrap; }
+.explain { grid-column: 1 / -1; color: #333; font-size: .92em; max-width: 60em; min-width: 0;
+  overflow-x: auto; }
+.explain table { border-collapse: collapse; } .explain td, .explain th { border: 1px solid #ccc;
+  padding: .2em .5em; } .explain img { max-width: 100%; }
 .code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px; }
-.ladder { display: grid; grid-template-columns: 1fr 1fr 1fr; column-gap: 1em; }
+.ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
 @media (max-width: 1000px) {
-  .twins, .ladder { grid-template-columns: 1fr; }
+  .twins, .ladder { grid-template-columns: minmax(0, 1fr); }
   .twins > .head { display: none; }
   .code::before { content: attr(data-side); font-weight: bold; display: block; }
 }
@@ -72,6 +78,9 @@ def explanation_for(name: str, texts: dict[str, str]) -> str:
     return next((t for heading, t in texts.items() if name and name in heading), "")
 
 
+MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
 def code_html(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
@@ -106,7 +115,7 @@ def twin_page(name: str, functional: str, oop: str, docs: str) -> str:
         )
         text = explanation_for(a.name, texts)
         if text:
-            rows.append(f'<div class="explain">{html.escape(text)}</div>')
+            rows.append(f'<div class="explain">{MARKDOWN.render(text)}</div>')
         rows.append(f'<div class="code" data-side="functional">{code_html(a.code)}</div>')
         rows.append(f'<div class="code" data-side="OOP">{code_html(b.code)}</div>')
     rows.append("</div>")
