@@ -27,6 +27,8 @@ from pygments.lexers import PythonLexer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = re.compile(r"^# -- (.+) --$", re.MULTILINE)
+PROVES = re.compile(r"^@pytest\.mark\.proves\(([^)]*)\)\s*$", re.MULTILINE)
+TEST_DEF = re.compile(r"^def (test_\w+)\(", re.MULTILINE)
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1800px; padding: 0 1em; }
 h1 { font-size: 1.5em; } a { color: #0550ae; }
@@ -38,6 +40,7 @@ h1 { font-size: 1.5em; } a { color: #0550ae; }
   overflow-x: auto; }
 .explain table { border-collapse: collapse; } .explain td, .explain th { border: 1px solid #ccc;
   padding: .2em .5em; } .explain img { max-width: 100%; }
+.proofs { grid-column: 1 / -1; font-size: .85em; margin: .2em 0 .4em; }
 .code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px; }
 .ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
 @media (max-width: 1000px) {
@@ -81,6 +84,23 @@ def explanation_for(name: str, texts: dict[str, str]) -> str:
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
+def proofs() -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """`(model, section) -> [(test file, test name)]`, read as text from the tests' markers
+    `@pytest.mark.proves("model", "section", ...)` (the test below the marker proves those
+    sections of that model's twins)."""
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for name in sorted(os.listdir(os.path.join(ROOT, "tests"))):
+        if not (name.startswith("test_") and name.endswith(".py")):
+            continue
+        text = read(f"tests/{name}")
+        for m in PROVES.finditer(text):
+            model, *names = re.findall(r'"([^"]+)"', m.group(1))
+            test = TEST_DEF.search(text, m.end())
+            for section in names:
+                out.setdefault((model, section), []).append((f"tests/{name}", test.group(1)))
+    return out
+
+
 def code_html(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
@@ -95,8 +115,11 @@ def page(title: str, body: str) -> str:
     )
 
 
-def twin_page(name: str, functional: str, oop: str, docs: str) -> str:
-    """The aligned two-column page of one model."""
+def twin_page(
+    name: str, functional: str, oop: str, docs: str, tests: dict[str, list[tuple[str, str]]]
+) -> str:
+    """The aligned two-column page of one model; `tests` maps a section to the links of the
+    tests that prove it, `(href, test name)`."""
     left, right = sections(functional), sections(oop)
     names = [s.name for s in left]
     if names != [s.name for s in right]:
@@ -113,6 +136,12 @@ def twin_page(name: str, functional: str, oop: str, docs: str) -> str:
         rows.append(
             f'<div class="section" id="{html.escape(label)}"><h2>{html.escape(label)}</h2></div>'
         )
+        if tests.get(a.name):
+            links = ", ".join(
+                f'<a href="{html.escape(href)}">{html.escape(test)}</a>'
+                for href, test in tests[a.name]
+            )
+            rows.append(f'<div class="proofs">proved by {links}</div>')
         text = explanation_for(a.name, texts)
         if text:
             rows.append(f'<div class="explain">{MARKDOWN.render(text)}</div>')
@@ -161,12 +190,26 @@ def build(out: str) -> list[str]:
             f.write(text)
         written.append(name)
 
-    models = twin_names()
+    models, proved = twin_names(), proofs()
+    for model, section in proved:  # a marker must name a section the twins have
+        known = (
+            [s.name for s in sections(read(f"functional/models/{model}.py"))]
+            if model in models
+            else []
+        )
+        if section not in known:
+            tests = ", ".join(t for _, t in proved[(model, section)])
+            raise ValueError(f"{tests}: proves({model!r}, {section!r}), which no twin file has")
     for name in models:
         docs_page = os.path.join(ROOT, "docs", "models", f"{name}.md")
         docs = read(docs_page) if os.path.exists(docs_page) else ""
         functional, oop = read(f"functional/models/{name}.py"), read(f"oop/models/{name}.py")
-        write(f"{name}.html", twin_page(name, functional, oop, docs))
+        tests = {
+            section: [(os.path.relpath(os.path.join(ROOT, f), out), t) for f, t in found]
+            for (model, section), found in proved.items()
+            if model == name
+        }
+        write(f"{name}.html", twin_page(name, functional, oop, docs, tests))
     for side in ("functional", "oop"):
         write(f"ladder-{side}.html", ladder_page(side))
     docs = ["architecture", "levels", "traps", "optimizers", "benchmarks", "reading"]

@@ -51,6 +51,7 @@ def oop_model(config, weights, dtype):
     return oconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights.items()})
 
 
+@pytest.mark.proves("cnn", "config", "model")
 def test_canonical_names_shapes_and_layouts(setup):
     _, config, weights = setup
     assert {k: v.shape for k, v in weights.items()} == config.weight_shapes()
@@ -62,6 +63,7 @@ def test_canonical_names_shapes_and_layouts(setup):
     )
 
 
+@pytest.mark.proves("cnn", "model", "loss", "evaluate")
 @pytest.mark.parametrize("dtype, tol", [("float64", F64_TOL), ("float32", F32_FORWARD)])
 def test_forward_loss_and_gradients(setup, dtype, tol):
     ds, config, weights = setup
@@ -113,6 +115,7 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.proves("cnn", "train step")
 @pytest.mark.parametrize(
     "dtype, opt, loss_tol, param_tol",
     [

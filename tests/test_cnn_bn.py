@@ -63,6 +63,7 @@ def oop_model(config, canonical, dtype):
     )
 
 
+@pytest.mark.proves("cnn_bn", "layers")
 def test_state_holds_torchs_buffers(setup):
     _, config, canonical = setup
     assert set(canonical) == set(oop_model(config, canonical, "float64").state_dict())
@@ -70,6 +71,7 @@ def test_state_holds_torchs_buffers(setup):
     assert canonical["norms.0.num_batches_tracked"].shape == ()
 
 
+@pytest.mark.proves("cnn_bn", "layers", "model", "loss", "evaluate")
 def test_forward_in_train_and_eval_mode_and_the_gradients(setup):
     ds, config, canonical = setup
     x, y = ds.x_train[:BATCH], ds.y_train[:BATCH]
@@ -130,6 +132,7 @@ def run(setup, dtype: str, opt: OptimizerSpec):
     return np.array(losses_f), np.array(losses_o), seen_f, seen_o
 
 
+@pytest.mark.proves("cnn_bn", "train step")
 @pytest.mark.parametrize(
     "dtype, opt, loss_tol, param_tol",
     [

@@ -46,6 +46,7 @@ def pair(config, weights):
     return fconvert.from_canonical(f, weights), oconvert.from_canonical(o, weights)
 
 
+@pytest.mark.proves("cnn_dropout", "model", "evaluate")
 def test_inference_is_the_same_function_and_needs_no_key(setup):
     ds, config, weights = setup
     with jax.enable_x64(True):
@@ -56,6 +57,7 @@ def test_inference_is_the_same_function_and_needs_no_key(setup):
     assert abs(float(af) - float(ao)) <= F64_TOL  # float64 on both sides (traps.md: mean-of-bool)
 
 
+@pytest.mark.proves("cnn_dropout", "layers", "loss", "train step")
 @pytest.mark.parametrize(
     "opt",
     [OptimizerSpec.create("sgd", lr=0.05, momentum=0.9), OptimizerSpec.create("adam", lr=1e-3)],
@@ -95,6 +97,7 @@ def kept_and_scale(values: np.ndarray) -> tuple[float, np.ndarray]:
     return float(kept.mean()), np.unique(values[kept])
 
 
+@pytest.mark.proves("cnn_dropout", "layers")
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_each_side_keeps_1_minus_p_and_scales_by_its_inverse(p):
     ones = np.ones(DRAWS)

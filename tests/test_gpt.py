@@ -70,6 +70,7 @@ def gap(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
+@pytest.mark.proves("gpt", "config")
 def test_names_shapes_and_the_tied_head_stored_once():
     w, torch_model = weights(), oop_model()
     assert list(torch_model.state_dict()) == list(CFG.weight_shapes())  # names, torch's order
@@ -84,6 +85,7 @@ def test_names_shapes_and_the_tied_head_stored_once():
     assert all(np.array_equal(w[k], again[k]) for k in w)
 
 
+@pytest.mark.proves("gpt", "model")
 def test_both_sides_draw_gpt2_initial_weights():
     """N(0, 0.02) weights, N(0, 0.02 / sqrt(2 n_layer)) for the projections that end a residual
     branch, zero biases, LayerNorms at 1 and 0, on each side (the numbers differ)."""
@@ -103,6 +105,7 @@ def test_both_sides_draw_gpt2_initial_weights():
                 assert abs(w.std() / std - 1) < 0.1 and abs(w.mean()) < 0.2 * std, name
 
 
+@pytest.mark.proves("gpt", "layers", "model")
 def test_logits_agree_and_sdpa_equals_the_written_out_attention():
     x = tokens((BATCH, CFG.block_size))
     with jax.enable_x64(True):
@@ -113,6 +116,7 @@ def test_logits_agree_and_sdpa_equals_the_written_out_attention():
     assert gap(oop_model(sdpa=True).eval()(torch.from_numpy(x)), logits_o) <= F64_TOL
 
 
+@pytest.mark.proves("gpt", "layers")
 def test_a_later_token_never_changes_earlier_logits():
     x = tokens((1, CFG.block_size))
     changed = x.copy()
@@ -129,6 +133,7 @@ def test_a_later_token_never_changes_earlier_logits():
             assert gap(before[5:], after[5:]) > 1e-3  # and the later ones do
 
 
+@pytest.mark.proves("gpt", "model", "loss")
 def test_every_gradient_agrees_and_the_tied_matrix_sums_both_uses():
     x, y = tokens((BATCH, CFG.block_size)), tokens((BATCH, CFG.block_size), seed=1)
     with jax.enable_x64(True):
@@ -198,6 +203,7 @@ def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
     return gap(losses_f, losses_o), weights_gap(final_f, final_o), weights_gap(first_f, first_o)
 
 
+@pytest.mark.proves("gpt", "train step")
 def test_one_adamw_step_and_100_in_float64():
     """The first update (no-decay mask, warmup, clipping), then 99 more. The key biases have a
     zero true gradient; Adam divides their rounding noise by its own size, so they move by up
@@ -213,11 +219,13 @@ def test_one_adamw_step_and_100_in_float64():
 F32_LOSS, F32_PARAMS = 2e-4, 2e-4
 
 
+@pytest.mark.proves("gpt", "train step")
 def test_100_steps_in_float32():
     dloss, dparam, _ = trajectory("float32", 100)
     assert dloss <= F32_LOSS and dparam <= F32_PARAMS, (dloss, dparam)
 
 
+@pytest.mark.proves("gpt", "layers", "model")
 def test_decoding_with_the_cache_is_the_forward_pass_also_past_the_block():
     """Token by token through each side's KV cache, for 2.5 blocks: the logits equal those of
     a plain pass over the last `block_size` tokens, which is also what the cache slides to."""
@@ -282,6 +290,7 @@ def test_each_sampler_draws_the_distribution_it_promises(temperature, top_k):
         assert np.sum((counts[keep] - expected) ** 2 / expected) < critical
 
 
+@pytest.mark.proves("gpt", "layers", "evaluate")
 def test_dropout_is_off_in_inference_and_keyed_in_training():
     """With dropout 0.3, inference gives the dropout-free logits on both sides; training draws
     masks: the same key gives the same logits, another key others, and torch differs from

@@ -68,6 +68,7 @@ def make_pair(pair, weights, config, dtype, **opt):
     return a_cls(cast(weights, dtype), config, cfg), b_cls(cast(weights, dtype), config, cfg)
 
 
+@pytest.mark.proves("mlp", "model", "loss")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("pair", list(PAIRS))
 def test_forward_loss_and_gradients(pair, dtype, digits, mlp_config, init_weights):
@@ -86,6 +87,7 @@ def test_forward_loss_and_gradients(pair, dtype, digits, mlp_config, init_weight
         assert diff <= (F64_TOL if f64 else F32_GRAD), f"d loss / d {name} differs by {diff:.3e}"
 
 
+@pytest.mark.proves("mlp", "train step")
 @pytest.mark.parametrize("pair,dtype,opt", CASES)
 def test_one_step_and_trajectory(pair, dtype, opt, digits, mlp_config, init_weights):
     a, b = make_pair(pair, init_weights, mlp_config, dtype, **OPTIMIZERS[opt])

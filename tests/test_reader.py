@@ -1,5 +1,6 @@
 """The side-by-side reader's site: one aligned page per pair of twin files, two ladder pages,
-an index, nothing fetched from the network. (The browser test of the layout is still to come.)"""
+an index, nothing fetched from the network, and links from each section to the tests that prove
+it. The layout itself is tested in a browser (tests/test_browser.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(tmp_path):
     assert not re.search(
         r'(src|href)="(https?:)?//', "".join((tmp_path / f).read_text() for f in written)
     )  # nothing from the network
+
+
+def test_each_section_links_the_tests_that_prove_it(tmp_path):
+    """Read from the tests' `@pytest.mark.proves(model, *sections)` markers, as text."""
+    proved = reader.proofs()
+    assert ("tests/test_gpt.py", "test_one_adamw_step_and_100_in_float64") in proved[
+        ("gpt", "train step")
+    ]
+    reader.build(str(tmp_path))
+    text = (tmp_path / "gpt.html").read_text()
+    assert 'href="' in text and ">test_one_adamw_step_and_100_in_float64</a>" in text
+    for model in reader.twin_names():  # every model has its train step proved
+        assert (model, "train step") in proved, model
 
 
 def test_a_sections_explanation_comes_from_the_docs_heading_of_that_name():

@@ -84,6 +84,7 @@ def gap_states(a, b) -> float:
     return gap(a, b)
 
 
+@pytest.mark.proves("rnn", "config")
 @pytest.mark.parametrize("cell", CELLS)
 def test_names_and_shapes_are_torchs_and_weights_round_trip_exactly(cell):
     for task in TASKS:
@@ -99,6 +100,7 @@ def test_names_and_shapes_are_torchs_and_weights_round_trip_exactly(cell):
         assert all(np.array_equal(w[k], again[k]) for k in w)
 
 
+@pytest.mark.proves("rnn", "layers", "model", "loss")
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_states_outputs_and_every_gradient_agree(cell, task):
@@ -130,6 +132,7 @@ def test_states_outputs_and_every_gradient_agree(cell, task):
         assert gap(grads[name], p.grad) <= F64_TOL, name
 
 
+@pytest.mark.proves("rnn", "layers")
 @pytest.mark.parametrize("cell", CELLS)
 def test_fused_call_equals_the_cell_loop(cell):
     """OOP: one `nn.GRU` call against a Python loop of `nn.GRUCell` on the same weights."""
@@ -144,6 +147,7 @@ def test_fused_call_equals_the_cell_loop(cell):
                 assert gap_states(state, layer_state(last, k)) <= F64_TOL
 
 
+@pytest.mark.proves("rnn", "layers")
 @pytest.mark.parametrize("length", [STEPS_T, 4], ids=["full", "padded"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_scan_equals_a_python_loop(cell, length):
@@ -202,6 +206,7 @@ def trajectory(cell, task, dtype, steps):
     return gap(lf, lo), max(gap(final_f[k], final_o[k]) for k in final_f)
 
 
+@pytest.mark.proves("rnn", "train step")
 @pytest.mark.parametrize(
     "cell, task", [("lstm", "regress"), ("gru", "next-char")], ids=["lstm-adding", "gru-pycorpus"]
 )
@@ -210,6 +215,7 @@ def test_100_steps_in_float64(cell, task):
     assert dloss <= F64_TOL and dparam <= F64_TOL, (dloss, dparam)
 
 
+@pytest.mark.proves("rnn", "train step")
 @pytest.mark.parametrize(
     "cell, task", [("lstm", "regress"), ("gru", "next-char")], ids=["lstm-adding", "gru-pycorpus"]
 )
