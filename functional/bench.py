@@ -80,6 +80,10 @@ def run(args: cli_bench.BenchArgs) -> dict:
         compiled = step.lower(params, mstate, opt_state, x, y, 1).compile()
         warmup = time.perf_counter() - t0
         flops = xla_flops(compiled)
+        # what every variant reports beside its times: the same compiled update's cost
+        cost = dict(
+            flops=flops, flops_source="xla cost analysis", peak_gflops=peak, analytic=analytic
+        )
         state = (params, mstate, opt_state)
 
         def block_jit(state):
@@ -100,10 +104,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
                 "jit",
                 warmup_s=warmup,
                 blocks=blocks,
-                flops=flops,
-                flops_source="xla cost analysis",
-                peak_gflops=peak,
-                analytic=analytic,
+                **cost,
             )
         ]
 
@@ -136,13 +137,10 @@ def run(args: cli_bench.BenchArgs) -> dict:
                 "scan",
                 warmup_s=warmup,
                 blocks=blocks,
-                flops=flops,
-                flops_source="xla cost analysis",
-                peak_gflops=peak,
-                analytic=analytic,
+                **cost,
             )
         )
-    results.append(loop(args, cfg, model_cfg, train, flops, peak, analytic))
+    results.append(loop(args, cfg, model_cfg, train, cost))
     return {
         "side": SIDE,
         "device": args.device,
@@ -154,7 +152,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     }
 
 
-def loop(args, cfg, model_cfg, train, flops, peak, analytic) -> dict:
+def loop(args, cfg, model_cfg, train, cost: dict) -> dict:
     """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
     warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
     res = cli_bench.result(
@@ -162,10 +160,7 @@ def loop(args, cfg, model_cfg, train, flops, peak, analytic) -> dict:
         "loop",
         warmup_s=warmup,
         blocks=blocks,
-        flops=flops,
-        flops_source="xla cost analysis",
-        peak_gflops=peak,
-        analytic=analytic,
+        **cost,
     )
     res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
     return res

@@ -63,6 +63,13 @@ def run(args: cli_bench.BenchArgs) -> dict:
     with FlopCounterMode(display=False) as counter:  # one update, matrix products only
         module.train_step(model, optimizer, *batches[0])
     flops = float(counter.get_total_flops())
+    # what every variant reports beside its times: the same update's cost
+    cost = dict(
+        flops=flops,
+        flops_source="torch FlopCounterMode (matmul, conv)",
+        peak_gflops=peak,
+        analytic=analytic,
+    )
 
     def timed(step, variant):
         t0 = time.perf_counter()
@@ -81,10 +88,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
             variant,
             warmup_s=warmup,
             blocks=blocks,
-            flops=flops,
-            flops_source="torch FlopCounterMode (matmul, conv)",
-            peak_gflops=peak,
-            analytic=analytic,
+            **cost,
         )
 
     def eager(x, y):
@@ -93,7 +97,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     results = [timed(eager, "eager")]
     if not args.quick:
         results.append(timed(torch.compile(eager), "compile"))
-    results.append(loop(args, cfg, model_cfg, flops, peak, analytic))
+    results.append(loop(args, cfg, model_cfg, cost))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     return {
         "side": SIDE,
@@ -106,7 +110,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     }
 
 
-def loop(args, cfg, model_cfg, flops, peak, analytic) -> dict:
+def loop(args, cfg, model_cfg, cost: dict) -> dict:
     """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
     warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
     res = cli_bench.result(
@@ -114,10 +118,7 @@ def loop(args, cfg, model_cfg, flops, peak, analytic) -> dict:
         "loop",
         warmup_s=warmup,
         blocks=blocks,
-        flops=flops,
-        flops_source="torch FlopCounterMode (matmul, conv)",
-        peak_gflops=peak,
-        analytic=analytic,
+        **cost,
     )
     res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
     return res
