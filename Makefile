@@ -42,7 +42,7 @@ drift: $(STAMP)
 		--init runs/drift-adam/functional/init.safetensors
 	$(PY) -m shared.compare runs/drift-adam/functional runs/drift-adam/oop --plot docs/figures/drift-adam.png
 
-# The cnn_bn figures of docs/models/cnn.md (about 12 minutes): mnist5k, float32, batch 512, under
+# The cnn_bn figures of docs/models/cnn_bn.md (about 12 minutes): mnist5k, float32, batch 512, under
 # SGD with momentum and under Adam; each with a control, the OOP side from an init one ulp away.
 CNN_FLAGS := --model cnn_bn --dataset mnist5k --batch-size 512 --steps 400 --eval-every 50 \
              --dtype float32 --no-progress --overwrite

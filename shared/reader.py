@@ -14,16 +14,19 @@ and nothing fetched from the network. Text processing only: this never imports j
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
+
+from shared.docs_markdown import MARKDOWN, Links, slug
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = re.compile(r"^# -- (.+) --$", re.MULTILINE)
@@ -38,8 +41,11 @@ h1 { font-size: 1.5em; } a { color: #0550ae; }
 .section h2 { font-size: 1.1em; margin: .4em 0; }
 .explain { grid-column: 1 / -1; color: #333; font-size: .92em; max-width: 60em; min-width: 0;
   overflow-x: auto; }
-.explain table { border-collapse: collapse; } .explain td, .explain th { border: 1px solid #ccc;
-  padding: .2em .5em; } .explain img { max-width: 100%; }
+.doc, .rest { max-width: 60em; } .sides { color: #555; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .2em .5em; }
+img { max-width: 100%; } pre { overflow-x: auto; } .doc pre, .rest pre, .explain pre {
+  background: #f6f8fa; padding: .5em; }
+nav.pages { float: right; margin: 0 0 1em 1.5em; padding: .5em 1em; border: 1px solid #ccc; }
 .proofs { grid-column: 1 / -1; font-size: .85em; margin: .2em 0 .4em; }
 .code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px; }
 .ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
@@ -67,21 +73,25 @@ def sections(source: str) -> list[Section]:
     return out
 
 
-def explanations(markdown: str) -> dict[str, str]:
-    """`## ` heading (lower case) -> the text under it, from a model's docs page."""
+def explanations(markdown: str) -> tuple[str, list[tuple[str, str]]]:
+    """A docs page cut at its `## ` headings: the text above the first, and `(heading, text)`
+    for each heading in order."""
     parts = re.split(r"^## (.+)$", markdown, flags=re.MULTILINE)
-    return {parts[i].strip().lower(): parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    return parts[0].strip(), [
+        (parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts), 2)
+    ]
 
 
-def explanation_for(name: str, texts: dict[str, str]) -> str:
-    """The docs text for a section: the heading equal to its name, else the first heading that
-    contains it ("loss" and "train step" both read "Loss and train step")."""
-    if name in texts:
-        return texts[name]
-    return next((t for heading, t in texts.items() if name and name in heading), "")
+def heading_sections(heading: str) -> list[str]:
+    """The sections a docs heading explains: what stands before its colon, split at commas and
+    "and" ("Loss and train step" -> loss, train step; "Layers: the cells" -> layers)."""
+    head = heading.split(":")[0].lower()
+    return [p.strip() for p in re.split(r",| and ", head) if p.strip()]
 
 
-MARKDOWN = MarkdownIt("commonmark").enable("table")
+def explanation_for(name: str, parts: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The `(heading, text)` of a docs page that explains the section `name`, if any."""
+    return next(((h, t) for h, t in parts if name and name in heading_sections(h)), None)
 
 
 def proofs() -> dict[tuple[str, str], list[tuple[str, str]]]:
@@ -105,36 +115,64 @@ def code_html(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
 
+def title_and_body(markdown: str, default: str) -> tuple[str, str]:
+    """A Markdown page's `# ` title and the text below it."""
+    m = re.match(r"\s*# (.+)\n", markdown)
+    return (m.group(1).strip(), markdown[m.end() :]) if m else (default, markdown)
+
+
 def page(title: str, body: str) -> str:
+    """A page of the site; `title` is one line of Markdown (code spans show as code)."""
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>"
+        f"<title>{html.escape(title.replace('`', ''))}</title>"
         '<link rel="stylesheet" href="style.css"></head>\n'
-        f'<body><p><a href="index.html">index</a></p><h1>{html.escape(title)}</h1>\n'
+        f'<body><p><a href="index.html">index</a></p><h1>{MARKDOWN.renderInline(title)}</h1>\n'
         f"{body}\n</body></html>\n"
     )
 
 
 def twin_page(
-    name: str, functional: str, oop: str, docs: str, tests: dict[str, list[tuple[str, str]]]
+    name: str,
+    functional: str,
+    oop: str,
+    docs: str,
+    tests: dict[str, list[tuple[str, str]]],
+    render: Callable[[str], str] = MARKDOWN.render,
 ) -> str:
-    """The aligned two-column page of one model; `tests` maps a section to the links of the
-    tests that prove it, `(href, test name)`."""
+    """The aligned two-column page of one model.
+
+    **Arguments:**
+
+    - `functional`, `oop`: the twin files' text.
+    - `docs`: the model's docs page (Markdown). Its title and opening text head the page, the
+      text under each `## ` heading that names a section stands above that section's row, and
+      the other headings follow the twins.
+    - `tests`: section -> `[(href, test name)]`, the tests that prove it.
+    - `render`: Markdown -> HTML (the site's renderer rewrites the links).
+    """
     left, right = sections(functional), sections(oop)
     names = [s.name for s in left]
     if names != [s.name for s in right]:
         raise ValueError(
             f"{name}: the twins' sections differ: {names} vs {[s.name for s in right]}"
         )
-    texts = explanations(docs)
+    title, text = title_and_body(docs, name)
+    preamble, parts = explanations(text)
+    shown: set[str] = set()  # a heading that explains two sections is shown at the first
     rows = [
         '<div class="twins"><div class="head">functional (JAX)</div>'
         '<div class="head">OOP (PyTorch)</div>'
     ]
     for a, b in zip(left, right, strict=True):
         label = a.name or "module"
+        found = explanation_for(a.name, parts)
+        new = found is not None and found[0] not in shown
+        anchor = (
+            f'<span id="{slug(found[0])}"></span>' if new and slug(found[0]) != slug(label) else ""
+        )
         rows.append(
-            f'<div class="section" id="{html.escape(label)}"><h2>{html.escape(label)}</h2></div>'
+            f'<div class="section" id="{slug(label)}"><h2>{anchor}{html.escape(label)}</h2></div>'
         )
         if tests.get(a.name):
             links = ", ".join(
@@ -142,19 +180,28 @@ def twin_page(
                 for href, test in tests[a.name]
             )
             rows.append(f'<div class="proofs">proved by {links}</div>')
-        text = explanation_for(a.name, texts)
-        if text:
-            rows.append(f'<div class="explain">{MARKDOWN.render(text)}</div>')
+        if new:
+            shown.add(found[0])
+            rows.append(f'<div class="explain">{render(found[1])}</div>')
         rows.append(f'<div class="code" data-side="functional">{code_html(a.code)}</div>')
         rows.append(f'<div class="code" data-side="OOP">{code_html(b.code)}</div>')
     rows.append("</div>")
-    return page(f"{name}: functional beside OOP", "\n".join(rows))
+    rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
+    body = (
+        f'<p class="sides">{html.escape(name)}: functional/models/{name}.py on the left, '
+        f"oop/models/{name}.py on the right</p>\n"
+        + render(preamble)
+        + "\n".join(rows)
+        + (f'<div class="rest">{render(rest)}</div>' if rest else "")
+    )
+    return page(title, body)
 
 
 def ladder_page(side: str) -> str:
     """Level 0, level 1 and level 2 of the MLP on one side, in three columns."""
     files = ["shared/level0/mlp.py", f"{side}/level1/mlp.py", f"{side}/models/mlp.py"]
-    cols = ['<div class="ladder">']
+    cols = ['<p>The three levels of <a href="levels.html">levels</a>, one beside the other.</p>']
+    cols += ['<div class="ladder">']
     cols += [f'<div class="head"><b>level {i}</b>: {f}</div>' for i, f in enumerate(files)]
     cols += [
         f'<div class="code" data-side="level {i}">{code_html(read(f))}</div>'
@@ -180,18 +227,16 @@ def twin_names() -> list[str]:
     )
 
 
-def build(out: str) -> list[str]:
-    """Write the site into `out`; returns the pages written."""
-    os.makedirs(out, exist_ok=True)
-    written = []
+def doc_names() -> list[str]:
+    """The docs pages beside the models' (`docs/NAME.md`), in the index's order."""
+    first = ["architecture", "levels", "traps", "optimizers", "benchmarks", "reading"]
+    found = {f[:-3] for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md")}
+    return [d for d in first if d in found] + sorted(found - set(first))
 
-    def write(name: str, text: str) -> None:
-        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
-            f.write(text)
-        written.append(name)
 
-    models, proved = twin_names(), proofs()
-    for model, section in proved:  # a marker must name a section the twins have
+def check_proofs(models: list[str], proved: dict) -> None:
+    """A `proves` marker must name a model that has twins and a section its files have."""
+    for model, section in proved:
         known = (
             [s.name for s in sections(read(f"functional/models/{model}.py"))]
             if model in models
@@ -200,32 +245,54 @@ def build(out: str) -> list[str]:
         if section not in known:
             tests = ", ".join(t for _, t in proved[(model, section)])
             raise ValueError(f"{tests}: proves({model!r}, {section!r}), which no twin file has")
+
+
+def build(out: str) -> list[str]:
+    """Write the site into `out`; returns the files written. Raises ValueError, naming each,
+    where a docs link leads to no file or to no heading."""
+    os.makedirs(out, exist_ok=True)
+    written = []
+
+    def write(name: str, text: str) -> None:
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.write(text)
+        written.append(name)
+
+    models, docs, proved = twin_names(), doc_names(), proofs()
+    check_proofs(models, proved)
+    pages = {f"docs/{d}.md": f"{d}.html" for d in docs}
+    pages |= {f"docs/models/{m}.md": f"{m}.html" for m in models}
+    pages["README.md"] = "index.html"
+    links = Links(ROOT, out, pages)
     for name in models:
-        docs_page = os.path.join(ROOT, "docs", "models", f"{name}.md")
-        docs = read(docs_page) if os.path.exists(docs_page) else ""
+        docs_page = f"docs/models/{name}.md"
+        text = read(docs_page) if os.path.exists(os.path.join(ROOT, docs_page)) else ""
         functional, oop = read(f"functional/models/{name}.py"), read(f"oop/models/{name}.py")
         tests = {
             section: [(os.path.relpath(os.path.join(ROOT, f), out), t) for f, t in found]
             for (model, section), found in proved.items()
             if model == name
         }
-        write(f"{name}.html", twin_page(name, functional, oop, docs, tests))
+        render = functools.partial(links.render, source=docs_page)
+        write(f"{name}.html", twin_page(name, functional, oop, text, tests, render))
     for side in ("functional", "oop"):
         write(f"ladder-{side}.html", ladder_page(side))
-    docs = ["architecture", "levels", "traps", "optimizers", "benchmarks", "reading"]
+    for d in docs:
+        title, text = title_and_body(read(f"docs/{d}.md"), d)
+        body = links.render(text, f"docs/{d}.md")
+        write(f"{d}.html", page(title, f'<main class="doc">{body}</main>'))
     items = [f'<li><a href="{m}.html">{m}</a></li>' for m in models]
     items += [
         f'<li><a href="ladder-{s}.html">the MLP ladder, {s}</a></li>' for s in ("functional", "oop")
     ]
-    items += [
-        f'<li><a href="../{d}.md">{d}.md</a></li>'
-        for d in docs
-        if os.path.exists(os.path.join(ROOT, "docs", f"{d}.md"))
-    ]
-    write(
-        "index.html", page("paradigms: the twins side by side", "<ul>" + "".join(items) + "</ul>")
-    )
+    items += [f'<li><a href="{d}.html">{d}</a></li>' for d in docs]
+    title, readme = title_and_body(read("README.md"), "paradigms")
+    nav = '<nav class="pages"><b>The site</b><ul>' + "".join(items) + "</ul></nav>"
+    body = links.render(readme, "README.md")
+    write("index.html", page(title, f'{nav}<main class="doc">{body}</main>'))
     write("style.css", STYLE + HtmlFormatter().get_style_defs(".highlight"))
+    if links.broken:
+        raise ValueError("broken links in the docs: " + "; ".join(links.broken))
     return written
 
 

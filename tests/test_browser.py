@@ -75,3 +75,22 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site
     page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-800.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("name", ["index", "ladder-functional", "ladder-oop"] + reader.doc_names())
+def test_docs_page_loads_its_figures_without_errors(name, browser, site):
+    """The rendered docs: every figure found on disk and decoded, no console errors, and the
+    text no wider than the window (a wide table or code block scrolls inside itself)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((site / f"{name}.html").as_uri())
+    broken = page.evaluate(
+        "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+        ".map(i => i.getAttribute('src'))"
+    )
+    assert broken == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    assert errors == []
+    page.close()

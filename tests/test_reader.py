@@ -1,19 +1,25 @@
 """The side-by-side reader's site: one aligned page per pair of twin files, two ladder pages,
-an index, nothing fetched from the network, and links from each section to the tests that prove
-it. The layout itself is tested in a browser (tests/test_browser.py)."""
+the docs rendered, an index, nothing fetched from the network, links from each section to the
+tests that prove it, and no link that leads nowhere. The layout itself is tested in a browser
+(tests/test_browser.py)."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
+
 from shared import reader
+from shared.docs_markdown import Links, slug
 
 
 def test_the_site_has_an_aligned_page_for_every_twin_pair(tmp_path):
     written = reader.build(str(tmp_path))
     models = reader.twin_names()
     assert {"mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gpt"} <= set(models)
-    assert set(written) == {f"{m}.html" for m in models} | {
+    docs = reader.doc_names()
+    assert {"architecture", "levels", "traps", "optimizers", "benchmarks", "reading"} <= set(docs)
+    assert set(written) == {f"{m}.html" for m in models} | {f"{d}.html" for d in docs} | {
         "ladder-functional.html",
         "ladder-oop.html",
         "index.html",
@@ -26,7 +32,7 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(tmp_path):
         assert text.count('data-side="functional"') == text.count('data-side="OOP"')
         assert text.count('data-side="functional"') == len(functional)
         heads = re.findall(r'<div class="section" id="([^"]+)">', text)
-        assert heads == ["module"] + [s.name for s in functional[1:]]
+        assert heads == ["module"] + [slug(s.name) for s in functional[1:]]
         assert 'class="highlight"' in text and 'class="k"' in text  # Pygments' keyword spans
     assert not re.search(
         r'(src|href)="(https?:)?//', "".join((tmp_path / f).read_text() for f in written)
@@ -48,7 +54,82 @@ def test_each_section_links_the_tests_that_prove_it(tmp_path):
 
 def test_a_sections_explanation_comes_from_the_docs_heading_of_that_name():
     docs = "intro\n## Config\nthe sizes\n## Loss and train step\nthe objective\n"
-    texts = reader.explanations(docs)
-    assert reader.explanation_for("config", texts) == "the sizes"
-    assert reader.explanation_for("train step", texts) == "the objective"
-    assert reader.explanation_for("evaluate", texts) == ""
+    preamble, parts = reader.explanations(docs)
+    assert preamble == "intro"
+    assert reader.explanation_for("config", parts) == ("Config", "the sizes")
+    assert reader.explanation_for("loss", parts) == ("Loss and train step", "the objective")
+    assert reader.explanation_for("train step", parts) == ("Loss and train step", "the objective")
+    assert reader.explanation_for("evaluate", parts) is None
+    assert reader.heading_sections("Layers: the cells, and a loop") == ["layers"]
+    assert reader.heading_sections("Loss, train step and evaluate: the MLP's") == [
+        "loss",
+        "train step",
+        "evaluate",
+    ]
+
+
+def plain(html: str) -> str:
+    """A page's text: tags dropped, white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.mark.parametrize("model", reader.twin_names())
+def test_every_section_is_explained_by_the_models_docs_page(model, tmp_path):
+    """docs/models/NAME.md has a `## ` heading naming each section of the twins ("Model",
+    "Layers: which BatchNorm", "Loss and train step"); its text stands above that row, once,
+    and every heading of the page is an anchor of the built page."""
+    title, text = reader.title_and_body(reader.read(f"docs/models/{model}.md"), model)
+    _, parts = reader.explanations(text)
+    names = [s.name for s in reader.sections(reader.read(f"functional/models/{model}.py"))[1:]]
+    missing = [n for n in names if reader.explanation_for(n, parts) is None]
+    assert missing == [], f"docs/models/{model}.md has no heading for {missing}"
+    reader.build(str(tmp_path))
+    built = (tmp_path / f"{model}.html").read_text()
+    for heading, body in parts:
+        assert f'id="{slug(heading)}"' in built, heading
+        start = plain(reader.MARKDOWN.render(body))[:80]  # the links differ; the text does not
+        assert plain(built).count(start) == 1, f"{heading}: shown {plain(built).count(start)}x"
+
+
+def test_the_docs_are_rendered_and_the_index_links_every_page(tmp_path):
+    written = reader.build(str(tmp_path))
+    index = (tmp_path / "index.html").read_text()
+    for name in written:
+        if name not in ("index.html", "style.css"):
+            assert f'href="{name}"' in index, name
+    assert "<h2" in index and "Quick start" in index  # the README, rendered
+    traps = (tmp_path / "traps.html").read_text()
+    assert "<table>" in traps and 'id="jax-is-32-bit-by-default"' in traps
+    assert 'href="#jax-is-32-bit-by-default"' in traps
+    site = "".join((tmp_path / f).read_text() for f in written)
+    assert not re.search(r'href="[^"]*\.md(#[^"]*)?"', site)  # every docs link goes to a page
+    for src in re.findall(r'<img src="([^"]+)"', site):
+        assert (tmp_path / src).is_file(), src  # figures resolve from the site's folder
+
+
+def test_a_link_to_no_file_or_no_heading_is_reported(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "b.md").write_text("# B\n\n## `x.std()` is unbiased\n")
+    links = Links(str(tmp_path), str(tmp_path / "site"), {"docs/b.md": "b.html"})
+    html = links.render(
+        "[ok](b.md#xstd-is-unbiased) [gone](b.md#nothing) [lost](figures/c.png) "
+        "[web](https://example.org/x.md)",
+        "docs/a.md",
+    )
+    assert 'href="b.html#xstd-is-unbiased"' in html and 'href="https://example.org/x.md"' in html
+    assert links.broken == [
+        "docs/a.md: b.md#nothing (no heading with that anchor)",
+        "docs/a.md: figures/c.png (no such file)",
+    ]
+
+
+def test_heading_anchors_are_githubs():
+    """The anchors the docs already use on GitHub must work in the site."""
+    assert (
+        slug("`clip_grad_norm_` divides by norm + 1e-6") == "clip_grad_norm_-divides-by-norm--1e-6"
+    )
+    assert (
+        slug("BatchNorm: state in, state out — or buffers")
+        == "batchnorm-state-in-state-out--or-buffers"
+    )
+    assert slug("`nn.GRU` defaults to `batch_first=False`") == "nngru-defaults-to-batch_firstfalse"
