@@ -119,7 +119,9 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         extra = () if mstate is None else (mstate,)  # inference mode reads the statistics
         return map(float, module.evaluate(model, *extra, x_test, y_test))
 
-    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
+    folder = RunFolder(
+        opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
+    )
     if not opts.resume:
         folder.save("init", to_canonical_with_state(model, mstate), 0)
     batches = data.batches(

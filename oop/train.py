@@ -102,7 +102,9 @@ def _run(
         rng = {"rng.torch": torch.get_rng_state().numpy()}
         return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k), **rng}
 
-    folder = RunFolder(opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite)
+    folder = RunFolder(
+        opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
+    )
     if not opts.resume:
         folder.save("init", to_canonical(model), 0)
     pending: list[torch.Tensor] = []

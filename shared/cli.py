@@ -60,6 +60,10 @@ class RunOptions:
     resume: str | None = None
     jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
 
+    def start(self) -> dict:
+        """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
+        return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter}
+
 
 def build_parser(side: str) -> argparse.ArgumentParser:
     other = "oop" if side == "functional" else "functional"

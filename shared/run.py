@@ -3,7 +3,7 @@
 The loops themselves live in `functional/train.py` and `oop/train.py`, where they read as each
 paradigm writes them; this class only keeps the files the same on both sides:
 
-    DIR/config.json          the model and training configs, the side, the versions
+    DIR/config.json          the model and training configs, the side, the start, the versions
     DIR/init.safetensors     the weights before the first update
     DIR/step-N.safetensors   every --save-every updates
     DIR/final.safetensors    the weights after the last update
@@ -58,6 +58,7 @@ class RunFolder:
         versions: dict[str, str],
         progress: bool = True,
         overwrite: bool = False,
+        start: dict | None = None,
     ) -> None:
         old = _previous_run(out)
         if old and not overwrite:
@@ -78,6 +79,7 @@ class RunFolder:
             "model": train.model,
             "model_config": to_dict(model_config),
             "train_config": to_dict(train),
+            "start": start or {},  # --init / --resume / --jitter-init: where the weights came from
             "versions": {"python": platform.python_version(), "numpy": np.__version__, **versions},
         }
         with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:

@@ -353,6 +353,9 @@ def test_jitter_init_starts_one_ulp_away_from_the_given_init(tmp_path):
         assert train(side, tmp_path / side, *flags, "--init", str(tmp_path / "a/init.safetensors"),
                      "--jitter-init") == 0  # fmt: skip
         starts.append(checkpoint.read(tmp_path / side / "init.safetensors").weights)
+        start = json.loads((tmp_path / side / "config.json").read_text())["start"]
+        assert start == {"init": str(tmp_path / "a/init.safetensors"), "resume": None,
+                         "jitter_init": True}  # fmt: skip
     for name, w in given.items():
         up = np.nextafter(w, np.float32(np.inf))
         assert np.all((starts[0][name] == w) | (starts[0][name] == up)), name
