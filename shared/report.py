@@ -13,270 +13,29 @@ Markdown on stdout (and in --md), states the machine, each side's versions and t
 Results that measured the same (side, model, variant, batch size, dtype) in several files are
 combined: the median of their medians, the median of their IQRs, and the count of runs. --png
 draws the main table as grouped bars on a log axis, the baseline hatched and marked per group.
+Reading and combining the files: `shared/bench_results.py`; the chart: `shared/report_plot.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import statistics
 import sys
-from dataclasses import dataclass
 
+from shared.bench_results import (
+    DEFAULT_BASELINE,
+    FRAMEWORK,
+    SIDES,
+    BenchFile,
+    Report,
+    build,
+    distinct,
+    load,
+    median_of,
+)
 from shared.cli import HelpFormatter, Parser
-
-SIDES = ("functional", "oop")
-FRAMEWORK = {"functional": "JAX", "oop": "torch"}
-# Column order within a side; a variant not listed here follows its side's known ones.
-VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop")}
-DTYPES = ("float32", "float64")
-DEFAULT_BASELINE = "oop:eager"
-
-# The schema the bench scripts write: key -> accepted JSON types (None: null allowed).
-NUMBER = (int, float)
-TOP_KEYS = {
-    "side": (str,),
-    "device": (str,),
-    "machine": (dict,),
-    "versions": (dict,),
-    "threads": (dict,),
-    "matmul_peak_gflops": (*NUMBER, type(None)),
-    "results": (list,),
-}
-MACHINE_KEYS = {
-    "platform": (str,),
-    "processor": (str,),
-    "cpu_count": (int, type(None)),
-    "python": (str,),
-    "device_name": (str,),
-}
-THREAD_KEYS = {"intra_op": (int,), "note": (str,)}
-RESULT_KEYS = {
-    "model": (str,),
-    "variant": (str,),
-    "batch_size": (int,),
-    "dtype": (str,),
-    "steps": (int,),
-    "repeats": (int,),
-    "warmup_s": NUMBER,
-    "step_ms_median": NUMBER,
-    "step_ms_iqr": NUMBER,
-    "samples_per_s": NUMBER,
-    "peak_rss_mb": NUMBER,
-    "flops_per_step": (*NUMBER, type(None)),
-    "flops_source": (str,),
-    "analytic_flops_per_step": (*NUMBER, type(None)),
-    "achieved_gflops": (*NUMBER, type(None)),
-    "roofline_fraction": (*NUMBER, type(None)),
-}
-
-
-# -- reading --
-
-
-@dataclass(frozen=True)
-class BenchFile:
-    path: str
-    side: str
-    device: str
-    machine: dict
-    versions: dict
-    threads: dict
-    matmul_peak_gflops: float | None
-    results: list[dict]
-
-
-def _fix(path: str, side: str | None = None) -> str:
-    if side in SIDES:
-        return f"rewrite it with python -m {side}.bench --out {path}"
-    return f"write it with python -m functional.bench --out {path} (or oop.bench)"
-
-
-def _check(obj: dict, keys: dict, where: str, path: str, side: str | None) -> None:
-    for key, types in keys.items():
-        if key not in obj:
-            raise ValueError(f"{path}: the key '{where}{key}' is missing; {_fix(path, side)}")
-        value = obj[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            wanted = "/".join("null" if t is type(None) else t.__name__ for t in types)
-            raise ValueError(
-                f"{path}: '{where}{key}' is {value!r}, not {wanted}; {_fix(path, side)}"
-            )
-
-
-def load(path: str) -> BenchFile:
-    """One bench file, checked against the schema; a ValueError names the key and the fix."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such file; {_fix(path)}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not JSON ({e.msg} at line {e.lineno}); {_fix(path)}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read it ({e}); {_fix(path)}") from e
-    if not isinstance(info, dict):
-        raise ValueError(
-            f"{path} holds a JSON {type(info).__name__}, not a bench object; {_fix(path)}"
-        )
-    side = info.get("side")
-    _check(info, TOP_KEYS, "", path, side)
-    if side not in SIDES:
-        raise ValueError(f"{path}: 'side' is {side!r}, not functional or oop; {_fix(path)}")
-    _check(info["machine"], MACHINE_KEYS, "machine.", path, side)
-    _check(info["threads"], THREAD_KEYS, "threads.", path, side)
-    for i, result in enumerate(info["results"]):
-        if not isinstance(result, dict):
-            raise ValueError(f"{path}: results[{i}] is not an object; {_fix(path, side)}")
-        _check(result, RESULT_KEYS, f"results[{i}].", path, side)
-        if not result["step_ms_median"] > 0:
-            raise ValueError(
-                f"{path}: results[{i}].step_ms_median is {result['step_ms_median']}, not a "
-                f"positive time; {_fix(path, side)}"
-            )
-    return BenchFile(
-        path=path,
-        side=side,
-        device=info["device"],
-        machine=info["machine"],
-        versions=info["versions"],
-        threads=info["threads"],
-        matmul_peak_gflops=info["matmul_peak_gflops"],
-        results=info["results"],
-    )
-
-
-# -- combining --
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One (side, variant) on one row: every run of it combined."""
-
-    side: str
-    variant: str
-    row: tuple  # (model, batch_size, dtype, device)
-    runs: int
-    step_ms: float  # the median of the runs' medians
-    iqr_ms: float  # the median of the runs' IQRs
-    run_ms: tuple[float, ...]  # each run's median, in file order
-    warmup_s: float
-    samples_per_s: float
-    peak_rss_mb: float  # the largest of the runs'
-    flops: float | None
-    flops_source: str
-    analytic_flops: float | None
-    achieved_gflops: float | None
-    roofline: float | None  # a fraction of the side's matmul peak
-
-    @property
-    def column(self) -> str:
-        return f"{self.side}:{self.variant}"
-
-
-def _median(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def _combine(side: str, variant: str, row: tuple, runs: list[tuple[BenchFile, dict]]) -> Entry:
-    results = [r for _, r in runs]
-    step_ms = _median(r["step_ms_median"] for r in results)
-    flops = _median(r["flops_per_step"] for r in results)
-    achieved = _median(r["achieved_gflops"] for r in results)
-    if achieved is None and flops is not None:
-        achieved = flops / (step_ms * 1e-3) / 1e9
-
-    def fraction(f: BenchFile, r: dict) -> float | None:
-        if r["roofline_fraction"] is not None:
-            return r["roofline_fraction"]
-        if r["achieved_gflops"] is not None and f.matmul_peak_gflops:
-            return r["achieved_gflops"] / f.matmul_peak_gflops
-        return None
-
-    roofline = _median(fraction(f, r) for f, r in runs)
-    if roofline is None and achieved is not None:
-        peak = _median(f.matmul_peak_gflops or None for f, _ in runs)
-        roofline = None if peak is None else achieved / peak
-    sources = dict.fromkeys(
-        r["flops_source"] for r in results if r["flops_per_step"] is not None and r["flops_source"]
-    )
-    return Entry(
-        side=side,
-        variant=variant,
-        row=row,
-        runs=len(results),
-        step_ms=step_ms,
-        iqr_ms=_median(r["step_ms_iqr"] for r in results),
-        run_ms=tuple(r["step_ms_median"] for r in results),
-        warmup_s=_median(r["warmup_s"] for r in results),
-        samples_per_s=_median(r["samples_per_s"] for r in results),
-        peak_rss_mb=max(r["peak_rss_mb"] for r in results),
-        flops=flops,
-        flops_source=", ".join(sources),
-        analytic_flops=_median(r["analytic_flops_per_step"] for r in results),
-        achieved_gflops=achieved,
-        roofline=roofline,
-    )
-
-
-def _column_key(column: str) -> tuple:
-    side, variant = column.split(":", 1)
-    known = VARIANTS[side]
-    return (SIDES.index(side), known.index(variant) if variant in known else len(known), variant)
-
-
-@dataclass(frozen=True)
-class Report:
-    files: list[BenchFile]
-    baseline: str  # "side:variant"
-    rows: list[tuple]  # (model, batch_size, dtype, device), in table order
-    columns: list[str]  # "side:variant", in table order
-    entries: dict[tuple, Entry]  # (row, column) -> Entry
-
-    def ratio(self, row: tuple, column: str) -> float | None:
-        """This cell's time / the baseline's time on the same row; None without a baseline."""
-        base = self.entries.get((row, self.baseline))
-        cell = self.entries.get((row, column))
-        return None if base is None or cell is None else cell.step_ms / base.step_ms
-
-    @property
-    def devices(self) -> list[str]:
-        return sorted({row[3] for row in self.rows})
-
-
-def build(files: list[BenchFile], baseline: str = DEFAULT_BASELINE) -> Report:
-    """Group every result by (side, model, variant, batch size, dtype, device) and combine."""
-    groups: dict[tuple, list[tuple[BenchFile, dict]]] = {}
-    models: dict[str, int] = {}  # model -> order of first appearance
-    for f in files:
-        for r in f.results:
-            models.setdefault(r["model"], len(models))
-            row = (r["model"], r["batch_size"], r["dtype"], f.device)
-            groups.setdefault((row, f"{f.side}:{r['variant']}"), []).append((f, r))
-    if not groups:
-        names = ", ".join(f.path for f in files)
-        raise ValueError(f"{names}: no results in the files; run the bench scripts with --out")
-    entries = {}
-    for (row, column), runs in groups.items():
-        side, variant = column.split(":", 1)
-        entries[(row, column)] = _combine(side, variant, row, runs)
-    columns = sorted({c for _, c in entries}, key=_column_key)
-    if baseline not in columns:
-        raise ValueError(
-            f"--baseline {baseline} matches no result in the files; pass one of "
-            + ", ".join(columns)
-        )
-
-    def row_key(row):
-        model, batch, dtype, device = row
-        return (models[model], batch, DTYPES.index(dtype) if dtype in DTYPES else 9, dtype, device)
-
-    rows = sorted({row for row, _ in entries}, key=row_key)
-    return Report(files, baseline, rows, columns, entries)
-
+from shared.report_plot import plot
 
 # -- formatting --
 
@@ -406,24 +165,17 @@ def _names(files: list[BenchFile]) -> str:
     return ", ".join(os.path.basename(f.path) for f in files)
 
 
-def _distinct(files: list[BenchFile], key) -> dict[str, list[BenchFile]]:
-    out: dict[str, list[BenchFile]] = {}
-    for f in files:
-        out.setdefault(key(f), []).append(f)
-    return out
-
-
 def warnings(report: Report) -> list[str]:
     """Differences between the files that make their times hard to compare; not errors."""
     out = []
-    machines = _distinct(report.files, lambda f: f.machine["processor"])
+    machines = distinct(report.files, lambda f: f.machine["processor"])
     if len(machines) > 1:
         where = "; ".join(f"{p or 'unknown'!r} in {_names(fs)}" for p, fs in machines.items())
         out.append(
             f"the files come from different machines (processor {where}); "
             "their times do not compare"
         )
-    names = _distinct(report.files, lambda f: f.machine["device_name"])
+    names = distinct(report.files, lambda f: f.machine["device_name"])
     if len(names) > 1 and len(machines) == 1:
         where = "; ".join(f"{d!r} in {_names(fs)}" for d, fs in names.items())
         out.append(f"the files ran on different devices ({where}); their times do not compare")
@@ -434,7 +186,7 @@ def warnings(report: Report) -> list[str]:
     for side in SIDES:
         files = [f for f in report.files if f.side == side]
         for label, key in (("versions", _versions), ("threads", _threads)):
-            seen = _distinct(files, key)
+            seen = distinct(files, key)
             if len(seen) > 1:
                 where = "; ".join(f"{v} in {_names(fs)}" for v, fs in seen.items())
                 out.append(f"the {side} files differ in {label}: {where}")
@@ -454,7 +206,7 @@ def markdown(report: Report, image: str | None = None) -> str:
     files = report.files
     combined = sum(e.runs for e in report.entries.values())
     lines = ["# Benchmark report", ""]
-    machines = _distinct(files, lambda f: _machine_line(f.machine))
+    machines = distinct(files, lambda f: _machine_line(f.machine))
     if len(machines) == 1:
         lines.append(f"Machine: {next(iter(machines))}")
     else:
@@ -472,7 +224,7 @@ def markdown(report: Report, image: str | None = None) -> str:
             continue
         first = side_files[0]
         peaks = [f.matmul_peak_gflops for f in side_files if f.matmul_peak_gflops]
-        peak = f"{_num(_median(peaks))} GFLOP/s" if peaks else "not measured"
+        peak = f"{_num(median_of(peaks))} GFLOP/s" if peaks else "not measured"
         lines.append(
             f"- {side} ({_names(side_files)}): {_versions(first)}; threads: {_threads(first)}; "
             f"Python {first.machine['python']}; float32 matmul peak {peak}"
@@ -503,103 +255,6 @@ def markdown(report: Report, image: str | None = None) -> str:
     if image is not None:
         lines += ["", f"![ms per update, log scale]({image})"]
     return "\n".join(lines) + "\n"
-
-
-# -- plotting --
-
-
-def _colors(columns: list[str]) -> dict[str, tuple]:
-    import matplotlib
-
-    out = {}
-    for side, cmap in (("functional", "Blues"), ("oop", "Oranges")):
-        mine = [c for c in columns if c.startswith(side + ":")]
-        shades = matplotlib.colormaps[cmap]
-        for i, c in enumerate(mine):
-            out[c] = shades(0.85 - 0.5 * i / max(1, len(mine) - 1))
-    return out
-
-
-def title(report: Report) -> str:
-    machines = _distinct(report.files, lambda f: f.machine["processor"])
-    if len(machines) > 1:
-        return "mixed machines: " + " / ".join(p or "unknown" for p in machines)
-    m = report.files[0].machine
-    cpus = "" if m["cpu_count"] is None else f" · {m['cpu_count']} CPUs"
-    device = f" · {m['device_name']}" if m["device_name"] not in ("", m["processor"]) else ""
-    return f"{m['processor'] or m['platform']}{cpus}{device}"
-
-
-def figure(report: Report):
-    """Grouped bars: one group per row of the main table, one bar per side:variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    rows, columns = report.rows, report.columns
-    colors = _colors(columns)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) * max(1, len(columns)) / 3), 4.8))
-    width = 0.8 / len(columns)
-    for j, column in enumerate(columns):
-        xs, ys = [], []
-        for i, row in enumerate(rows):
-            e = report.entries.get((row, column))
-            if e is not None:
-                xs.append(i - 0.4 + width * (j + 0.5))
-                ys.append(e.step_ms)
-        is_base = column == report.baseline
-        ax.bar(
-            xs,
-            ys,
-            width,
-            color=colors[column],
-            label=f"{column} (baseline)" if is_base else column,
-            hatch="//" if is_base else None,
-            edgecolor="black" if is_base else "none",
-            linewidth=0.8,
-        )
-    marked = False
-    for i, row in enumerate(rows):
-        base = report.entries.get((row, report.baseline))
-        if base is not None:
-            ax.hlines(
-                base.step_ms,
-                i - 0.45,
-                i + 0.45,
-                colors="black",
-                linestyles="--",
-                lw=0.9,
-                label=None if marked else "baseline time",
-            )
-            marked = True
-    several = len(report.devices) > 1
-    labels = [
-        f"{model}\nbatch {batch}\n{dtype}" + (f"\n{device}" if several else "")
-        for model, batch, dtype, device in rows
-    ]
-    ax.set_xticks(range(len(rows)), labels, fontsize=8)
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}"))
-    ax.yaxis.set_minor_formatter(
-        matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5))
-    )  # plain numbers (0.5, 2, 20), not 2×10⁰
-    ax.set_ylabel("ms per update (median, log scale)")
-    ax.set_title(title(report), fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.grid(axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def plot(report: Report, path: str) -> str:
-    import matplotlib.pyplot as plt
-
-    fig = figure(report)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # -- command line --

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared import report
+from shared import report, report_plot
 
 MACHINE = {
     "platform": "Linux-6.8-x86_64",
@@ -165,7 +165,7 @@ def test_another_baseline_and_a_machine_warning(files, tmp_path, capsys):
 def test_the_chart_marks_the_baseline(files):
     import matplotlib.pyplot as plt
 
-    fig = report.figure(report.build([report.load(f) for f in files]))
+    fig = report_plot.figure(report.build([report.load(f) for f in files]))
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
     assert "oop:eager (baseline)" in labels and "baseline time" in labels
