@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -32,12 +33,26 @@ def inline_text(token: Token) -> str:
     return "".join(c.content for c in token.children or [] if c.type in ("text", "code_inline"))
 
 
+def heading_anchors(tokens: list[Token]) -> list[str]:
+    """The anchor of each heading among parsed tokens, in order, as GitHub numbers repeats: the
+    second `## Example` is `example-1`, the third `example-2`."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        if t.type == "heading_open":
+            base = slug(inline_text(tokens[i + 1]))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            out.append(base if n == 0 else f"{base}-{n}")
+    return out
+
+
 def anchors(text: str) -> set[str]:
     """The anchors of every heading in a Markdown text."""
-    tokens = MARKDOWN.parse(text)
-    return {
-        slug(inline_text(tokens[i + 1])) for i, t in enumerate(tokens) if t.type == "heading_open"
-    }
+    return set(heading_anchors(MARKDOWN.parse(text)))
+
+
+RAW_LINK = re.compile(r"""\b(?:src|href)\s*=""", re.IGNORECASE)
 
 
 class Links:
@@ -66,7 +81,8 @@ class Links:
         """A link written in `source` (a Markdown path), as the site's pages must write it."""
         if SCHEME.match(href):
             return href
-        path, _, fragment = href.partition("#")
+        parts = urlsplit(href)  # markdown-it percent-encodes: `#σ` arrives as `#%CF%83`
+        path, fragment = unquote(parts.path), unquote(parts.fragment)
         if not path:  # an anchor on the same page
             target = source
         else:
@@ -81,15 +97,20 @@ class Links:
         page = self.pages.get(target)
         if page is None:
             page = os.path.relpath(os.path.join(self.root, target), self.out)
-        return page + (f"#{fragment}" if fragment else "")
+        query = f"?{parts.query}" if parts.query else ""
+        return page + query + (f"#{fragment}" if fragment else "")
 
     def render(self, text: str, source: str) -> str:
-        """Markdown `text` from the file `source`, as HTML for the site."""
+        """Markdown `text` from the file `source`, as HTML for the site. A link written in raw
+        HTML (`<img src=...>`) would be neither rewritten nor checked, so it is reported."""
         tokens = MARKDOWN.parse(text)
-        for i, t in enumerate(tokens):
+        ids = iter(heading_anchors(tokens))
+        for t in tokens:
             if t.type == "heading_open":
-                t.attrSet("id", slug(inline_text(tokens[i + 1])))
-            for c in t.children or []:
+                t.attrSet("id", next(ids))
+            for c in [t, *(t.children or [])]:
+                if c.type in ("html_block", "html_inline") and RAW_LINK.search(c.content):
+                    self.broken.append(f"{source}: {c.content.strip()} (write it in Markdown)")
                 for attr in ("href", "src"):
                     value = c.attrGet(attr)
                     if isinstance(value, str):

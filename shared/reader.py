@@ -74,12 +74,22 @@ def sections(source: str) -> list[Section]:
 
 
 def explanations(markdown: str) -> tuple[str, list[tuple[str, str]]]:
-    """A docs page cut at its `## ` headings: the text above the first, and `(heading, text)`
-    for each heading in order."""
-    parts = re.split(r"^## (.+)$", markdown, flags=re.MULTILINE)
-    return parts[0].strip(), [
-        (parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts), 2)
+    """A docs page cut at its `## ` headings (as Markdown parses them, so not at a `## ` line
+    inside a code block): the text above the first, and `(heading, text)` for each in order."""
+    tokens = MARKDOWN.parse(markdown)
+    lines = markdown.split("\n")
+    heads = [  # (first line, line after the heading, heading text)
+        (t.map[0], t.map[1], tokens[i + 1].content.strip())
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open" and t.tag == "h2" and t.level == 0
     ]
+    ends = [start for start, _, _ in heads[1:]] + [len(lines)]
+    parts = [
+        (head, "\n".join(lines[after:end]).strip())
+        for (_, after, head), end in zip(heads, ends, strict=True)
+    ]
+    first = heads[0][0] if heads else len(lines)
+    return "\n".join(lines[:first]).strip(), parts
 
 
 def heading_sections(heading: str) -> list[str]:
@@ -117,7 +127,7 @@ def code_html(code: str) -> str:
 
 def title_and_body(markdown: str, default: str) -> tuple[str, str]:
     """A Markdown page's `# ` title and the text below it."""
-    m = re.match(r"\s*# (.+)\n", markdown)
+    m = re.match(r"\s*# (.+)(?:\n|$)", markdown)
     return (m.group(1).strip(), markdown[m.end() :]) if m else (default, markdown)
 
 
@@ -127,7 +137,8 @@ def page(title: str, body: str) -> str:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title.replace('`', ''))}</title>"
         '<link rel="stylesheet" href="style.css"></head>\n'
-        f'<body><p><a href="index.html">index</a></p><h1>{MARKDOWN.renderInline(title)}</h1>\n'
+        f'<body><p><a href="index.html">index</a></p>'
+        f'<h1 id="{slug(title.replace("`", ""))}">{MARKDOWN.renderInline(title)}</h1>\n'
         f"{body}\n</body></html>\n"
     )
 
@@ -159,6 +170,9 @@ def twin_page(
         )
     title, text = title_and_body(docs, name)
     preamble, parts = explanations(text)
+    repeated = {slug(h) for h, _ in parts if [slug(g) for g, _ in parts].count(slug(h)) > 1}
+    if repeated:  # the page is assembled out of order, so GitHub's -1, -2 numbering can't hold
+        raise ValueError(f"{name}'s docs page has two headings with the anchor {sorted(repeated)}")
     shown: set[str] = set()  # a heading that explains two sections is shown at the first
     rows = [
         '<div class="twins"><div class="head">functional (JAX)</div>'
@@ -168,12 +182,12 @@ def twin_page(
         label = a.name or "module"
         found = explanation_for(a.name, parts)
         new = found is not None and found[0] not in shown
-        anchor = (
-            f'<span id="{slug(found[0])}"></span>' if new and slug(found[0]) != slug(label) else ""
-        )
-        rows.append(
-            f'<div class="section" id="{slug(label)}"><h2>{anchor}{html.escape(label)}</h2></div>'
-        )
+        heading = html.escape(label)
+        if new and slug(found[0]) != slug(label):  # the docs heading's anchor, and its subtitle
+            heading = f'<span id="{slug(found[0])}"></span>{heading}'
+            if ":" in found[0]:
+                heading += ": " + MARKDOWN.renderInline(found[0].split(":", 1)[1].strip())
+        rows.append(f'<div class="section" id="{slug(label)}"><h2>{heading}</h2></div>')
         if tests.get(a.name):
             links = ", ".join(
                 f'<a href="{html.escape(href)}">{html.escape(test)}</a>'

@@ -22,7 +22,7 @@ import oop.convert as oconvert
 import oop.models.cnn_bn as obn
 import oop.optim as ooptim
 from shared import checkpoint, data
-from shared.config import CNNConfig
+from shared.config import CNNBNConfig
 from shared.optim import OptimizerSpec, ScheduleSpec
 
 F64_TOL = 1e-10  # float64 twins agree to rounding (measured: 1.5e-14 at most)
@@ -38,7 +38,7 @@ STEPS, BATCH, CHECK_AT = 100, 64, (1, 10, 100)
 @pytest.fixture(scope="module")
 def setup():
     ds = data.load("digits")
-    config = CNNConfig.for_data(ds, width=8)
+    config = CNNBNConfig.for_data(ds, width=8)
     with jax.enable_x64(True):
         model, state = fbn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
         canonical = {

@@ -123,6 +123,33 @@ def test_a_link_to_no_file_or_no_heading_is_reported(tmp_path):
     ]
 
 
+def test_links_are_decoded_and_repeated_headings_numbered_as_on_github(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "b.md").write_text("# B\n\n## σ gate\n\n## Example\n\n## Example\n")
+    links = Links(str(tmp_path), str(tmp_path / "site"), {"docs/b.md": "b.html"})
+    html = links.render(
+        "[s](b.md#σ-gate) [q](b.md?plain=1#example-1) [e](b.md#example-2)", "docs/a.md"
+    )
+    assert 'href="b.html#σ-gate"' in html and 'href="b.html?plain=1#example-1"' in html
+    assert links.broken == ["docs/a.md: b.md#example-2 (no heading with that anchor)"]
+    page = links.render("## Example\n\n## Example\n", "docs/b.md")
+    assert 'id="example"' in page and 'id="example-1"' in page
+    links.render('<img src="figures/x.png">\n', "docs/b.md")  # raw HTML: not checked, so refused
+    assert links.broken[-1].endswith("(write it in Markdown)")
+
+
+def test_a_docs_page_is_cut_at_its_headings_not_at_lines_in_code():
+    docs = "# T\n\nintro\n\n## Model\n\n```python\n## not a heading\n```\n\n## Loss\n\nx\n"
+    title, text = reader.title_and_body(docs, "m")
+    preamble, parts = reader.explanations(text)
+    assert title == "T" and preamble == "intro"
+    assert parts == [("Model", "```python\n## not a heading\n```"), ("Loss", "x")]
+    assert reader.title_and_body("# Only a title", "m") == ("Only a title", "")
+    twins = "# -- model --\nx = 1\n"
+    with pytest.raises(ValueError, match="two headings with the anchor"):
+        reader.twin_page("m", twins, twins, "## Model\n\na\n\n## Model\n\nb\n", {})
+
+
 def test_heading_anchors_are_githubs():
     """The anchors the docs already use on GitHub must work in the site."""
     assert (

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 from functional.models.cnn import make_convs
 
 # -- config --
-from shared.config import CNNConfig
+from shared.config import CNNBNConfig
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 MOMENTUM, EPS = 0.1, 1e-5  # torch.nn.BatchNorm2d's defaults, with torch's meaning of momentum
@@ -95,7 +95,7 @@ class CNNBN(eqx.Module):
 
     **Arguments:**
 
-    - `config`: the sizes, a `CNNConfig`.
+    - `config`: the sizes, a `CNNBNConfig`.
     - `key`: a PRNG key for the initial weights (keyword-only).
     - `dtype`: `jnp.float32` or `jnp.float64`.
     """
@@ -106,7 +106,7 @@ class CNNBN(eqx.Module):
     head: eqx.nn.Linear
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
-    def __init__(self, config: CNNConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
+    def __init__(self, config: CNNBNConfig, *, key: PRNGKeyArray, dtype=jnp.float32):
         k_convs, k_head = jax.random.split(key)
         self.convs = make_convs(config, key=k_convs, dtype=dtype, bias=False)
         w = config.width
@@ -129,7 +129,7 @@ class CNNBN(eqx.Module):
 
 
 def init_model(
-    config: CNNConfig, *, key: PRNGKeyArray, dtype: str = "float32"
+    config: CNNBNConfig, *, key: PRNGKeyArray, dtype: str = "float32"
 ) -> tuple[CNNBN, eqx.nn.State]:
     """The model and its initial state (running mean 0, variance 1, count 0)."""
     return eqx.nn.make_with_state(CNNBN)(config, key=key, dtype=DTYPES[dtype])

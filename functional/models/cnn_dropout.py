@@ -132,8 +132,8 @@ def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callab
     """A pure update `(params, opt_state, x, y, key, masks=None) -> (params, opt_state, loss)`:
     the MLP's step, with this file's loss.
 
-    The caller splits a fresh `key` for every step (`key, step_key = jax.random.split(key)`);
-    reusing one would draw the same masks again.
+    The caller gives every step a fresh `key` (`functional.train` passes `fold_in(key, k)` to
+    update k); reusing one would draw the same masks again.
     """
 
     def loss_of(model, x, y, key, masks=None):

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from oop.models.cnn import make_convs
 
 # -- config --
-from shared.config import CNNConfig
+from shared.config import CNNBNConfig
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -35,11 +35,11 @@ class CNNBN(nn.Module):
 
     **Arguments:**
 
-    - `config`: the sizes, a `CNNConfig`.
+    - `config`: the sizes, a `CNNBNConfig`.
     - `dtype`: `torch.float32` or `torch.float64`.
     """
 
-    def __init__(self, config: CNNConfig, *, dtype: torch.dtype = torch.float32):
+    def __init__(self, config: CNNBNConfig, *, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.convs = make_convs(config, dtype=dtype, bias=False)
         w = config.width
@@ -58,7 +58,7 @@ class CNNBN(nn.Module):
         return self.head(torch.flatten(x, 1))  # (B, classes)
 
 
-def init_model(config: CNNConfig, *, seed: int, dtype: str = "float32") -> CNNBN:
+def init_model(config: CNNBNConfig, *, seed: int, dtype: str = "float32") -> CNNBN:
     torch.manual_seed(seed)
     return CNNBN(config, dtype=DTYPES[dtype])
 
