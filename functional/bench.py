@@ -17,7 +17,6 @@ import sys
 import time
 
 from shared import cli_bench, data
-from shared.config import TrainConfig
 
 SIDE = "functional"
 
@@ -50,14 +49,8 @@ def run(args: cli_bench.BenchArgs) -> dict:
     device = train.pick_device(args.device)
     ds = data.load(args.dataset)
     model_cfg, module = args.model_config(ds), MODELS[args.model]
-    cfg = TrainConfig(
-        model=args.model,
-        dataset=args.dataset,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        device=args.device,
-    )
-    with jax.default_device(device):
+    cfg = args.train_config()
+    with jax.default_device(device), train.precision(cfg):
         model, mstate = with_state(
             module.init_model(model_cfg, key=jax.random.PRNGKey(0), dtype=args.dtype)
         )
@@ -108,39 +101,10 @@ def run(args: cli_bench.BenchArgs) -> dict:
             )
         ]
 
-        # scan: every update of a block in one call
-        xs = jnp.stack([b[0] for b in batches])  # (steps, batch, ...)
-        ys = jnp.stack([b[1] for b in batches])
-
-        @jax.jit
-        def scanned(state, xs, ys):
-            def body(state, inputs):
-                x, y, k = inputs
-                *state, loss = uniform(*state, x, y, k)
-                return tuple(state), loss
-
-            return jax.lax.scan(body, state, (xs, ys, jnp.arange(1, len(xs) + 1)))
-
-        t0 = time.perf_counter()
-        state, losses = scanned(state, xs, ys)
-        jax.block_until_ready(losses)
-        warmup = time.perf_counter() - t0
-        blocks = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            state, losses = scanned(state, xs, ys)
-            jax.block_until_ready(losses)
-            blocks.append((time.perf_counter() - t0) / args.steps)
-        results.append(
-            cli_bench.result(
-                args,
-                "scan",
-                warmup_s=warmup,
-                blocks=blocks,
-                **cost,
-            )
-        )
-    results.append(loop(args, cfg, model_cfg, train, cost))
+        if "scan" not in args.skip:
+            results.append(scan(args, uniform, state, batches, cost))
+        if "loop" not in args.skip:
+            results.append(loop(args, cfg, model_cfg, train, cost))
     return {
         "side": SIDE,
         "device": args.device,
@@ -150,6 +114,36 @@ def run(args: cli_bench.BenchArgs) -> dict:
         "matmul_peak_gflops": peak,
         "results": results,
     }
+
+
+def scan(args: cli_bench.BenchArgs, uniform, state, batches, cost: dict) -> dict:
+    """Every update of a block in one call: a `lax.scan` over the stacked batches."""
+    import jax
+    import jax.numpy as jnp
+
+    xs = jnp.stack([b[0] for b in batches])  # (steps, batch, ...)
+    ys = jnp.stack([b[1] for b in batches])
+
+    @jax.jit
+    def scanned(state, xs, ys):
+        def body(state, inputs):
+            x, y, k = inputs
+            *state, loss = uniform(*state, x, y, k)
+            return tuple(state), loss
+
+        return jax.lax.scan(body, state, (xs, ys, jnp.arange(1, len(xs) + 1)))
+
+    t0 = time.perf_counter()
+    state, losses = scanned(state, xs, ys)
+    jax.block_until_ready(losses)
+    warmup = time.perf_counter() - t0
+    blocks = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        state, losses = scanned(state, xs, ys)
+        jax.block_until_ready(losses)
+        blocks.append((time.perf_counter() - t0) / args.steps)
+    return cli_bench.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
 
 
 def loop(args, cfg, model_cfg, train, cost: dict) -> dict:

@@ -7,6 +7,7 @@ host in chunks, so the loop never waits for the accelerator between boundaries.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -40,6 +41,15 @@ def pick_device(name: str) -> jax.Device:
         raise SystemExit(
             "error: --device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu"
         ) from None
+
+
+def precision(cfg: TrainConfig) -> contextlib.AbstractContextManager:
+    """The precision of float32 products and convolutions while tracing: on a GPU, IEEE float32
+    (`"highest"`), or TF32 with `--tf32`, rather than JAX's own default there; on the CPU,
+    nothing changes (XLA's CPU backend has no TF32)."""
+    if cfg.device != "gpu":
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision("tensorfloat32" if cfg.tf32 else "highest")
 
 
 def versions() -> dict[str, str]:
@@ -76,7 +86,8 @@ def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
-    with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(pick_device(cfg.device)):
+    device = pick_device(cfg.device)
+    with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
         return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len))
 
 

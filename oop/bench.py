@@ -3,8 +3,8 @@
 Variants, each the paradigm at its best:
 
 - `eager`: `train_step` as written, `zero_grad`, `backward`, `step`;
-- `compile`: `torch.compile` of the whole update (skipped by `--quick`: about 10 s of
-  compilation even for the MLP);
+- `compile`: `torch.compile` of the whole update (skipped by `--quick` and `--skip compile`:
+  about 10 s of compilation even for the MLP);
 - `loop`: the package's own training loop (`oop.train.run`), as a user runs it.
 
 Twin of `functional/bench.py`; `python -m shared.report` merges their files.
@@ -21,7 +21,6 @@ from oop import train
 from oop.models import MODELS
 from oop.optim import make_optimizer
 from shared import cli_bench, data
-from shared.config import TrainConfig
 
 SIDE = "oop"
 
@@ -39,13 +38,9 @@ def run(args: cli_bench.BenchArgs) -> dict:
     device = train.pick_device(args.device)
     ds = data.load(args.dataset)
     model_cfg, module = args.model_config(ds), MODELS[args.model]
-    cfg = TrainConfig(
-        model=args.model,
-        dataset=args.dataset,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        device=args.device,
-    )
+    cfg = args.train_config()
+    if device.type == "cuda":
+        train.set_tf32(args.tf32)
     model = module.init_model(model_cfg, seed=0, dtype=args.dtype).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.named_parameters())
     batches = [
@@ -95,9 +90,10 @@ def run(args: cli_bench.BenchArgs) -> dict:
         return module.train_step(model, optimizer, x, y)
 
     results = [timed(eager, "eager")]
-    if not args.quick:
+    if "compile" not in args.skip:
         results.append(timed(torch.compile(eager), "compile"))
-    results.append(loop(args, cfg, model_cfg, cost))
+    if "loop" not in args.skip:
+        results.append(loop(args, cfg, model_cfg, cost))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     return {
         "side": SIDE,

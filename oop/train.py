@@ -41,6 +41,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cuda")
 
 
+def set_tf32(on: bool) -> None:
+    """torch's switches for float32 on a GPU, all three set: matrix products (cuBLAS) and
+    cuDNN's convolutions and RNNs, in TF32 or in IEEE float32. Global, as torch's are."""
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch before 2.9
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+        return
+    mode = "tf32" if on else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = mode
+    torch.backends.cudnn.conv.fp32_precision = mode
+    torch.backends.cudnn.rnn.fp32_precision = mode
+
+
 def versions() -> dict[str, str]:
     return {"torch": torch.__version__}
 
@@ -49,13 +61,10 @@ def run(
     cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
 ) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
-    return _run(
-        cfg,
-        model_cfg,
-        opts,
-        dataset or data.load(cfg.dataset, cfg.seq_len),
-        pick_device(cfg.device),
-    )
+    device = pick_device(cfg.device)
+    if device.type == "cuda":
+        set_tf32(cfg.tf32)
+    return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len), device)
 
 
 def _run(

@@ -241,7 +241,8 @@ def build(files: list[BenchFile], baseline: str = DEFAULT_BASELINE) -> Report:
     for f in files:
         for r in f.results:
             models.setdefault(r["model"], len(models))
-            row = (r["model"], r["batch_size"], r["dtype"], f.device)
+            dtype = r["dtype"] + ("+tf32" if r.get("tf32") else "")  # a row of its own
+            row = (r["model"], r["batch_size"], dtype, f.device)
             groups.setdefault((row, f"{f.side}:{r['variant']}"), []).append((f, r))
     if not groups:
         names = ", ".join(f.path for f in files)

@@ -154,6 +154,13 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "float16 and bfloat16 are not offered: the point here is agreement to rounding",
     )
     g.add_argument("--device", default=defaults.device, choices=DEVICES, help="where to train")
+    g.add_argument(
+        "--tf32",
+        action="store_true",
+        help="on a GPU, let float32 matrix products and convolutions run in TF32 (10-bit "
+        "mantissa) on both sides; without it both sides compute them in IEEE float32, whatever "
+        "each framework's own default",
+    )
     g = p.add_argument_group("files")
     g.add_argument(
         "--init", default=None, metavar="PATH", help="start from a canonical checkpoint's weights"
@@ -205,8 +212,8 @@ def build_parser(side: str) -> argparse.ArgumentParser:
 
 
 # Flags a resumed run may set; every other flag must agree with the checkpoint it resumes.
-RESUME_FREE = {"steps", "out", "eval_every", "save_every", "device", "no_progress", "overwrite",
-               "dry_run", "resume"}  # fmt: skip
+RESUME_FREE = {"steps", "out", "eval_every", "save_every", "device", "tf32", "no_progress",
+               "overwrite", "dry_run", "resume"}  # fmt: skip
 
 
 def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object, RunOptions]:
@@ -263,6 +270,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         seed=defaults.seed if args.seed is None else args.seed,
         dtype=args.dtype,
         device=args.device,
+        tf32=args.tf32,
         eval_every=defaults.eval_every if args.eval_every is None else args.eval_every,
         save_every=defaults.save_every if args.save_every is None else args.save_every,
     )
@@ -334,6 +342,7 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         base,
         steps=min(steps, ckpt.step + DRY_RUN_STEPS) if args.dry_run else steps,
         device=args.device,
+        tf32=args.tf32,
         eval_every=base.eval_every if args.eval_every is None else args.eval_every,
         save_every=base.save_every if args.save_every is None else args.save_every,
     )

@@ -25,7 +25,7 @@ import numpy as np
 
 from shared import data, metrics
 from shared.cli import HelpFormatter, Parser, RunOptions
-from shared.config import DEVICES, DTYPES, MODEL_CONFIGS
+from shared.config import DEVICES, DTYPES, MODEL_CONFIGS, TrainConfig
 from shared.run import FETCH_EVERY
 
 # the data set each model is timed on, and its batch size (the gpt: 32 windows of 128)
@@ -55,6 +55,19 @@ class BenchArgs:
     quick: bool  # skip torch.compile; a smoke run
     device: str
     threads: int
+    tf32: bool = False  # gpu: float32 products in TF32 on both sides
+    skip: tuple[str, ...] = ()  # variants not timed
+
+    def train_config(self) -> TrainConfig:
+        """The training config of the loop variant (Adam, lr 1e-3: TrainConfig's defaults)."""
+        return TrainConfig(
+            model=self.model,
+            dataset=self.dataset,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            device=self.device,
+            tf32=self.tf32,
+        )
 
     def model_config(self, ds):
         return MODEL_CONFIGS[self.model].for_data(ds)
@@ -70,8 +83,12 @@ class BenchArgs:
         return [next(it) for _ in range(n)]
 
 
+VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop")}
+
+
 def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     variants = "jit, scan and loop" if side == "functional" else "eager, compile and loop"
+    first, *optional = VARIANTS[side]
     p = Parser(
         prog=f"python -m {side}.bench",
         description=f"Time one training update on the {side} side, as {variants}: compile "
@@ -101,6 +118,19 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     )
     p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="gpu: float32 products and convolutions in TF32 on both sides (without it: IEEE "
+        "float32 on both); the report shows these rows as float32+tf32",
+    )
+    p.add_argument(
+        "--skip",
+        default="",
+        metavar="VARIANT,...",
+        help=f"variants not to time, of {', '.join(optional)} ({first} always runs: it gives "
+        "the FLOPs)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=os.cpu_count(),
@@ -110,8 +140,15 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     for name in ("steps", "repeats", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(a, name)}")
+    if a.tf32 and a.device != "gpu":
+        p.error("--tf32 is a GPU setting: add --device gpu, or drop --tf32")
+    skip = tuple(v for v in a.skip.split(",") if v)
+    unknown = [v for v in skip if v not in optional]
+    if unknown:
+        p.error(f"--skip {','.join(unknown)}: this side's optional variants are {optional}")
     if a.quick:
         a.steps, a.repeats = 3, 2
+        skip = tuple(sorted({*skip, "compile"} & set(optional)))
     return BenchArgs(
         a.model,
         a.dataset or DEFAULT_DATA[a.model],
@@ -123,6 +160,8 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         a.quick,
         a.device,
         a.threads,
+        a.tf32,
+        skip,
     )
 
 
@@ -192,6 +231,7 @@ def result(
         "variant": variant,
         "batch_size": args.batch_size,
         "dtype": args.dtype,
+        "tf32": args.tf32,
         "steps": args.steps,
         "repeats": len(blocks),
         "warmup_s": warmup_s,

@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0  # seeds the initial weights and the batch order (the data split is fixed)
     dtype: str = "float32"  # "float32" or "float64", for weights, data and optimizer state
     device: str = "cpu"  # "cpu" or "gpu"
+    tf32: bool = False  # gpu: float32 products and convolutions in TF32 (10-bit mantissa)
     eval_every: int = 100  # evaluate on the test split every N updates (0: only at the end)
     save_every: int = 0  # write step-N.safetensors every N updates (0: only init and final)
 
@@ -76,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"unsupported dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
+        if self.tf32 and self.device != "gpu":
+            raise ValueError("TF32 is a GPU setting: add --device gpu, or drop --tf32")
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -73,8 +73,15 @@ def plain(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    reader.build(str(out))
+    return out
+
+
 @pytest.mark.parametrize("model", reader.twin_names())
-def test_every_section_is_explained_by_the_models_docs_page(model, tmp_path):
+def test_every_section_is_explained_by_the_models_docs_page(model, site):
     """docs/models/NAME.md has a `## ` heading naming each section of the twins ("Model",
     "Layers: which BatchNorm", "Loss and train step"); its text stands above that row, once,
     and every heading of the page is an anchor of the built page."""
@@ -83,8 +90,7 @@ def test_every_section_is_explained_by_the_models_docs_page(model, tmp_path):
     names = [s.name for s in reader.sections(reader.read(f"functional/models/{model}.py"))[1:]]
     missing = [n for n in names if reader.explanation_for(n, parts) is None]
     assert missing == [], f"docs/models/{model}.md has no heading for {missing}"
-    reader.build(str(tmp_path))
-    built = (tmp_path / f"{model}.html").read_text()
+    built = (site / f"{model}.html").read_text()
     for heading, body in parts:
         assert f'id="{slug(heading)}"' in built, heading
         start = plain(reader.MARKDOWN.render(body))[:80]  # the links differ; the text does not
