@@ -2,7 +2,9 @@
 
     python -m functional.evaluate --checkpoint runs/demo/oop/final.safetensors
 
-The checkpoint may come from either side: its metadata names the model and its config.
+The checkpoint may come from either side: its metadata names the model and its config. It runs
+on the CPU, as `oop.evaluate` does: with `jax[cuda]` installed JAX would otherwise pick the GPU,
+whose float32 products default to TF32 (docs/traps.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shared import cli_eval, data
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
-    with jax.enable_x64(req.dtype == "float64"):
+    with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
         init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
         model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)

@@ -62,7 +62,8 @@ def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, ke
 
 def main(argv: list[str] | None = None) -> int:
     req = cli_sample.parse_sample("functional", argv)
-    with jax.enable_x64(req.dtype == "float64"):
+    # on the CPU, as oop.sample: a GPU's float32 products would default to TF32 (docs/traps.md)
+    with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
         init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
         model = from_canonical(init, req.ckpt.weights)

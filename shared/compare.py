@@ -17,6 +17,7 @@ import numpy as np
 
 from shared import checkpoint, metrics
 from shared.cli import Parser
+from shared.config import TrainConfig, to_dict
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def load_run(folder: str) -> Run:
 
 def config_differences(a: Run, b: Run) -> list[str]:
     """The settings in which two runs differ (bookkeeping aside): a twin comparison wants none."""
-    x, y = _flat(a.config), _flat(b.config)
+    defaults = _flat(to_dict(TrainConfig()))  # a setting added later, absent from older runs
+    x, y = (defaults | _flat(r.config) if r.config else {} for r in (a, b))
     keys = sorted((x.keys() | y.keys()) - {"device", "eval_every", "save_every"})
     return [f"{k} ({x.get(k)} vs {y.get(k)})" for k in keys if x.get(k) != y.get(k)]
 

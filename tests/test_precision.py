@@ -8,13 +8,14 @@ import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 import torch
 from test_report import bench, result
 
 from functional import train as ftrain
 from oop import train as otrain
-from shared import cli, cli_bench
+from shared import cli, cli_bench, compare
 from shared.bench_results import build, load
 from shared.config import TrainConfig
 
@@ -76,3 +77,16 @@ def test_bench_skips_variants_and_the_report_keeps_tf32_rows_apart(tmp_path, cap
             path.write_text(json.dumps(dict(bench(side, [res]), device="gpu")))
     rep = build([load(str(p)) for p in sorted(tmp_path.glob("*.json"))])
     assert [dtype for _, _, dtype, _ in rep.rows] == ["float32", "float32+tf32"]
+
+
+def test_a_run_from_before_tf32_compares_as_ieee():
+    """config.json of an older run has no `tf32`; it was IEEE float32, the default."""
+
+    def run(config):
+        return compare.Run("r", "r", *([np.zeros(1)] * 3), 0.0, None, config)
+
+    old = {"model": "mlp", "lr": 1e-3}
+    assert compare.config_differences(run(old), run(old | {"tf32": False})) == []
+    assert compare.config_differences(run(old), run(old | {"tf32": True})) == [
+        "tf32 (False vs True)"
+    ]
