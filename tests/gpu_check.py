@@ -5,22 +5,24 @@
 1. **defaults**: a float32 1024² matrix product and a 3x3 convolution in each framework, with
    its own default settings, then with TF32 off and on, each against float64: how far from
    IEEE float32 each default is.
-2. **twins**: each model trained on both sides from one init on the GPU, in float32, with
-   TF32 off and on, through the training scripts (`functional.train`, `oop.train`), plus a
-   control (torch again, from one ulp away); max |Δloss| over the run and the final max
-   |Δparam|, as `shared.compare` reports them.
+2. **twins**: each model trained on both sides from one init on the GPU, in float32, through
+   the training scripts (`functional.train`, `oop.train`), plus a control (torch again, from
+   one ulp away); max |Δloss| over the run and the final max |Δparam|, as `shared.compare`
+   reports them. `--modes`: `ieee` (TF32 off on both sides, the scripts' default), `tf32`
+   (`--tf32`), `defaults` (each framework at its own default: the trap's naive pair).
 3. **bench**: every model on both sides (`functional.bench.run`, `oop.bench.run`), TF32 off,
    then on; `torch.compile` only where COMPILE names the model (its compilation takes tens of
    seconds a model). The files go to DIR/bench.tar.gz, the report to DIR/gpu-report.md and
    DIR/gpu-bench.png.
 
 DIR/gpu-check.json holds 1 and 2, rewritten after each item, so a run cut short keeps what it
-measured. With `--device cpu` (and TF32 off only) the same script checks itself on a CPU.
+measured. With `--device cpu` (no TF32) the same script checks itself on a CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,6 +30,7 @@ import tarfile
 import tempfile
 import time
 import traceback
+from unittest import mock
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX and torch share the GPU
 
@@ -90,6 +93,13 @@ def defaults(device: str) -> dict:
         conv = torch.nn.functional.conv2d(tx, tw).cpu().numpy()
         return rel(mm, mm64), rel(conv, conv64)
 
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        for module in (
+            torch.backends.cuda.matmul,
+            torch.backends.cudnn.conv,
+            torch.backends.cudnn.rnn,
+        ):
+            TORCH_DEFAULTS[module] = module.fp32_precision
     out = {"jax default": jax_pair(), "torch default": torch_pair()}
     if tdev.type == "cuda" and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
         out["torch default switches"] = {
@@ -106,25 +116,35 @@ def defaults(device: str) -> dict:
     return out
 
 
-def twins(model: str, tf32: bool, device: str, root: str) -> dict:
-    """Train `model` on both sides from one init (and a control), return the gaps."""
+TORCH_DEFAULTS = {}  # torch's switches as the process found them, read before any is set
+
+
+def twins(model: str, mode: str, device: str, root: str) -> dict:
+    """Train `model` on both sides from one init (and a control), return the gaps. `mode`:
+    "ieee" (the scripts' default on a GPU), "tf32" (`--tf32`), or "defaults": each framework
+    left at its own default (the trap's naive pair), by bypassing the scripts' settings."""
     dataset, flags = TWINS[model]
     common = ["--model", model, "--dataset", dataset, "--device", device, "--dtype", "float32"]
-    common += flags + ["--no-progress", "--overwrite"] + (["--tf32"] if tf32 else [])
-    folder = os.path.join(root, f"{model}-{'tf32' if tf32 else 'ieee'}")
+    common += flags + ["--no-progress", "--overwrite"] + (["--tf32"] if mode == "tf32" else [])
+    folder = os.path.join(root, f"{model}-{mode}")
     f, o, c = (os.path.join(folder, s) for s in ("functional", "oop", "control"))
     t0 = time.perf_counter()
-    assert ftrain.main([*common, "--out", f]) == 0
-    init = os.path.join(f, "init.safetensors")
-    assert otrain.main([*common, "--out", o, "--init", init]) == 0
-    assert otrain.main([*common, "--out", c, "--init", init, "--jitter-init"]) == 0
+    with contextlib.ExitStack() as stack:
+        if mode == "defaults":
+            stack.enter_context(mock.patch.object(ftrain, "precision", no_precision))
+            stack.enter_context(mock.patch.object(otrain, "set_tf32", torch_defaults))
+        assert ftrain.main([*common, "--out", f]) == 0
+        init = os.path.join(f, "init.safetensors")
+        assert otrain.main([*common, "--out", o, "--init", init]) == 0
+        assert otrain.main([*common, "--out", c, "--init", init, "--jitter-init"]) == 0
     runs = [compare.load_run(p) for p in (f, o, c)]
     _, twins_gap = compare.loss_differences(runs[0], runs[1])
     _, control_gap = compare.loss_differences(runs[1], runs[2])
     return {
         "model": model,
         "dataset": dataset,
-        "tf32": tf32,
+        "mode": mode,
+        "tf32": mode == "tf32",
         "steps": int(runs[0].steps[-1]),
         "twins_max_dloss": float(np.max(twins_gap)),
         "twins_max_dparam": compare.max_param_difference(runs[0], runs[1]),
@@ -134,6 +154,17 @@ def twins(model: str, tf32: bool, device: str, root: str) -> dict:
         "accuracy": [r.test_accuracy for r in runs],
         "seconds": time.perf_counter() - t0,
     }
+
+
+def no_precision(cfg):
+    """JAX left at its own default precision."""
+    return contextlib.nullcontext()
+
+
+def torch_defaults(on: bool) -> None:
+    """torch's switches put back as the process found them."""
+    for module, value in TORCH_DEFAULTS.items():
+        module.fp32_precision = value
 
 
 def bench(model: str, tf32: bool, device: str, folder: str) -> list[str]:
@@ -159,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="gpu", choices=["gpu", "cpu"])
     p.add_argument("--budget", type=float, default=420.0, help="seconds; later items are skipped")
     p.add_argument("--models", default=",".join(TWINS), help="twins to train")
+    p.add_argument(
+        "--modes", default="ieee,tf32", help="of ieee, tf32, defaults: how to train them"
+    )
     p.add_argument("--bench", default=",".join(BENCH), help="models to bench ('' for none)")
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -191,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     log(json.dumps(found["defaults"]))
     found["twins"] = []
     with tempfile.TemporaryDirectory() as runs:
-        for tf32 in settings:
+        modes = [m for m in a.modes.split(",") if a.device == "gpu" or m != "tf32"]
+        for mode in modes:
             for model in filter(None, a.models.split(",")):
-                r = attempt(f"twins {model} tf32={tf32}", twins, model, tf32, a.device, runs)
+                r = attempt(f"twins {model} {mode}", twins, model, mode, a.device, runs)
                 if r:
                     found["twins"].append(r)
                     log(json.dumps(r))
