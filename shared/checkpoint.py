@@ -100,7 +100,10 @@ def read(path: str | os.PathLike) -> Checkpoint:
         final = os.path.join(path, "final.safetensors")
         raise CheckpointError(f"{path} is a folder; pass one of its files, e.g. {final}")
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(
+            f"{path}: no such checkpoint file; a run writes DIR/init.safetensors and "
+            "DIR/final.safetensors into its --out DIR"
+        )
     try:
         with safe_open(str(path), framework="np") as f:
             meta = f.metadata() or {}

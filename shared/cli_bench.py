@@ -106,17 +106,17 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         "models, pycorpus for the gpt)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="(default: 128; gpt: 32)")
-    p.add_argument("--dtype", default="float32", choices=DTYPES)
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="(default: float32)")
     p.add_argument("--steps", type=int, default=50, help="updates per timed block")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks after the warm-up")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: 3 steps, 2 repeats, and no torch.compile (about 10 s "
+        help="a smoke run: 3 steps, 2 repeats (and on the OOP side no torch.compile, about 10 s "
         "of compilation even for the mlp)",
     )
-    p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--device", default="cpu", choices=DEVICES, help="where to time (default: cpu)")
     p.add_argument(
         "--tf32",
         action="store_true",

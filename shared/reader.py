@@ -47,7 +47,8 @@ img { max-width: 100%; } pre { overflow-x: auto; } .doc pre, .rest pre, .explain
   background: #f6f8fa; padding: .5em; }
 nav.pages { float: right; margin: 0 0 1em 1.5em; padding: .5em 1em; border: 1px solid #ccc; }
 .proofs { grid-column: 1 / -1; font-size: .85em; margin: .2em 0 .4em; }
-.code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px; }
+.code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px;
+  white-space: pre-wrap; } .empty { color: #777; font-style: italic; font-size: .85em; }
 .ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
 @media (max-width: 1000px) {
   .twins, .ladder { grid-template-columns: minmax(0, 1fr); }
@@ -125,6 +126,17 @@ def code_html(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
 
+def cell(section: Section, side: list[Section]) -> str:
+    """A section's code; an empty one says which later section of the file serves it (a model
+    that reuses the MLP's loss and step imports all three under `evaluate`)."""
+    if section.code.strip():
+        return code_html(section.code)
+    later = side[side.index(section) + 1 :]
+    serving = next((s.name for s in later if s.code.strip()), None)
+    where = f": the code under <b>{html.escape(serving)}</b> serves it too" if serving else ""
+    return f'<p class="empty">empty on this side{where}</p>'
+
+
 def title_and_body(markdown: str, default: str) -> tuple[str, str]:
     """A Markdown page's `# ` title and the text below it."""
     m = re.match(r"\s*# (.+)(?:\n|$)", markdown)
@@ -197,8 +209,8 @@ def twin_page(
         if new:
             shown.add(found[0])
             rows.append(f'<div class="explain">{render(found[1])}</div>')
-        rows.append(f'<div class="code" data-side="functional">{code_html(a.code)}</div>')
-        rows.append(f'<div class="code" data-side="OOP">{code_html(b.code)}</div>')
+        for side, cells, section in (("functional", left, a), ("OOP", right, b)):
+            rows.append(f'<div class="code" data-side="{side}">{cell(section, cells)}</div>')
     rows.append("</div>")
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
@@ -230,15 +242,20 @@ def read(path: str) -> str:
         return f.read()
 
 
+READING_ORDER = ["mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gpt"]  # a newer model: after
+
+
 def twin_names() -> list[str]:
+    """Every model with twin files, in the order the course climbs: the mlp first."""
     folder = os.path.join(ROOT, "functional", "models")
-    return sorted(
+    found = {
         f[:-3]
         for f in os.listdir(folder)
         if f.endswith(".py")
         and f != "__init__.py"
         and os.path.exists(os.path.join(ROOT, "oop", "models", f))
-    )
+    }
+    return [m for m in READING_ORDER if m in found] + sorted(found - set(READING_ORDER))
 
 
 def doc_names() -> list[str]:
@@ -312,7 +329,11 @@ def build(out: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m shared.reader", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=os.path.join(ROOT, "docs", "site"), help="the site's folder")
+    p.add_argument(
+        "--out",
+        default=os.path.join(ROOT, "docs", "site"),
+        help="the site's folder (default: docs/site)",
+    )
     args = p.parse_args(argv)
     try:
         pages = build(args.out)

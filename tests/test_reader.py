@@ -166,3 +166,13 @@ def test_heading_anchors_are_githubs():
         == "batchnorm-state-in-state-out--or-buffers"
     )
     assert slug("`nn.GRU` defaults to `batch_first=False`") == "nngru-defaults-to-batch_firstfalse"
+
+
+def test_an_empty_section_says_which_section_serves_it(site):
+    """cnn_bn's OOP file reuses the MLP's loss and step: one import under `evaluate` serves the
+    empty `loss` and `train step` sections, and their cells say so instead of standing blank."""
+    page = (site / "cnn_bn.html").read_text()
+    note = 'class="empty">empty on this side: the code under <b>evaluate</b> serves it too'
+    assert page.count(note) == 2
+    empty = [s for s in reader.sections(reader.read("oop/models/cnn_bn.py")) if not s.code.strip()]
+    assert [s.name for s in empty] == ["loss", "train step"]
