@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import torch
+from quick import quick_jit
 
 import functional.convert as fconvert
 import functional.models.mlp as fmlp
@@ -54,7 +55,7 @@ def functional_run(cfg: TrainConfig) -> Trajectory:
         params, static = eqx.partition(model, eqx.is_array)
         tx = foptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
         state = tx.init(params)
-        step = jax.jit(fmlp.make_step(tx, static))
+        step = quick_jit(fmlp.make_step(tx, static))
         losses, out = [], []
         for x, y in batches:
             params, state, loss = step(params, state, x.astype(cfg.dtype), y)
