@@ -3,7 +3,8 @@ small problem, recording what the optimizer tests compare after every update.
 
 The loops are the ones `functional/train.py` and `oop/train.py` run (the same factories, step
 functions and schedule handling), minus files and evaluation, so a test can afford dozens of
-optimizer x schedule combinations.
+optimizer x schedule combinations. The functional step compiles with `quick_jit`
+(tests/quick.py): most of these tests' time is compilation.
 """
 
 from __future__ import annotations
