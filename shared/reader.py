@@ -36,12 +36,13 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1800px; padding: 0 1em; }
 h1 { font-size: 1.5em; } a { color: #0550ae; }
 .twins { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); column-gap: 1em; }
-.twins > .head { font-weight: bold; border-bottom: 2px solid #888; padding: .3em 0; }
+.twins > .head { font-weight: bold; border-bottom: 2px solid #888; padding: .3em 0;
+  position: sticky; top: 0; background: #fff; z-index: 1; }
 .section { grid-column: 1 / -1; margin-top: 1.2em; border-top: 1px solid #ccc; }
 .section h2 { font-size: 1.1em; margin: .4em 0; }
 .explain { grid-column: 1 / -1; color: #333; font-size: .92em; max-width: 60em; min-width: 0;
   overflow-x: auto; }
-.doc, .rest { max-width: 60em; } .sides { color: #555; }
+.doc, .rest { max-width: 60em; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .2em .5em; }
 img { max-width: 100%; } pre { overflow-x: auto; } .doc pre, .rest pre, .explain pre {
   background: #f6f8fa; padding: .5em; }
@@ -162,6 +163,7 @@ def twin_page(
     docs: str,
     tests: dict[str, list[tuple[str, str]]],
     render: Callable[[str], str] = MARKDOWN.render,
+    files: tuple[str, str] = ("", ""),
 ) -> str:
     """The aligned two-column page of one model.
 
@@ -173,6 +175,7 @@ def twin_page(
       the other headings follow the twins.
     - `tests`: section -> `[(href, test name)]`, the tests that prove it.
     - `render`: Markdown -> HTML (the site's renderer rewrites the links).
+    - `files`: the links of the two source files from the page, for the column heads.
     """
     left, right = sections(functional), sections(oop)
     names = [s.name for s in left]
@@ -186,10 +189,18 @@ def twin_page(
     if repeated:  # the page is assembled out of order, so GitHub's -1, -2 numbering can't hold
         raise ValueError(f"{name}'s docs page has two headings with the anchor {sorted(repeated)}")
     shown: set[str] = set()  # a heading that explains two sections is shown at the first
-    rows = [
-        '<div class="twins"><div class="head">functional (JAX)</div>'
-        '<div class="head">OOP (PyTorch)</div>'
+    heads = [
+        f'<div class="head">{side}: <a href="{html.escape(href)}">{path}</a></div>'
+        if href
+        else f'<div class="head">{side}</div>'
+        for side, href, path in zip(
+            ("functional (JAX)", "OOP (PyTorch)"),
+            files,
+            (f"functional/models/{name}.py", f"oop/models/{name}.py"),
+            strict=True,
+        )
     ]
+    rows = ['<div class="twins">' + "".join(heads)]
     for a, b in zip(left, right, strict=True):
         label = a.name or "module"
         found = explanation_for(a.name, parts)
@@ -214,9 +225,7 @@ def twin_page(
     rows.append("</div>")
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
-        f'<p class="sides">{html.escape(name)}: functional/models/{name}.py on the left, '
-        f"oop/models/{name}.py on the right</p>\n"
-        + render(preamble)
+        render(preamble)
         + "\n".join(rows)
         + (f'<div class="rest">{render(rest)}</div>' if rest else "")
     )
@@ -305,7 +314,11 @@ def build(out: str) -> list[str]:
             if model == name
         }
         render = functools.partial(links.render, source=docs_page)
-        write(f"{name}.html", twin_page(name, functional, oop, text, tests, render))
+        files = tuple(
+            os.path.relpath(os.path.join(ROOT, side, "models", f"{name}.py"), out)
+            for side in ("functional", "oop")
+        )
+        write(f"{name}.html", twin_page(name, functional, oop, text, tests, render, files))
     for side in ("functional", "oop"):
         write(f"ladder-{side}.html", ladder_page(side))
     for d in docs:

@@ -2,7 +2,8 @@
 driven by Playwright with the system browser's executable; no browser is ever downloaded.
 
 At 1400 px the two columns stand side by side and each section's functional and OOP code start
-at the same height; highlighting is there; nothing is logged as an error. At 800 px the columns
+at the same height, and the column heads stay in view as the page scrolls; highlighting is
+there; nothing is logged as an error. At 800 px the columns
 stack, with the section headers kept. A screenshot of each page goes to `test-artifacts/`.
 Without Chromium or Playwright the test is skipped, and says why.
 """
@@ -63,6 +64,10 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site
         assert abs(a["y"] - b["y"]) <= PIXEL  # each section starts at the same height
         assert a["width"] > 400 and b["width"] > 400  # both columns visible
     assert page.locator(".highlight .k").count() > 0  # Pygments' keyword spans, styled
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")  # mid-page:
+    heads = [e.bounding_box() for e in page.query_selector_all(".twins > .head")]
+    assert [round(h["y"]) for h in heads] == [0, 0]  # the column heads stay in view
+    page.evaluate("window.scrollTo(0, 0)")
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-1400.png"), full_page=True)
 
