@@ -28,11 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
         f"intra_op_parallelism_threads={args.threads}"
     )
-    import jax
-
-    with jax.enable_x64(args.dtype == "float64"):
-        report = run(args)
-    cli_bench.write(args, report)
+    cli_bench.write(args, run(args))
     return 0
 
 
@@ -50,7 +46,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     ds = data.load(args.dataset)
     model_cfg, module = args.model_config(ds), MODELS[args.model]
     cfg = args.train_config()
-    with jax.default_device(device), train.precision(cfg):
+    with jax.enable_x64(args.dtype == "float64"), jax.default_device(device), train.precision(cfg):
         model, mstate = with_state(
             module.init_model(model_cfg, key=jax.random.PRNGKey(0), dtype=args.dtype)
         )
@@ -60,11 +56,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
         uniform = train.uniform_step(module, optimizer, static, mstate is not None, 0)
         batches = [tuple(map(jnp.asarray, b)) for b in args.batches(ds, args.steps)]
         peak = matmul_peak(args.dtype)
-        analytic = (
-            cli_bench.analytic_mlp_flops(model_cfg, args.batch_size)
-            if args.model == "mlp"
-            else None
-        )
+        analytic = args.analytic_flops(model_cfg)
 
         # jit: one update per call
         step = jax.jit(uniform)
@@ -104,7 +96,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
         if "scan" not in args.skip:
             results.append(scan(args, uniform, state, batches, cost))
         if "loop" not in args.skip:
-            results.append(loop(args, cfg, model_cfg, train, cost))
+            results.append(cli_bench.time_loop(args, cfg, model_cfg, train.run, cost))
     return {
         "side": SIDE,
         "device": args.device,
@@ -144,20 +136,6 @@ def scan(args: cli_bench.BenchArgs, uniform, state, batches, cost: dict) -> dict
         jax.block_until_ready(losses)
         blocks.append((time.perf_counter() - t0) / args.steps)
     return cli_bench.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
-
-
-def loop(args, cfg, model_cfg, train, cost: dict) -> dict:
-    """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
-    warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
-    res = cli_bench.result(
-        args,
-        "loop",
-        warmup_s=warmup,
-        blocks=blocks,
-        **cost,
-    )
-    res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
-    return res
 
 
 def xla_flops(compiled) -> float | None:

@@ -39,21 +39,14 @@ def run(args: cli_bench.BenchArgs) -> dict:
     ds = data.load(args.dataset)
     model_cfg, module = args.model_config(ds), MODELS[args.model]
     cfg = args.train_config()
-    if device.type == "cuda":
-        train.set_tf32(args.tf32)
+    train.set_precision(cfg, device)
     model = module.init_model(model_cfg, seed=0, dtype=args.dtype).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.named_parameters())
     batches = [
         tuple(torch.as_tensor(a, device=device) for a in b) for b in args.batches(ds, args.steps)
     ]
     peak = matmul_peak(args.dtype, device)
-    analytic = (
-        cli_bench.analytic_mlp_flops(model_cfg, args.batch_size) if args.model == "mlp" else None
-    )
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    analytic = args.analytic_flops(model_cfg)
 
     with FlopCounterMode(display=False) as counter:  # one update, matrix products only
         module.train_step(model, optimizer, *batches[0])
@@ -70,7 +63,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
         t0 = time.perf_counter()
         for _ in range(3):  # eager: allocator and caches; compile: the compilation
             step(*batches[0])
-        sync()
+        sync(device)
         warmup, blocks = time.perf_counter() - t0, []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -93,7 +86,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     if "compile" not in args.skip:
         results.append(timed(torch.compile(eager), "compile"))
     if "loop" not in args.skip:
-        results.append(loop(args, cfg, model_cfg, cost))
+        results.append(cli_bench.time_loop(args, cfg, model_cfg, train.run, cost))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     return {
         "side": SIDE,
@@ -106,18 +99,10 @@ def run(args: cli_bench.BenchArgs) -> dict:
     }
 
 
-def loop(args, cfg, model_cfg, cost: dict) -> dict:
-    """The package's training loop, timed from its metrics log (`cli_bench.time_loop`)."""
-    warmup, blocks, total = cli_bench.time_loop(args, cfg, model_cfg, train.run)
-    res = cli_bench.result(
-        args,
-        "loop",
-        warmup_s=warmup,
-        blocks=blocks,
-        **cost,
-    )
-    res["steps"], res["run_s"] = cli_bench.FETCH_EVERY, total
-    return res
+def sync(device: torch.device) -> None:
+    """Wait for the queued GPU work; the CPU runs eagerly."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def matmul_peak(dtype: str, device: torch.device) -> float:
@@ -130,8 +115,7 @@ def matmul_peak(dtype: str, device: torch.device) -> float:
     for _ in range(5):
         t0 = time.perf_counter()
         a @ a
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e9
 

@@ -41,16 +41,17 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cuda")
 
 
-def set_tf32(on: bool) -> None:
-    """torch's switches for float32 on a GPU, all three set: matrix products (cuBLAS) and
-    cuDNN's convolutions and RNNs, in TF32 or in IEEE float32. Global, as torch's are."""
-    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch before 2.9
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
-        return
-    mode = "tf32" if on else "ieee"
-    torch.backends.cuda.matmul.fp32_precision = mode
-    torch.backends.cudnn.conv.fp32_precision = mode
-    torch.backends.cudnn.rnn.fp32_precision = mode
+# torch's switches for float32 on a GPU: matrix products (cuBLAS), cuDNN's convolutions and RNNs
+TF32_SWITCHES = (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
+
+
+def set_precision(cfg: TrainConfig, device: torch.device) -> None:
+    """On a GPU, all three of torch's switches to IEEE float32, or to TF32 with `--tf32`,
+    rather than torch's own defaults there (TF32 for cuDNN only); on the CPU, nothing changes.
+    Global, as torch's switches are."""
+    if device.type == "cuda":
+        for switch in TF32_SWITCHES:
+            switch.fp32_precision = "tf32" if cfg.tf32 else "ieee"
 
 
 def versions() -> dict[str, str]:
@@ -62,8 +63,7 @@ def run(
 ) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     device = pick_device(cfg.device)
-    if device.type == "cuda":
-        set_tf32(cfg.tf32)
+    set_precision(cfg, device)
     return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len), device)
 
 

@@ -14,11 +14,12 @@ import os
 import statistics
 from dataclasses import dataclass
 
+from shared.config import DTYPES
+
 SIDES = ("functional", "oop")
 FRAMEWORK = {"functional": "JAX", "oop": "torch"}
 # Column order within a side; a variant not listed here follows its side's known ones.
 VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop")}
-DTYPES = ("float32", "float64")
 DEFAULT_BASELINE = "oop:eager"
 
 # The schema the bench scripts write: key -> accepted JSON types (None: null allowed).

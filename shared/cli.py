@@ -260,7 +260,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     if sched.name == "cosine":  # the horizon of the full run, also under --dry-run
         sched = sched.resolved(steps)
     train = TrainConfig(
-        model=args.model or defaults.model,
+        model=model_name,
         dataset=args.dataset or defaults.dataset,
         steps=min(steps, DRY_RUN_STEPS) if args.dry_run else steps,
         batch_size=args.batch_size or defaults.batch_size,
@@ -278,11 +278,12 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
     if isinstance(ds, data.SequenceDataset):  # the length and the text, in config.json
         train = dataclasses.replace(train, seq_len=ds.seq_len, data_sha256=ds.sha256)
-    sizes = {"width": args.width, "layers": args.layers, "dropout": args.dropout}
-    if train.model == "gpt":
-        sizes["heads"] = args.heads
-    elif args.heads is not None:
-        raise ValueError("--heads belongs to the gpt")
+    sizes = {
+        "width": args.width,
+        "layers": args.layers,
+        "dropout": args.dropout,
+        "heads": args.heads,
+    }
     if init is not None:  # the sizes of the model in the file, under the flags' names
         built = model_config_from_dict(init.model, init.model_config)
         sizes = {k: getattr(built, k, None) if v is None else v for k, v in sizes.items()}

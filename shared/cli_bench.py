@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared import data, metrics
+from shared.bench_results import VARIANTS
 from shared.cli import HelpFormatter, Parser, RunOptions
 from shared.config import DEVICES, DTYPES, MODEL_CONFIGS, TrainConfig
 from shared.run import FETCH_EVERY
@@ -52,7 +53,6 @@ class BenchArgs:
     steps: int  # updates per timed block
     repeats: int  # timed blocks, after warm-up
     out: str | None
-    quick: bool  # skip torch.compile; a smoke run
     device: str
     threads: int
     tf32: bool = False  # gpu: float32 products in TF32 on both sides
@@ -69,6 +69,10 @@ class BenchArgs:
             tf32=self.tf32,
         )
 
+    def analytic_flops(self, model_config) -> float | None:
+        """The hand count of one update's FLOPs, where there is one (the mlp)."""
+        return analytic_mlp_flops(model_config, self.batch_size) if self.model == "mlp" else None
+
     def model_config(self, ds):
         return MODEL_CONFIGS[self.model].for_data(ds)
 
@@ -83,12 +87,9 @@ class BenchArgs:
         return [next(it) for _ in range(n)]
 
 
-VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop")}
-
-
 def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
-    variants = "jit, scan and loop" if side == "functional" else "eager, compile and loop"
     first, *optional = VARIANTS[side]
+    variants = f"{', '.join([first, *optional[:-1]])} and {optional[-1]}"
     p = Parser(
         prog=f"python -m {side}.bench",
         description=f"Time one training update on the {side} side, as {variants}: compile "
@@ -140,8 +141,6 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     for name in ("steps", "repeats", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(a, name)}")
-    if a.tf32 and a.device != "gpu":
-        p.error("--tf32 is a GPU setting: add --device gpu, or drop --tf32")
     skip = tuple(v for v in a.skip.split(",") if v)
     unknown = [v for v in skip if v not in optional]
     if unknown:
@@ -149,7 +148,7 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     if a.quick:
         a.steps, a.repeats = 3, 2
         skip = tuple(sorted({*skip, "compile"} & set(optional)))
-    return BenchArgs(
+    args = BenchArgs(
         a.model,
         a.dataset or DEFAULT_DATA[a.model],
         a.batch_size or DEFAULT_BATCH.get(a.model, 128),
@@ -157,12 +156,16 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         a.steps,
         a.repeats,
         a.out,
-        a.quick,
         a.device,
         a.threads,
         a.tf32,
         skip,
     )
+    try:  # TrainConfig checks the settings (--tf32 without a GPU, say) for both tools
+        args.train_config()
+    except ValueError as e:
+        p.error(str(e))
+    return args
 
 
 # -- measuring --
@@ -184,10 +187,10 @@ def loop_blocks(seconds: np.ndarray) -> tuple[float, list[float]]:
     return extra, [float(s) for s in later]
 
 
-def time_loop(args: BenchArgs, cfg, model_cfg, run) -> tuple[float, list[float], float]:
-    """Run a side's training loop, `run(train_config, model_config, options)`, for
-    `repeats + 1` blocks of FETCH_EVERY updates in a temporary folder: `(warm-up s, per-update
-    seconds of each later block, the whole run's seconds)`, from its own metrics log."""
+def time_loop(args: BenchArgs, cfg, model_cfg, run, cost: dict) -> dict:
+    """The `loop` variant's result: a side's training loop, `run(train_config, model_config,
+    options)`, for `repeats + 1` blocks of FETCH_EVERY updates in a temporary folder, timed from
+    its own metrics log; `run_s` is the whole run's seconds."""
     steps = FETCH_EVERY * (args.repeats + 1)
     with tempfile.TemporaryDirectory() as out:
         run_cfg = dataclasses.replace(cfg, steps=steps, eval_every=0)
@@ -195,7 +198,10 @@ def time_loop(args: BenchArgs, cfg, model_cfg, run) -> tuple[float, list[float],
         run(run_cfg, model_cfg, RunOptions(out, None, False, True))
         total = time.perf_counter() - t0
         _, _, seconds = metrics.train_curve(metrics.read(out))
-    return *loop_blocks(seconds), total
+    warmup, blocks = loop_blocks(seconds)
+    res = result(args, "loop", warmup_s=warmup, blocks=blocks, **cost)
+    res["steps"], res["run_s"] = FETCH_EVERY, total
+    return res
 
 
 def peak_rss_mb() -> float:

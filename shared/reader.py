@@ -13,7 +13,6 @@ and nothing fetched from the network. Text processing only: this never imports j
 
 from __future__ import annotations
 
-import argparse
 import functools
 import html
 import os
@@ -26,6 +25,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from shared.cli import HelpFormatter, Parser
 from shared.docs_markdown import MARKDOWN, Links, slug
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -341,7 +341,11 @@ def build(out: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shared.reader", description=__doc__.split("\n")[0])
+    p = Parser(
+        prog="python -m shared.reader",
+        description=__doc__.split("\n")[0],
+        formatter_class=HelpFormatter,
+    )
     p.add_argument(
         "--out",
         default=os.path.join(ROOT, "docs", "site"),

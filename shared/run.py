@@ -56,9 +56,9 @@ class RunFolder:
         model_config: Any,
         side: str,
         versions: dict[str, str],
-        progress: bool = True,
-        overwrite: bool = False,
-        start: dict | None = None,
+        progress: bool,
+        overwrite: bool,
+        start: dict,
     ) -> None:
         old = _previous_run(out)
         if old and not overwrite:
@@ -79,7 +79,7 @@ class RunFolder:
             "model": train.model,
             "model_config": to_dict(model_config),
             "train_config": to_dict(train),
-            "start": start or {},  # --init / --resume / --jitter-init: where the weights came from
+            "start": start,  # --init / --resume / --jitter-init: where the weights came from
             "versions": {"python": platform.python_version(), "numpy": np.__version__, **versions},
         }
         with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 # pytest-xdist runs one worker per core; each worker then keeps to one thread, or JAX's and
 # torch's thread pools oversubscribe the machine (measured: 2 workers x 2 threads ran slower
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 import shared.level0.mlp as l0
-from shared import data
+from shared import data, reader
 from shared.config import MLPConfig
 
 # One JAX compilation cache for the whole run, shared by the xdist workers and the scripts the
@@ -53,6 +54,14 @@ def mlp_config(digits) -> MLPConfig:
 def init_weights(mlp_config) -> dict[str, np.ndarray]:
     """Float64 canonical weights; each test casts them to its dtype."""
     return l0.init(mlp_config, seed=0)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> pathlib.Path:
+    """The reader's site, built once per process (`python -m shared.reader`)."""
+    out = tmp_path_factory.mktemp("site")
+    reader.build(str(out))
+    return out
 
 
 def pytest_sessionfinish(session, exitstatus):

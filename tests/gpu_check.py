@@ -44,6 +44,7 @@ from functional import train as ftrain  # noqa: E402
 from oop import bench as obench  # noqa: E402
 from oop import train as otrain  # noqa: E402
 from shared import cli_bench, compare, report  # noqa: E402
+from shared.config import MODEL_CONFIGS, TrainConfig  # noqa: E402
 
 # model -> (data set, training flags): each long enough for the twins to drift apart
 TWINS = {
@@ -54,7 +55,7 @@ TWINS = {
     "lstm": ("adding", ["--steps", "300"]),
     "gpt": ("pycorpus", ["--steps", "200", "--batch-size", "32", "--eval-every", "100"]),
 }
-BENCH = ["mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gru", "lstm", "gpt"]
+BENCH = list(MODEL_CONFIGS)
 COMPILE = {"mlp", "cnn", "gpt"}
 
 
@@ -93,26 +94,16 @@ def defaults(device: str) -> dict:
         conv = torch.nn.functional.conv2d(tx, tw).cpu().numpy()
         return rel(mm, mm64), rel(conv, conv64)
 
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        for module in (
-            torch.backends.cuda.matmul,
-            torch.backends.cudnn.conv,
-            torch.backends.cudnn.rnn,
-        ):
-            TORCH_DEFAULTS[module] = module.fp32_precision
+    TORCH_DEFAULTS.update({m: m.fp32_precision for m in otrain.TF32_SWITCHES})
     out = {"jax default": jax_pair(), "torch default": torch_pair()}
-    if tdev.type == "cuda" and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        out["torch default switches"] = {
-            "cuda.matmul": torch.backends.cuda.matmul.fp32_precision,
-            "cudnn.conv": torch.backends.cudnn.conv.fp32_precision,
-        }
+    names = ("cuda.matmul", "cudnn.conv", "cudnn.rnn")  # otrain.TF32_SWITCHES
+    out["torch default switches"] = dict(zip(names, TORCH_DEFAULTS.values(), strict=True))
     for on in (False, True) if device == "gpu" else (False,):
-        name = "tf32" if on else "ieee"
-        with jax.default_matmul_precision("tensorfloat32" if on else "highest"):
-            out[f"jax {name}"] = jax_pair()
-        if tdev.type == "cuda":
-            otrain.set_tf32(on)
-        out[f"torch {name}"] = torch_pair()
+        cfg = TrainConfig(device=device, tf32=on)  # what the scripts set, on each side
+        with ftrain.precision(cfg):
+            out[f"jax {'tf32' if on else 'ieee'}"] = jax_pair()
+        otrain.set_precision(cfg, tdev)
+        out[f"torch {'tf32' if on else 'ieee'}"] = torch_pair()
     return out
 
 
@@ -132,7 +123,7 @@ def twins(model: str, mode: str, device: str, root: str) -> dict:
     with contextlib.ExitStack() as stack:
         if mode == "defaults":
             stack.enter_context(mock.patch.object(ftrain, "precision", no_precision))
-            stack.enter_context(mock.patch.object(otrain, "set_tf32", torch_defaults))
+            stack.enter_context(mock.patch.object(otrain, "set_precision", torch_defaults))
         assert ftrain.main([*common, "--out", f]) == 0
         init = os.path.join(f, "init.safetensors")
         assert otrain.main([*common, "--out", o, "--init", init]) == 0
@@ -144,7 +135,6 @@ def twins(model: str, mode: str, device: str, root: str) -> dict:
         "model": model,
         "dataset": dataset,
         "mode": mode,
-        "tf32": mode == "tf32",
         "steps": int(runs[0].steps[-1]),
         "twins_max_dloss": float(np.max(twins_gap)),
         "twins_max_dparam": compare.max_param_difference(runs[0], runs[1]),
@@ -161,7 +151,7 @@ def no_precision(cfg):
     return contextlib.nullcontext()
 
 
-def torch_defaults(on: bool) -> None:
+def torch_defaults(cfg, device) -> None:
     """torch's switches put back as the process found them."""
     for module, value in TORCH_DEFAULTS.items():
         module.fp32_precision = value

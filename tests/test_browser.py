@@ -39,13 +39,6 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    reader.build(str(out))
-    return out
-
-
 def boxes(page, side: str) -> list[dict]:
     return [e.bounding_box() for e in page.query_selector_all(f'.code[data-side="{side}"]')]
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from quick import quick_jit
+from twins import gap, max_abs_diff
 
 import functional.convert as fconvert
 import functional.models.gpt as fgpt
@@ -63,11 +64,6 @@ def oop_model(config: GPTConfig = CFG, dtype: str = "float64", **kwargs):
 
 def tokens(shape, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, CFG.vocab_size, shape)
-
-
-def gap(a, b) -> float:
-    a, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in (a, b))
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 @pytest.mark.proves("gpt", "config")
@@ -197,10 +193,7 @@ def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
         first_o = first_o or oconvert.to_canonical(o)
     final_o = oconvert.to_canonical(o)
 
-    def weights_gap(a, b):
-        return max(gap(a[k], b[k]) for k in a)
-
-    return gap(losses_f, losses_o), weights_gap(final_f, final_o), weights_gap(first_f, first_o)
+    return gap(losses_f, losses_o), max_abs_diff(final_f, final_o), max_abs_diff(first_f, first_o)
 
 
 @pytest.mark.proves("gpt", "train step")

@@ -23,10 +23,9 @@ from shared.config import TrainConfig
 @pytest.fixture
 def torch_switches():
     """torch's switches are global: put them back after the test."""
-    names = [torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn]
-    saved = [m.fp32_precision for m in names]
-    yield names
-    for m, value in zip(names, saved, strict=True):
+    saved = [m.fp32_precision for m in otrain.TF32_SWITCHES]
+    yield otrain.TF32_SWITCHES
+    for m, value in zip(otrain.TF32_SWITCHES, saved, strict=True):
         m.fp32_precision = value
 
 
@@ -57,10 +56,14 @@ def test_the_functional_side_traces_products_at_the_precision_chosen():
     assert precision_of(TrainConfig()) == "DEFAULT"  # the CPU: left to XLA, which has no TF32
 
 
-def test_the_oop_side_sets_all_three_of_torchs_switches(torch_switches):
-    otrain.set_tf32(True)
+def test_the_oop_side_sets_all_three_of_torchs_switches_on_a_gpu_only(torch_switches):
+    before = [m.fp32_precision for m in torch_switches]
+    otrain.set_precision(TrainConfig(), torch.device("cpu"))  # the CPU: left alone
+    assert [m.fp32_precision for m in torch_switches] == before
+    cuda = torch.device("cuda")  # a name only: nothing runs on it
+    otrain.set_precision(TrainConfig(device="gpu", tf32=True), cuda)
     assert [m.fp32_precision for m in torch_switches] == ["tf32"] * 3
-    otrain.set_tf32(False)
+    otrain.set_precision(TrainConfig(device="gpu"), cuda)
     assert [m.fp32_precision for m in torch_switches] == ["ieee"] * 3
 
 

@@ -13,20 +13,20 @@ from shared import reader
 from shared.docs_markdown import Links, slug
 
 
-def test_the_site_has_an_aligned_page_for_every_twin_pair(tmp_path):
-    written = reader.build(str(tmp_path))
+def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
+    written = {p.name for p in site.iterdir()}
     models = reader.twin_names()
     assert {"mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gpt"} <= set(models)
     docs = reader.doc_names()
     assert {"architecture", "levels", "traps", "optimizers", "benchmarks", "reading"} <= set(docs)
-    assert set(written) == {f"{m}.html" for m in models} | {f"{d}.html" for d in docs} | {
+    assert written == {f"{m}.html" for m in models} | {f"{d}.html" for d in docs} | {
         "ladder-functional.html",
         "ladder-oop.html",
         "index.html",
         "style.css",
     }
     for m in models:
-        text = (tmp_path / f"{m}.html").read_text()
+        text = (site / f"{m}.html").read_text()
         functional = reader.sections(reader.read(f"functional/models/{m}.py"))
         # one row per section, a functional and an OOP cell in each, in the files' order
         assert text.count('data-side="functional"') == text.count('data-side="OOP"')
@@ -35,18 +35,17 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(tmp_path):
         assert heads == ["module"] + [slug(s.name) for s in functional[1:]]
         assert 'class="highlight"' in text and 'class="k"' in text  # Pygments' keyword spans
     assert not re.search(
-        r'(src|href)="(https?:)?//', "".join((tmp_path / f).read_text() for f in written)
+        r'(src|href)="(https?:)?//', "".join((site / f).read_text() for f in written)
     )  # nothing from the network
 
 
-def test_each_section_links_the_tests_that_prove_it(tmp_path):
+def test_each_section_links_the_tests_that_prove_it(site):
     """Read from the tests' `@pytest.mark.proves(model, *sections)` markers, as text."""
     proved = reader.proofs()
     assert ("tests/test_gpt.py", "test_one_adamw_step_and_100_in_float64") in proved[
         ("gpt", "train step")
     ]
-    reader.build(str(tmp_path))
-    text = (tmp_path / "gpt.html").read_text()
+    text = (site / "gpt.html").read_text()
     assert 'href="' in text and ">test_one_adamw_step_and_100_in_float64</a>" in text
     for model in reader.twin_names():  # every model has its train step proved
         assert (model, "train step") in proved, model
@@ -73,13 +72,6 @@ def plain(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    reader.build(str(out))
-    return out
-
-
 @pytest.mark.parametrize("model", reader.twin_names())
 def test_every_section_is_explained_by_the_models_docs_page(model, site):
     """docs/models/NAME.md has a `## ` heading naming each section of the twins ("Model",
@@ -97,20 +89,20 @@ def test_every_section_is_explained_by_the_models_docs_page(model, site):
         assert plain(built).count(start) == 1, f"{heading}: shown {plain(built).count(start)}x"
 
 
-def test_the_docs_are_rendered_and_the_index_links_every_page(tmp_path):
-    written = reader.build(str(tmp_path))
-    index = (tmp_path / "index.html").read_text()
+def test_the_docs_are_rendered_and_the_index_links_every_page(site):
+    written = sorted(p.name for p in site.iterdir())
+    index = (site / "index.html").read_text()
     for name in written:
         if name not in ("index.html", "style.css"):
             assert f'href="{name}"' in index, name
     assert "<h2" in index and "Quick start" in index  # the README, rendered
-    traps = (tmp_path / "traps.html").read_text()
+    traps = (site / "traps.html").read_text()
     assert "<table>" in traps and 'id="jax-is-32-bit-by-default"' in traps
     assert 'href="#jax-is-32-bit-by-default"' in traps
-    site = "".join((tmp_path / f).read_text() for f in written)
-    assert not re.search(r'href="[^"]*\.md(#[^"]*)?"', site)  # every docs link goes to a page
-    for src in re.findall(r'<img src="([^"]+)"', site):
-        assert (tmp_path / src).is_file(), src  # figures resolve from the site's folder
+    pages = "".join((site / f).read_text() for f in written)
+    assert not re.search(r'href="[^"]*\.md(#[^"]*)?"', pages)  # every docs link goes to a page
+    for src in re.findall(r'<img src="([^"]+)"', pages):
+        assert (site / src).is_file(), src  # figures resolve from the site's folder
 
 
 def test_a_link_to_no_file_or_no_heading_is_reported(tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from quick import quick_jit
+from twins import gap
 
 import functional.convert as fconvert
 import functional.models.rnn as frnn
@@ -65,10 +66,6 @@ def functional_model(cell, task, layers=2):
 def oop_model(cell, task, layers=2):
     model = ornn.init_model(config(cell, task, layers), seed=0, dtype="float64")
     return oconvert.from_canonical(model, weights(cell, task, layers))
-
-
-def gap(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def layer_state(last, k: int):

@@ -46,6 +46,12 @@ def cast(weights: Weights, dtype: str) -> Weights:
     return {k: v.astype(dtype) for k, v in weights.items()}
 
 
+def gap(a, b) -> float:
+    """Largest |a - b| of two arrays (NumPy, JAX, or torch tensors), in float64."""
+    a, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in (a, b))
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
 def max_abs_diff(a, b) -> float:
     """Largest |a - b| over every canonical weight; the names must agree."""
     a, b = canonical(a), canonical(b)

@@ -134,8 +134,8 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias, dtype=dtype)
         self.block_size = config.block_size
         resid_std = INIT_STD / math.sqrt(2 * config.n_layer)  # GPT-2: one per residual branch
-        for name, p in self.named_parameters():  # GPT-2's init; LayerNorms keep 1 and 0
-            if name.endswith("bias") and ".ln_" not in name and not name.startswith("ln_f"):
+        for name, p in self.named_parameters():  # GPT-2's init; LayerNorm weights keep 1
+            if name.endswith("bias"):
                 nn.init.zeros_(p)
             elif name.endswith(("out_proj.weight", "mlp.proj.weight")):
                 nn.init.normal_(p, std=resid_std)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from shared.configs.mlp import NOT_SEQUENCES
+from shared.configs.mlp import NO_HEADS, NOT_SEQUENCES
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class CNNConfig:
         }
 
     @classmethod
-    def for_data(cls, ds, *, width=None, layers=None, dropout=None) -> CNNConfig:
+    def for_data(cls, ds, *, width=None, layers=None, dropout=None, heads=None) -> CNNConfig:
         if ds.task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="cnn"))
         if ds.image_shape is None:
@@ -68,6 +68,8 @@ class CNNConfig:
             raise ValueError(
                 "--layers applies to mlp, rnn, gru, lstm and gpt; the cnn has two blocks"
             )
+        if heads is not None:
+            raise ValueError(NO_HEADS)
         channels, height, width_px = ds.image_shape
         if height != width_px:
             raise ValueError(f"the cnn takes square images, got {height}x{width_px}")

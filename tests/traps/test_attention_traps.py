@@ -31,10 +31,10 @@ import optax
 import torch
 import torch.nn.functional as F
 from harness import Trap, naive_and_fixed_tests
+from quick import QUICK  # quicker compiles
 from torch import nn
 
 T, E, HEADS = 6, 8, 2  # sequence length, embedding size, attention heads (head size 4)
-QUICK = {"xla_backend_optimization_level": 0}  # as in test_rnn_traps: quicker compiles
 CAUSAL = np.tril(np.ones((T, T), dtype=bool))  # True = may attend: position t sees 0..t
 
 

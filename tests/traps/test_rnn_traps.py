@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from harness import Trap, naive_and_fixed_tests
+from quick import QUICK  # quicker compiles
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -35,8 +36,6 @@ import functional.models.rnn as frnn
 B, T, D, H = 4, 12, 3, 5  # batch, time, input features, hidden units
 LENGTHS = np.array([12, 7, 3, 9])  # a padded batch for `forgotten-mask`
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-# XLA's CPU backend without LLVM's optimisations: 2/3 of the compile time, the same numbers
-QUICK = {"xla_backend_optimization_level": 0}
 
 
 @functools.cache
