@@ -8,13 +8,15 @@ applies the same operations:
     clip_grad_norm_  ->  coupled weight decay  ->  scale (momentum / Adam / RMS / Adagrad)
       ->  decoupled weight decay (AdamW)  ->  -lr(t)
 
-Two transforms are written here because optax's own differ from torch's formula: Adagrad and
-global-norm clipping. The schedule is computed in the parameters' dtype: optax's built-in
+Two transforms are written here because optax's own differ from torch's formula (Adagrad and
+global-norm clipping), and one because optax's loses precision in float32 (Adam's bias
+corrections). The schedule is computed in the parameters' dtype: optax's built-in
 schedules compute in float32 from an int32 count, even under x64 (see docs/traps.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -77,6 +79,39 @@ def scale_by_torch_adagrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def scale_by_torch_adam(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+    """`torch.optim.Adam`'s direction, `m / bc1 / (sqrt(v) / sqrt(bc2) + eps)`, in optax's
+    state (`ScaleByAdamState`: count, mu, nu).
+
+    The same math as `optax.scale_by_adam`, with the bias corrections computed well. optax
+    computes `1 - b2**t` in the parameters' dtype: in float32, b2 = 0.999 is 0.99900001287,
+    so `1 - b2` loses 1.3e-5 of its value (and mismatches the moment's `1 - b2`, taken in
+    Python), and the first updates come out 6e-6 too small. torch computes the corrections in
+    Python floats. Here they are `-expm1(t * log(b))`, whose float32 error is a few ulps.
+    """
+    log_b1, log_b2 = math.log(b1), math.log(b2)  # Python floats, as accurate as float64
+
+    def init_fn(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = optax.safe_increment(state.count)
+        mu = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, updates)
+        nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, updates)
+
+        def direction(m, v):
+            t = count.astype(m.dtype)
+            bc1, bc2 = -jnp.expm1(t * log_b1), -jnp.expm1(t * log_b2)
+            return (m / bc1 / (jnp.sqrt(v) / jnp.sqrt(bc2) + eps)).astype(m.dtype)
+
+        updates = jax.tree_util.tree_map(direction, mu, nu)
+        return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 # -- optimizer --
 def decay_mask(opt: OptimizerSpec) -> Callable | None:
     """A callable `params -> pytree of bools`: True where weight decay applies."""
@@ -106,7 +141,7 @@ def make_optimizer(
         if opt.momentum:
             parts.append(optax.trace(decay=opt.momentum, nesterov=opt.nesterov))
     elif opt.name in ("adam", "adamw"):
-        parts.append(optax.scale_by_adam(b1=opt.beta1, b2=opt.beta2, eps=opt.eps, eps_root=0.0))
+        parts.append(scale_by_torch_adam(opt.beta1, opt.beta2, opt.eps))
         if opt.name == "adamw" and opt.weight_decay:
             parts.append(decay)  # decoupled: -lr * (adam + wd * p), i.e. p *= 1 - lr * wd
     elif opt.name == "rmsprop":

@@ -141,6 +141,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         cfg.batch_size,
         seed=cfg.seed,
         start_step=start,
+        reverse=opts.control,  # the rounding control: each batch's examples reversed
     )
     pending: list[jax.Array] = []
     test_loss = accuracy = float("nan")

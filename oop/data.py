@@ -20,14 +20,18 @@ from shared import data
 class SharedOrderSampler(Sampler[np.ndarray]):
     """`num_steps` batches of indices, starting after update `start_step`, in the shared order."""
 
-    def __init__(self, n: int, batch_size: int, *, seed: int, num_steps: int, start_step: int = 0):
+    def __init__(
+        self, n: int, batch_size: int, *, seed: int, num_steps: int, start_step: int = 0,
+        reverse: bool = False,
+    ):  # fmt: skip
         self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.num_steps, self.start_step = num_steps, start_step
+        self.num_steps, self.start_step, self.reverse = num_steps, start_step, reverse
 
     def __iter__(self) -> Iterator[np.ndarray]:
         stream = data.index_stream(
-            self.n, self.batch_size, seed=self.seed, start_step=self.start_step
-        )
+            self.n, self.batch_size, seed=self.seed, start_step=self.start_step,
+            reverse=self.reverse,
+        )  # fmt: skip
         return itertools.islice(stream, self.num_steps)
 
     def __len__(self) -> int:
@@ -43,6 +47,7 @@ def make_loader(
     num_steps: int,
     dtype: torch.dtype,
     start_step: int = 0,
+    reverse: bool = False,
 ) -> DataLoader:
     """A DataLoader over `(x, y)` that yields batches of both as tensors: floats (features,
     regression targets) in `dtype`, integers (labels, character ids) as int64."""
@@ -52,7 +57,7 @@ def make_loader(
 
     dataset = TensorDataset(tensor(x), tensor(y))
     sampler = SharedOrderSampler(
-        len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step
+        len(x), batch_size, seed=seed, num_steps=num_steps, start_step=start_step, reverse=reverse
     )
     # The order is shared.data's, so the loader needs no randomness; its own generator keeps it
     # from drawing a seed from the global one when iteration starts, which would shift

@@ -103,6 +103,7 @@ def _run(
         num_steps=cfg.steps - start,
         dtype=dtype,
         start_step=start,
+        reverse=opts.control,  # the rounding control: each batch's examples reversed
     )
     x_test = torch.as_tensor(data.as_dtype(ds.x_test, cfg.dtype), device=device)
     y_test = torch.as_tensor(data.as_dtype(ds.y_test, cfg.dtype), device=device)

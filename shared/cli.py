@@ -59,10 +59,12 @@ class RunOptions:
     overwrite: bool
     resume: str | None = None
     jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
+    control: bool = False  # --control: jitter, and each batch's examples in reverse order
 
     def start(self) -> dict:
         """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
-        return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter}
+        return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter,
+                "control": self.control}  # fmt: skip
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -180,6 +182,14 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         "this training, which is the yardstick for the gap between the twins",
     )
     g.add_argument(
+        "--control",
+        action="store_true",
+        help="a rounding control: --jitter-init, and every batch's examples in reverse order, so "
+        "every sum over a batch adds in another order at every update (the same math, other "
+        "rounding, as in another framework's kernels). Run it on one side beside a twin pair "
+        "and pass it to shared.compare --control",
+    )
+    g.add_argument(
         "--out",
         default=None,
         metavar="DIR",
@@ -220,8 +230,9 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
     parser = build_parser(side)
     args = parser.parse_args(argv)
-    if args.jitter_init and args.resume is not None:
-        parser.error("--jitter-init perturbs a fresh start; drop it with --resume")
+    if (args.jitter_init or args.control) and args.resume is not None:
+        flag = "--control" if args.control else "--jitter-init"
+        parser.error(f"{flag} perturbs a fresh start; drop it with --resume")
     try:
         if args.resume is not None:
             train, model = _resumed(args)
@@ -233,8 +244,9 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
         parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
     opts = RunOptions(
-        out, args.init, not args.no_progress, args.overwrite, args.resume, args.jitter_init
-    )
+        out, args.init, not args.no_progress, args.overwrite, args.resume,
+        args.jitter_init or args.control, args.control,
+    )  # fmt: skip
     return train, model, opts
 
 

@@ -2,8 +2,10 @@
 
 Prints a two-column table (final loss, test accuracy, steps/s, then the differences: max |Δloss|
 over all steps and max |Δparam| at the end) and writes a PNG with both loss curves overlaid
-above |Δloss| per step on a log axis. A control run (RUN_B's side, started with `--jitter-init`
-from the same init) adds the gap that rounding alone opens, as a yardstick for the twins' gap.
+above |Δloss| per step on a log axis. A control run (RUN_B's side, started with `--control`
+from the same init: one ulp away, each batch's examples reversed) adds the gap that rounding
+alone opens, as a yardstick for the twins' gap: the table gives the twins/control ratios and a
+one-line reading of them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from shared import checkpoint, metrics
 from shared.cli import Parser
 from shared.config import TrainConfig, to_dict
 
+# The twins are a chaotic process's draw and the control another: their ratio scatters. Within
+# this factor the twins are as close as rounding allows (tests/rounding.py measures it).
+CONTROL_FACTOR = 10.0
+
 
 @dataclass(frozen=True)
 class Run:
@@ -28,8 +34,9 @@ class Run:
     losses: np.ndarray
     seconds: np.ndarray
     test_accuracy: float
-    final: dict[str, np.ndarray] | None
+    final: dict[str, np.ndarray]
     config: dict  # config.json's model and train configs, {} if the folder has none
+    init: dict[str, np.ndarray] | None  # init.safetensors, None for a resumed run
 
     @property
     def steps_per_second(self) -> float:
@@ -53,9 +60,42 @@ def load_run(folder: str) -> Run:
         config = {**info.get("model_config", {}), **info.get("train_config", {})}
         label = info["side"] if label == info["side"] else f"{info['side']} ({label})"
     final_path = os.path.join(folder, "final.safetensors")
-    final = checkpoint.read(final_path).weights if os.path.isfile(final_path) else None
+    if not os.path.isfile(final_path):
+        raise ValueError(
+            f"{final_path} is missing: the run did not finish (stopped, or still running); "
+            "compare finished runs, or its step-N checkpoints with python -m shared.checkpoint"
+        )
+    final = checkpoint.read(final_path).weights
     acc = float("nan") if ev is None else float(ev["accuracy"])
-    return Run(folder, label, steps, losses, seconds, acc, final, config)
+    init_path = os.path.join(folder, "init.safetensors")
+    init = checkpoint.read(init_path).weights if os.path.isfile(init_path) else None
+    return Run(folder, label, steps, losses, seconds, acc, final, config, init)
+
+
+def start_difference(a: Run, b: Run) -> float | None:
+    """max |Δ| between the two runs' initial weights (None when either was resumed)."""
+    if a.init is None or b.init is None or a.init.keys() != b.init.keys():
+        return None
+    return _max_diff(a.init, b.init)
+
+
+def _max_diff(x: dict, y: dict) -> float:
+    return max(float(np.max(np.abs(x[k].astype(np.float64) - y[k].astype(np.float64)))) for k in x)
+
+
+def reading(twins: tuple[float, float], control: tuple[float, float]) -> str:
+    """One line on the twins' gaps (loss, weights) against the control's."""
+    pairs = zip(twins, control, strict=True)
+    ratio = max(t / c if c > 0 else (0.0 if t == 0 else np.inf) for t, c in pairs)
+    if ratio <= 1:
+        return "reading: the twins differ no more than rounding does"
+    if ratio <= CONTROL_FACTOR:
+        return (f"reading: the twins differ {ratio:.1f}x more than this control, within the "
+                f"{CONTROL_FACTOR:g}x that rounding's scatter allows: as close as rounding "
+                "allows")  # fmt: skip
+    return (f"reading: the twins differ by {ratio:.0f}x more than rounding: look at the update "
+            "where their |Δloss| leaves the control's (the plot), and run both with --dtype "
+            "float64, where twins agree to 1e-10")  # fmt: skip
 
 
 def config_differences(a: Run, b: Run) -> list[str]:
@@ -84,8 +124,6 @@ def loss_differences(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray]:
 
 
 def max_param_difference(a: Run, b: Run) -> float:
-    if a.final is None or b.final is None:
-        return float("nan")
     if a.final.keys() != b.final.keys():
         raise ValueError("the final checkpoints hold different weights; are these the same model?")
     for k in a.final:
@@ -94,10 +132,7 @@ def max_param_difference(a: Run, b: Run) -> float:
                 f"{k} is {a.final[k].shape} in {a.folder} but {b.final[k].shape} in {b.folder}: "
                 "not the same model size"
             )
-    return max(
-        float(np.max(np.abs(a.final[k].astype(np.float64) - b.final[k].astype(np.float64))))
-        for k in a.final
-    )
+    return _max_diff(a.final, b.final)
 
 
 def table(a: Run, b: Run, control: Run | None = None) -> str:
@@ -118,6 +153,11 @@ def table(a: Run, b: Run, control: Run | None = None) -> str:
         rows.append(
             ("control: max |Δparam| (final)", f"{max_param_difference(b, control):.3e}", "")
         )
+        if len(dloss) and len(dctl):
+            twins = (float(dloss.max()), max_param_difference(a, b))
+            ctl = (float(dctl.max()), max_param_difference(b, control))
+            ratios = [f"{t / c:.2f}" if c > 0 else "inf" for t, c in zip(twins, ctl, strict=True)]
+            rows.append(("twins / control (loss, param)", ", ".join(ratios), ""))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}".rstrip() for r in rows)
 
@@ -176,6 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         a, b = load_run(args.run_a), load_run(args.run_b)
         control = None if args.control is None else load_run(args.control)
         print(table(a, b, control))
+        if control is not None:
+            _, dloss = loss_differences(a, b)
+            _, dctl = loss_differences(b, control)
+            if len(dloss) and len(dctl):
+                twins = (float(dloss.max()), max_param_difference(a, b))
+                print(reading(twins, (float(dctl.max()), max_param_difference(b, control))))
+        start = start_difference(a, b)
+        if start is not None and start > 0:
+            print(f"warning: the two runs did not start from the same weights (max |Δ| "
+                  f"{start:.2e} at init); train RUN_B with --init "
+                  f"{os.path.join(args.run_a, 'init.safetensors')}")  # fmt: skip
         differ = config_differences(a, b)
         if differ:
             print("note: these runs are not twins; they differ in " + ", ".join(differ))

@@ -301,19 +301,28 @@ def batch_indices(n: int, batch_size: int, *, seed: int, epoch: int) -> np.ndarr
 
 
 def index_stream(
-    n: int, batch_size: int, *, seed: int, start_step: int = 0
+    n: int, batch_size: int, *, seed: int, start_step: int = 0, reverse: bool = False
 ) -> Iterator[np.ndarray]:
-    """Endless batch indices; the first one is that of update `start_step + 1`."""
+    """Endless batch indices; the first one is that of update `start_step + 1`. `reverse`:
+    each batch's examples in reverse order (the rounding control of `--control`: the same
+    batches, every sum over a batch added in another order)."""
     nb = steps_per_epoch(n, batch_size)
     epoch, offset = divmod(start_step, nb)
     while True:
-        yield from batch_indices(n, batch_size, seed=seed, epoch=epoch)[offset:]
+        for idx in batch_indices(n, batch_size, seed=seed, epoch=epoch)[offset:]:
+            yield idx[::-1].copy() if reverse else idx
         epoch, offset = epoch + 1, 0
 
 
 def batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, start_step: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    start_step: int = 0,
+    reverse: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless `(x, y)` NumPy batches in the shared order; the functional side iterates these."""
-    for idx in index_stream(len(x), batch_size, seed=seed, start_step=start_step):
+    for idx in index_stream(len(x), batch_size, seed=seed, start_step=start_step, reverse=reverse):
         yield x[idx], y[idx]

@@ -10,9 +10,9 @@ import pathlib
 # than one worker alone).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault(
-        "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    )
+    # added to any flags already set (make test-portable caps the instruction set there)
+    threads = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {threads}".strip()
     import torch
 
     torch.set_num_threads(1)
@@ -62,6 +62,16 @@ def site(tmp_path_factory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("site")
     reader.build(str(out))
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every float32 test `float32` (make test-portable selects them): a test whose
+    parameters or name say float32, or that carries the mark itself."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        values = [] if params is None else [str(v) for v in params.params.values()]
+        if "float32" in item.name or "float32" in values:
+            item.add_marker(pytest.mark.float32)
 
 
 def pytest_sessionfinish(session, exitstatus):

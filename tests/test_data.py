@@ -122,3 +122,10 @@ def test_an_unknown_sequence_set_or_length_is_refused():
         data.load_sequences("imdb")
     with pytest.raises(ValueError, match="--seq-len >= 2"):
         data.load_sequences("adding", seq_len=1)
+
+
+def test_the_control_order_reverses_each_batch_and_keeps_the_batches():
+    """`--control`'s order: the same examples in every batch, each batch reversed."""
+    plain = list(itertools.islice(data.index_stream(100, 16, seed=3), 9))
+    control = list(itertools.islice(data.index_stream(100, 16, seed=3, reverse=True), 9))
+    assert all(np.array_equal(a[::-1], b) for a, b in zip(plain, control, strict=True))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import chex
 import equinox as eqx
 import jax
-import numpy as np
 from twins import cast
 
 import functional.models.mlp as f2
@@ -44,13 +43,13 @@ def test_step_with_and_without_jit_agree_and_traces_once(digits, mlp_config, ini
         chex.assert_trees_all_close(s_eager, s_jit, atol=JIT_TOL, rtol=0)
 
 
-def test_step_is_pure(digits, mlp_config, init_weights):
-    """Twice the same inputs give the same outputs, and the inputs are left unchanged."""
+def test_step_keeps_no_state_of_its_own(digits, mlp_config, init_weights):
+    """The step is a function of its arguments only: the same inputs give the same outputs
+    also after the step has run on others (no counter, cache or key hidden in a closure).
+    That the inputs are left unchanged needs no test: JAX arrays cannot be changed."""
     with jax.enable_x64(True):
-        params, opt_state, step = setup(digits, mlp_config, init_weights, optimizer="sgd")
-        before = jax.tree_util.tree_map(np.array, params)
+        params, opt_state, step = setup(digits, mlp_config, init_weights, optimizer="adam")
         x, y = digits.x_train[:128], digits.y_train[:128]
         first = step(params, opt_state, x, y)
-        second = step(params, opt_state, x, y)
-        chex.assert_trees_all_equal(first, second)
-        chex.assert_trees_all_equal(params, before)
+        step(*first[:2], digits.x_train[128:256], digits.y_train[128:256])  # other inputs
+        chex.assert_trees_all_equal(step(params, opt_state, x, y), first)

@@ -17,8 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import rounding
 import torch
 from quick import quick_jit
+from rounding import Trajectory
 from twins import gap, max_abs_diff
 
 import functional.convert as fconvert
@@ -162,38 +164,59 @@ def _trunk(model: ogpt.GPT, idx: torch.Tensor) -> torch.Tensor:
     return x
 
 
+TRAJ_CFG = dict(n_layer=2, n_head=2, n_embd=16, block_size=8)
+
+
+@functools.cache
+def compiled_step(cfg: GPTConfig, dtype: str, horizon: int):
+    """One compiled step per setting, shared by the twins' run and the rounding controls."""
+    with jax.enable_x64(dtype == "float64"):
+        static = eqx.partition(fgpt.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype),
+                               eqx.is_array)[1]  # fmt: skip
+        tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
+        return tx, quick_jit(fgpt.make_step(tx, static))
+
+
 def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
     """`steps` AdamW updates with warmup and a cosine over `horizon` updates, clipping, on
-    pycorpus windows of 8 characters, both sides from one init: (max |Δloss|, max |Δweight|
-    at the end, max |Δweight| after the first update)."""
+    pycorpus windows of 8 characters, both sides from one init through `rounding`: returns
+    its verdict and the weights of both sides after the first update."""
     ds = data.load_sequences("pycorpus", seq_len=CFG.block_size)
-    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=8, vocab_size=ds.in_features)
+    cfg = GPTConfig(**TRAJ_CFG, vocab_size=ds.in_features)
     stream = data.batches(ds.x_train, ds.y_train, batch, seed=0)
     batches = [next(stream) for _ in range(steps)]
-    with jax.enable_x64(dtype == "float64"):
-        model = functional_model(cfg, dtype)
-        params, static = eqx.partition(model, eqx.is_array)
-        tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
-        state = tx.init(params)
-        step = quick_jit(fgpt.make_step(tx, static))
-        losses_f, first_f = [], None
-        for xb, yb in batches:
-            params, state, loss = step(params, state, xb, yb)
-            losses_f.append(float(loss))
-            first_f = first_f or fconvert.to_canonical(params)
-        final_f = fconvert.to_canonical(params)
-    o = oop_model(cfg, dtype)
-    optimizer = ooptim.make_optimizer(ADAMW, o.named_parameters())
-    scheduler = ooptim.make_scheduler(ADAMW, SCHEDULE.resolved(horizon), optimizer, horizon)
-    losses_o, first_o = [], None
-    for xb, yb in batches:
-        losses_o.append(float(ogpt.train_step(o, optimizer, torch.from_numpy(xb),
-                                              torch.from_numpy(yb), clip_norm=1.0)))  # fmt: skip
-        scheduler.step()
-        first_o = first_o or oconvert.to_canonical(o)
-    final_o = oconvert.to_canonical(o)
+    firsts = []
 
-    return gap(losses_f, losses_o), max_abs_diff(final_f, final_o), max_abs_diff(first_f, first_o)
+    def functional(start, batches):
+        tx, step = compiled_step(cfg, dtype, horizon)
+        with jax.enable_x64(dtype == "float64"):
+            model = fconvert.from_canonical(fgpt.init_model(cfg, key=jax.random.PRNGKey(0),
+                                                            dtype=dtype), start)  # fmt: skip
+            params = eqx.partition(model, eqx.is_array)[0]
+            state, losses = tx.init(params), []
+            for xb, yb in batches:
+                params, state, loss = step(params, state, xb, yb)
+                losses.append(float(loss))
+                if len(losses) == 1:
+                    firsts.append(fconvert.to_canonical(params))
+            return Trajectory(np.array(losses), fconvert.to_canonical(params))
+
+    def oop(start, batches):
+        o = oconvert.from_canonical(ogpt.GPT(cfg, dtype=ogpt.DTYPES[dtype]), start)
+        optimizer = ooptim.make_optimizer(ADAMW, o.named_parameters())
+        scheduler = ooptim.make_scheduler(ADAMW, SCHEDULE.resolved(horizon), optimizer, horizon)
+        losses = []
+        for xb, yb in batches:
+            losses.append(float(ogpt.train_step(o, optimizer, torch.from_numpy(xb),
+                                                torch.from_numpy(yb), clip_norm=1.0)))  # fmt: skip
+            scheduler.step()
+            if len(losses) == 1:
+                firsts.append(oconvert.to_canonical(o))
+        return Trajectory(np.array(losses), oconvert.to_canonical(o))
+
+    start = {k: v.astype(dtype) for k, v in weights(cfg).items()}
+    verdict = rounding.check_trajectories(functional, oop, start, batches, dtype, what="gpt")
+    return verdict, firsts[0], firsts[1]
 
 
 @pytest.mark.proves("gpt", "train step")
@@ -202,20 +225,15 @@ def test_one_adamw_step_and_100_in_float64():
     zero true gradient; Adam divides their rounding noise by its own size, so they move by up
     to lr per update in a direction rounding picks. Measured: 8.3e-14 apart after 100 updates,
     the largest gap of any weight, 3.6e-15 in loss (see docs/models/gpt.md)."""
-    dloss, dparam, first = trajectory("float64", 100)
-    assert first <= F64_TOL, first
-    assert dloss <= F64_TOL and dparam <= F64_TOL, (dloss, dparam)
-
-
-# float32, 100 AdamW updates: rounding that Adam turns into steps, as for the MLP. Measured:
-# 3.9e-5 in loss, 5.8e-5 in weights (wte.weight; the key biases next, at 3.4e-5)
-F32_LOSS, F32_PARAMS = 2e-4, 2e-4
+    _, first_f, first_o = trajectory("float64", 100)
+    assert max_abs_diff(first_f, first_o) <= F64_TOL
 
 
 @pytest.mark.proves("gpt", "train step")
 def test_100_steps_in_float32():
-    dloss, dparam, _ = trajectory("float32", 100)
-    assert dloss <= F32_LOSS and dparam <= F32_PARAMS, (dloss, dparam)
+    """Against the rounding control (tests/rounding.py): Adam turns rounding into steps."""
+    verdict, _, _ = trajectory("float32", 100)
+    print("gpt adamw", verdict)
 
 
 @pytest.mark.proves("gpt", "layers", "model")

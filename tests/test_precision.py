@@ -86,7 +86,7 @@ def test_a_run_from_before_tf32_compares_as_ieee():
     """config.json of an older run has no `tf32`; it was IEEE float32, the default."""
 
     def run(config):
-        return compare.Run("r", "r", *([np.zeros(1)] * 3), 0.0, None, config)
+        return compare.Run("r", "r", *([np.zeros(1)] * 3), 0.0, {}, config, None)
 
     old = {"model": "mlp", "lr": 1e-3}
     assert compare.config_differences(run(old), run(old | {"tf32": False})) == []

@@ -14,6 +14,8 @@ import equinox as eqx
 import jax
 import numpy as np
 import torch
+from quick import quick_jit
+from rounding import Trajectory
 
 import functional.convert as fconvert
 import functional.level1.mlp as f1
@@ -118,6 +120,22 @@ class _Functional:
         return canonical(self.params)
 
 
+# One compiled step per configuration, shared by every instance (the twins' run, the rounding
+# controls, the pairs a rung belongs to): `quick_jit`, since the ladder's time is compile time.
+@functools.cache
+def _level1_step(cfg: TrainConfig):
+    return quick_jit(f1.make_step(cfg))
+
+
+@functools.cache
+def _level2_step(config: MLPConfig, cfg: TrainConfig):
+    with jax.enable_x64(cfg.dtype == "float64"):
+        template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+    static = eqx.partition(template, eqx.is_array)[1]
+    optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+    return optimizer, quick_jit(f2.make_step(optimizer, static))
+
+
 class FunctionalLevel1(_Functional):
     name = "functional.level1"
 
@@ -126,7 +144,7 @@ class FunctionalLevel1(_Functional):
         template = f1.init(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
         self.params = fconvert.from_canonical(template, weights)
         self.opt_state = f1.OPTIMIZERS[cfg.optimizer.name][0](self.params)
-        self._step = jax.jit(f1.make_step(cfg))
+        self._step = _level1_step(cfg)
 
     @_x64
     def logits(self, x):
@@ -149,9 +167,8 @@ class FunctionalLevel2(_Functional):
         template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
         model = fconvert.from_canonical(template, weights)
         self.params, self.static = eqx.partition(model, eqx.is_array)
-        optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+        optimizer, self._step = _level2_step(config, cfg)
         self.opt_state = optimizer.init(self.params)
-        self._step = jax.jit(f2.make_step(optimizer, self.static))
 
     @property
     def model(self):
@@ -248,3 +265,19 @@ PAIRS = {
     "oop.level1-oop.models": (OOPLevel1, OOPLevel2),
     "functional.models-oop.models": (FunctionalLevel2, OOPLevel2),
 }
+
+
+def trainer(cls, config: MLPConfig, cfg: TrainConfig, after_first=None):
+    """A rung as a `rounding.Trainer`: `(weights, batches) -> Trajectory`. `after_first(impl)`
+    sees the rung after its first update."""
+
+    def train(weights, batches):
+        impl = cls(cast(weights, cfg.dtype), config, cfg)
+        losses = []
+        for k, (x, y) in enumerate(batches):
+            losses.append(impl.step(x, y))
+            if k == 0 and after_first is not None:
+                after_first(impl)
+        return Trajectory(np.array(losses), impl.weights())
+
+    return train
