@@ -31,8 +31,7 @@ OPTIMIZERS = {
     "adam-decay": dict(name="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
 }
 CASES = [
-    (pair, dtype, opt)
-    for pair in PAIRS
+    (dtype, opt)
     for dtype in ("float64", "float32")
     for opt in OPTIMIZERS
     if dtype == "float64" or opt in ("sgd-momentum", "adam")
@@ -41,12 +40,6 @@ CASES = [
 
 def train_config(dtype, **opt):
     return TrainConfig(dtype=dtype, optimizer=OptimizerSpec.create(**{"name": "sgd", **opt}))
-
-
-def make_pair(pair, weights, config, dtype, **opt):
-    cfg = train_config(dtype, **opt)
-    a_cls, b_cls = PAIRS[pair]
-    return a_cls(cast(weights, dtype), config, cfg), b_cls(cast(weights, dtype), config, cfg)
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +52,26 @@ def f32_bounds(digits, mlp_config, init_weights):
 
 @pytest.mark.proves("mlp", "model", "loss")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("pair", list(PAIRS))
-def test_forward_loss_and_gradients(pair, dtype, digits, mlp_config, init_weights, f32_bounds):
-    a, b = make_pair(pair, init_weights, mlp_config, dtype)
+def test_forward_loss_and_gradients(dtype, digits, mlp_config, init_weights, f32_bounds):
+    """Every neighbouring pair: logits, loss and every gradient, on one batch."""
     x, y = digits.x_train[:BATCH].astype(dtype), digits.y_train[:BATCH]
     f64 = dtype == "float64"
-    tol = F64_TOL if f64 else f32_bounds.logits
-    logits = np.abs(a.logits(x) - b.logits(x)).max()
-    assert logits <= tol, f"logits differ by {logits:.3e} > {tol:.1e}"
-    loss = abs(a.loss(x, y) - b.loss(x, y))
-    tol = F64_TOL if f64 else f32_bounds.loss
-    assert loss <= tol, f"losses differ by {loss:.3e} > {tol:.1e}"
-    ga, gb = a.grads(x, y), b.grads(x, y)
-    assert set(ga) == set(gb) == set(mlp_config.weight_shapes())
-    diff = {k: np.abs(ga[k].astype(np.float64) - gb[k]) for k in ga}
-    bound = {k: F64_TOL for k in ga} if f64 else f32_bounds.grads
-    rounding.assert_within(diff, bound, "d loss / d")  # names the parameter and element
+    cfg = train_config(dtype)
+    rungs = {
+        cls: cls(cast(init_weights, dtype), mlp_config, cfg) for p in PAIRS.values() for cls in p
+    }
+    seen = {cls: (r.logits(x), r.loss(x, y), r.grads(x, y)) for cls, r in rungs.items()}
+    for pair, (a, b) in PAIRS.items():
+        (la, lossa, ga), (lb, lossb, gb) = seen[a], seen[b]
+        tol = F64_TOL if f64 else f32_bounds.logits
+        logits = np.abs(la - lb).max()
+        assert logits <= tol, f"{pair}: logits differ by {logits:.3e} > {tol:.1e}"
+        loss, tol = abs(lossa - lossb), F64_TOL if f64 else f32_bounds.loss
+        assert loss <= tol, f"{pair}: losses differ by {loss:.3e} > {tol:.1e}"
+        assert set(ga) == set(gb) == set(mlp_config.weight_shapes())
+        diff = {k: np.abs(ga[k].astype(np.float64) - gb[k]) for k in ga}
+        bound = {k: F64_TOL for k in ga} if f64 else f32_bounds.grads
+        rounding.assert_within(diff, bound, f"{pair}: d loss / d")  # names the weight and element
 
 
 @pytest.fixture(scope="module")
@@ -87,32 +84,29 @@ def first_update(digits, mlp_config, init_weights):
 
 
 @pytest.mark.proves("mlp", "train step")
-@pytest.mark.parametrize("pair,dtype,opt", CASES)
-def test_one_step_and_trajectory(pair, dtype, opt, digits, mlp_config, init_weights, first_update):
-    """One update (a single operation: a bound from the gradient's size, per weight), then 100
-    against the rounding control (float32) or to F64_TOL (float64)."""
+@pytest.mark.parametrize("dtype,opt", CASES)
+def test_one_step_and_trajectory(dtype, opt, digits, mlp_config, init_weights, first_update):
+    """Every neighbouring pair: one update (a single operation: a bound from the gradient's
+    size, per weight), then 100 against the rounding control (float32) or to F64_TOL
+    (float64). Each rung and each control runs once and serves both pairs it belongs to."""
     cfg = train_config(dtype, **OPTIMIZERS[opt])
     stream = data.batches(digits.x_train.astype(dtype), digits.y_train, BATCH, seed=0)
     batches = [next(stream) for _ in range(TRAJECTORY_STEPS)]
-    firsts = []
-
-    def first(impl):  # an update must not change the dtype (NumPy 2 promotes easily)
-        assert {w.dtype.name for w in impl.weights().values()} == {dtype}, impl.name
-        firsts.append(impl.weights())
-
-    a_cls, b_cls = PAIRS[pair]
-    train_a, train_b = (trainer(c, mlp_config, cfg, first) for c in (a_cls, b_cls))
-    verdict = rounding.check_trajectories(
-        train_a, train_b, cast(init_weights, dtype), batches, dtype, what=pair
-    )
-    one = {k: np.abs(firsts[0][k].astype(np.float64) - firsts[1][k]) for k in firsts[0]}
-    if dtype == "float64":
-        bound = {k: F64_TOL for k in one}
-    else:
-        bound = rounding.first_update_bound(*first_update, cast(init_weights, dtype), cfg.optimizer)
-    rounding.assert_within(one, bound, "after one update")
-    print(pair, opt, verdict)  # with -s: the twins/control table of docs/reproducibility.md
-    assert verdict.a.losses[-1] < 0.75 * verdict.a.losses[0], "the trajectory should train"
+    start = cast(init_weights, dtype)
+    for pair, (a_cls, b_cls) in PAIRS.items():
+        train_a, train_b = (trainer(c, mlp_config, cfg) for c in (a_cls, b_cls))
+        verdict = rounding.check_trajectories(train_a, train_b, start, batches, dtype, what=pair)
+        for run in (verdict.a, verdict.b):  # an update must not change the dtype (NumPy 2)
+            assert {w.dtype.name for w in run.first.values()} == {dtype}, pair
+        one = {k: np.abs(verdict.a.first[k].astype(np.float64) - verdict.b.first[k])
+               for k in start}  # fmt: skip
+        if dtype == "float64":
+            bound = {k: F64_TOL for k in one}
+        else:
+            bound = rounding.first_update_bound(*first_update, start, cfg.optimizer)
+        rounding.assert_within(one, bound, f"{pair}: after one update")
+        print(pair, opt, verdict)  # with -s: the twins/control table of docs/reproducibility.md
+        assert verdict.a.losses[-1] < 0.75 * verdict.a.losses[0], f"{pair} should train"
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

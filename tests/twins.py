@@ -8,7 +8,9 @@ into `name -> NumPy array`, so a comparison never cares which side a value came 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 
 import equinox as eqx
 import jax
@@ -136,6 +138,14 @@ def _level2_step(config: MLPConfig, cfg: TrainConfig):
     return optimizer, quick_jit(f2.make_step(optimizer, static))
 
 
+# The forward pass, loss and gradient, compiled once (op by op they compile every primitive)
+_F1_APPLY, _F1_LOSS = quick_jit(f1.apply), quick_jit(f1.loss_fn)
+_F1_GRAD = quick_jit(jax.grad(f1.loss_fn))
+_F2_APPLY = eqx.filter_jit(lambda model, x: jax.vmap(model)(x))
+_F2_LOSS = eqx.filter_jit(f2.loss_fn)
+_F2_GRAD = eqx.filter_jit(eqx.filter_grad(f2.loss_fn))
+
+
 class FunctionalLevel1(_Functional):
     name = "functional.level1"
 
@@ -148,15 +158,15 @@ class FunctionalLevel1(_Functional):
 
     @_x64
     def logits(self, x):
-        return np.asarray(f1.apply(self.params, x))
+        return np.asarray(_F1_APPLY(self.params, x))
 
     @_x64
     def loss(self, x, y):
-        return float(f1.loss_fn(self.params, x, y))
+        return float(_F1_LOSS(self.params, x, y))
 
     @_x64
     def grads(self, x, y):
-        return canonical(jax.grad(f1.loss_fn)(self.params, x, y))
+        return canonical(_F1_GRAD(self.params, x, y))
 
 
 class FunctionalLevel2(_Functional):
@@ -176,17 +186,15 @@ class FunctionalLevel2(_Functional):
 
     @_x64
     def logits(self, x):
-        return np.asarray(jax.vmap(self.model)(x))
+        return np.asarray(_F2_APPLY(self.model, x))
 
     @_x64
     def loss(self, x, y):
-        return float(f2.loss_fn(self.model, x, y))
+        return float(_F2_LOSS(self.model, x, y))
 
     @_x64
     def grads(self, x, y):
-        return canonical(
-            jax.grad(lambda p: f2.loss_fn(eqx.combine(p, self.static), x, y))(self.params)
-        )
+        return canonical(_F2_GRAD(self.model, x, y))
 
 
 def _tensors(x, y, dtype):
@@ -267,17 +275,38 @@ PAIRS = {
 }
 
 
-def trainer(cls, config: MLPConfig, cfg: TrainConfig, after_first=None):
-    """A rung as a `rounding.Trainer`: `(weights, batches) -> Trajectory`. `after_first(impl)`
-    sees the rung after its first update."""
+@dataclasses.dataclass(frozen=True)
+class RungRun(Trajectory):
+    first: dict  # the weights after the first update
+
+
+_RUNS: dict = {}  # every rung's run, by (rung, settings, start, batches): each computed once
+
+
+def _fingerprint(weights: Weights, batches) -> str:
+    h = hashlib.sha1()
+    for k in sorted(weights):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(weights[k]).tobytes())
+    for batch in batches:
+        for a in batch:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def trainer(cls, config: MLPConfig, cfg: TrainConfig):
+    """A rung as a `rounding.Trainer`: `(weights, batches) -> RungRun`. Runs are kept: a rung
+    belongs to two pairs, and its rounding controls are the same in both."""
 
     def train(weights, batches):
-        impl = cls(cast(weights, cfg.dtype), config, cfg)
-        losses = []
-        for k, (x, y) in enumerate(batches):
-            losses.append(impl.step(x, y))
-            if k == 0 and after_first is not None:
-                after_first(impl)
-        return Trajectory(np.array(losses), impl.weights())
+        key = (cls, config, cfg, _fingerprint(weights, batches))
+        if key not in _RUNS:
+            impl = cls(cast(weights, cfg.dtype), config, cfg)
+            losses, first = [], None
+            for x, y in batches:
+                losses.append(impl.step(x, y))
+                first = first or impl.weights()
+            _RUNS[key] = RungRun(np.array(losses), impl.weights(), first)
+        return _RUNS[key]
 
     return train
