@@ -27,9 +27,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # The float32 tests again under kernels capped to older CPUs, so that the suite is shown to pass
-# on machines other than this one: AVX2 at one thread per worker (xdist), SSE4.2 at two threads
-# (serial). The caps reach torch (ATen), MKL, oneDNN and XLA; tests/test_portable.py checks
-# that torch took its cap.
+# on machines other than this one: AVX2 at one thread per worker (xdist), SSE4.2 serially at the
+# libraries' default thread count (two on the 2-core CI machine). The caps reach torch (ATen),
+# MKL, oneDNN and XLA; tests/test_portable.py checks that torch took its cap.
 AVX2_CAPS  := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 \
               XLA_FLAGS=--xla_cpu_max_isa=AVX2
 SSE42_CAPS := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 \

@@ -92,12 +92,10 @@ def test_a_checkpoint_evaluates_the_same_on_both_sides(writer, tmp_path, capsys)
     (lf, af), (lo, ao) = results["functional"], results["oop"]
     assert af == ao, "test accuracy differs across sides"
     ckpt = checkpoint.read(path)
-    model = oconvert.from_canonical(
-        o2.init_model(cli.model_config_from_dict("mlp", ckpt.model_config), seed=0,
-                      dtype="float64"), {k: v.astype("float64") for k, v in ckpt.weights.items()},
-    )  # fmt: skip
+    config = cli.model_config_from_dict("mlp", ckpt.model_config)
+    model = oconvert.from_canonical(o2.init_model(config, seed=0), ckpt.weights)  # float32
     ds = data.load("digits")
-    assert abs(lf - lo) <= rounding.classifier_bounds(model, ds.x_test, ds.num_classes).loss
+    assert abs(lf - lo) <= rounding.classifier_bounds(model, ds.x_test, ds.y_test).loss
     logged = metrics.last_eval(metrics.read(tmp_path / "run"))
     assert logged["accuracy"] == pytest.approx(af, abs=1e-12)
 
