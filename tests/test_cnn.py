@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from rounding import F64_TOL, Trajectory
+from rounding import F64_TOL
+from twins import functional_trainer, oop_trainer
 
 import functional.convert as fconvert
 import functional.models.cnn as fcnn
 import functional.optim as foptim
 import oop.convert as oconvert
 import oop.models.cnn as ocnn
-import oop.optim as ooptim
 from shared import data
 from shared.config import CNNConfig
 from shared.optim import OptimizerSpec, ScheduleSpec
@@ -104,23 +104,11 @@ def compiled_step(config, opt: OptimizerSpec, dtype: str):
 def trainers(config, dtype, opt: OptimizerSpec):
     """Both sides as `rounding.Trainer`s, trained by the package's loops."""
 
-    def functional(weights, batches):
-        tx, step = compiled_step(config, opt, dtype)
-        with jax.enable_x64(dtype == "float64"):
-            params = eqx.partition(functional_model(config, weights, dtype), eqx.is_array)[0]
-            state, losses = tx.init(params), []
-            for x, y in batches:
-                params, state, loss = step(params, state, x, y)
-                losses.append(float(loss))
-            return Trajectory(np.array(losses), fconvert.to_canonical(params))
-
-    def oop(weights, batches):
-        model = oop_model(config, weights, dtype)
-        optimizer = ooptim.make_optimizer(opt, model.named_parameters())
-        losses = [float(ocnn.train_step(model, optimizer, torch.from_numpy(x), torch.from_numpy(y)))
-                  for x, y in batches]  # fmt: skip
-        return Trajectory(np.array(losses), oconvert.to_canonical(model))
-
+    tx, step = compiled_step(config, opt, dtype)
+    functional = functional_trainer(
+        lambda: fcnn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype), tx, step, dtype
+    )
+    oop = oop_trainer(lambda: ocnn.init_model(config, seed=1, dtype=dtype), opt, ocnn.train_step)
     return functional, oop
 
 

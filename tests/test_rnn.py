@@ -19,15 +19,13 @@ import pytest
 import rounding
 import torch
 from quick import quick_jit
-from rounding import Trajectory
-from twins import gap
+from twins import functional_trainer, gap, oop_trainer
 
 import functional.convert as fconvert
 import functional.models.rnn as frnn
 import functional.optim as foptim
 import oop.convert as oconvert
 import oop.models.rnn as ornn
-import oop.optim as ooptim
 from shared import data
 from shared.config import RNNConfig
 from shared.optim import OptimizerSpec, ScheduleSpec
@@ -193,23 +191,11 @@ def trajectory(cell, task, dtype, steps):
     batches = [next(stream) for _ in range(steps)]
     opt = OptimizerSpec.create("adam", lr=3e-3)
 
-    def functional(start, batches):
-        tx, step = compiled_step(cfg, opt, dtype)
-        with jax.enable_x64(dtype == "float64"):
-            model = frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype)
-            params = eqx.partition(fconvert.from_canonical(model, start), eqx.is_array)[0]
-            state, losses = tx.init(params), []
-            for xb, yb in batches:
-                params, state, loss = step(params, state, xb, yb)
-                losses.append(float(loss))
-            return Trajectory(np.array(losses), fconvert.to_canonical(params))
-
-    def oop(start, batches):
-        o = oconvert.from_canonical(ornn.init_model(cfg, seed=0, dtype=dtype), start)
-        optimizer = ooptim.make_optimizer(opt, o.named_parameters())
-        losses = [float(ornn.train_step(o, optimizer, torch.from_numpy(xb), torch.from_numpy(yb)))
-                  for xb, yb in batches]  # fmt: skip
-        return Trajectory(np.array(losses), oconvert.to_canonical(o))
+    tx, step = compiled_step(cfg, opt, dtype)
+    functional = functional_trainer(
+        lambda: frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype), tx, step, dtype
+    )
+    oop = oop_trainer(lambda: ornn.init_model(cfg, seed=0, dtype=dtype), opt, ornn.train_step)
 
     with jax.enable_x64(dtype == "float64"):
         start = fconvert.to_canonical(frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype))

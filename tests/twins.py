@@ -310,3 +310,33 @@ def trainer(cls, config: MLPConfig, cfg: TrainConfig):
         return _RUNS[key]
 
     return train
+
+
+def functional_trainer(template, tx, step, dtype: str):
+    """A functional model's training as a `rounding.Trainer`: the start's weights put into
+    `template()` (a fresh model of the right shapes), then the compiled `step` over the batches."""
+
+    def train(start, batches):
+        with jax.enable_x64(dtype == "float64"):
+            params = eqx.partition(fconvert.from_canonical(template(), start), eqx.is_array)[0]
+            state, losses = tx.init(params), []
+            for batch in batches:
+                params, state, loss = step(params, state, *batch)
+                losses.append(float(loss))
+            return Trajectory(np.array(losses), fconvert.to_canonical(params))
+
+    return train
+
+
+def oop_trainer(template, opt, train_step):
+    """An OOP model's training as a `rounding.Trainer`: the start loaded into `template()`, a
+    torch optimizer from `opt`, and the model's in-place `train_step` over the batches."""
+
+    def train(start, batches):
+        model = oconvert.from_canonical(template(), start)
+        optimizer = oop_optimizer(opt, model.named_parameters())
+        losses = [float(train_step(model, optimizer, *map(torch.from_numpy, batch)))
+                  for batch in batches]  # fmt: skip
+        return Trajectory(np.array(losses), oconvert.to_canonical(model))
+
+    return train
