@@ -83,6 +83,17 @@ def _max_diff(x: dict, y: dict) -> float:
     return max(float(np.max(np.abs(x[k].astype(np.float64) - y[k].astype(np.float64)))) for k in x)
 
 
+def gaps_against_control(a: Run, b: Run, control: Run):
+    """`((twins' max |Δloss|, max |Δparam|), (the control's, against RUN_B))`, or None when a
+    pair shares no logged step."""
+    _, dloss = loss_differences(a, b)
+    _, dctl = loss_differences(b, control)
+    if not (len(dloss) and len(dctl)):
+        return None
+    twins = (float(dloss.max()), max_param_difference(a, b))
+    return twins, (float(dctl.max()), max_param_difference(b, control))
+
+
 def reading(twins: tuple[float, float], control: tuple[float, float]) -> str:
     """One line on the twins' gaps (loss, weights) against the control's."""
     pairs = zip(twins, control, strict=True)
@@ -153,10 +164,9 @@ def table(a: Run, b: Run, control: Run | None = None) -> str:
         rows.append(
             ("control: max |Δparam| (final)", f"{max_param_difference(b, control):.3e}", "")
         )
-        if len(dloss) and len(dctl):
-            twins = (float(dloss.max()), max_param_difference(a, b))
-            ctl = (float(dctl.max()), max_param_difference(b, control))
-            ratios = [f"{t / c:.2f}" if c > 0 else "inf" for t, c in zip(twins, ctl, strict=True)]
+        gaps = gaps_against_control(a, b, control)
+        if gaps is not None:
+            ratios = [f"{t / c:.2f}" if c > 0 else "inf" for t, c in zip(*gaps, strict=True)]
             rows.append(("twins / control (loss, param)", ", ".join(ratios), ""))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}".rstrip() for r in rows)
@@ -216,12 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         a, b = load_run(args.run_a), load_run(args.run_b)
         control = None if args.control is None else load_run(args.control)
         print(table(a, b, control))
-        if control is not None:
-            _, dloss = loss_differences(a, b)
-            _, dctl = loss_differences(b, control)
-            if len(dloss) and len(dctl):
-                twins = (float(dloss.max()), max_param_difference(a, b))
-                print(reading(twins, (float(dctl.max()), max_param_difference(b, control))))
+        gaps = None if control is None else gaps_against_control(a, b, control)
+        if gaps is not None:
+            print(reading(*gaps))
         start = start_difference(a, b)
         if start is not None and start > 0:
             print(f"warning: the two runs did not start from the same weights (max |Δ| "

@@ -17,7 +17,7 @@ import oop.evaluate
 import oop.models.mlp as o2
 import oop.train
 from shared import checkpoint, cli, cli_eval, compare, data, metrics
-from shared.config import GPTConfig, to_dict
+from shared.config import GPTConfig, model_config_from_dict, to_dict
 
 SIDES = {"functional": functional.train, "oop": oop.train}
 EVALUATE = {"functional": functional.evaluate, "oop": oop.evaluate}
@@ -92,7 +92,7 @@ def test_a_checkpoint_evaluates_the_same_on_both_sides(writer, tmp_path, capsys)
     (lf, af), (lo, ao) = results["functional"], results["oop"]
     assert af == ao, "test accuracy differs across sides"
     ckpt = checkpoint.read(path)
-    config = cli.model_config_from_dict("mlp", ckpt.model_config)
+    config = model_config_from_dict("mlp", ckpt.model_config)
     model = oconvert.from_canonical(o2.init_model(config, seed=0), ckpt.weights)  # float32
     ds = data.load("digits")
     assert abs(lf - lo) <= rounding.classifier_bounds(model, ds.x_test, ds.y_test).loss
