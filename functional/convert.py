@@ -4,6 +4,10 @@ Generic over attribute paths: a leaf reached by `.layers[0].weight` is named `la
 whatever the model. The same code names a level-1 parameter dict (`params["layers"][0]
 ["weight"]`) identically. Where an equinox layer stores an array in another layout than its torch
 twin, `LAYOUT_RULES` says how to convert; the MLP needs none.
+
+A template to load weights into need not hold drawn weights: `skeleton(init_model, config)` is
+the model with every array a `jax.ShapeDtypeStruct` (nothing drawn, nothing compiled), and
+`from_canonical` fills it. Evaluating, sampling, `--init` and `--resume` start from one.
 """
 
 from __future__ import annotations
@@ -28,6 +32,27 @@ LAYOUT_RULES: dict[type, dict[str, Rule]] = {
 _IDENTITY: Rule = (lambda a: a, lambda a: a)
 
 
+def is_array_or_shape(leaf) -> bool:
+    """An array, or the shape and dtype of one (a skeleton's leaf)."""
+    return eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)
+
+
+def skeleton(init_model: Callable, config, *, dtype: str = "float32"):
+    """What `init_model(config, key=..., dtype=dtype)` returns, a model or `(model, state)`,
+    with every array replaced by its `jax.ShapeDtypeStruct`: the structure without drawing a
+    weight or compiling the draws (XLA compiles one random kernel per weight shape).
+
+    **Arguments:**
+
+    - `init_model`: a model module's `init_model`.
+    - `config`: its model config.
+    - `dtype`: `"float32"` or `"float64"`.
+
+    **Returns:** the template for `from_canonical` or `from_canonical_with_state`.
+    """
+    return eqx.filter_eval_shape(init_model, config, key=jax.random.PRNGKey(0), dtype=dtype)
+
+
 def _key_name(key) -> str:
     if isinstance(key, jax.tree_util.GetAttrKey):
         return key.name
@@ -48,7 +73,7 @@ def _entries(tree: PyTree) -> list[tuple[str, Rule]]:
     """Canonical name and layout rule of each array leaf, in `tree_leaves` order."""
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if not eqx.is_array(leaf):
+        if not is_array_or_shape(leaf):
             continue
         owner = tree
         for key in path[:-1]:
@@ -60,10 +85,14 @@ def _entries(tree: PyTree) -> list[tuple[str, Rule]]:
     return out
 
 
-def _canonical_arrays(tree: PyTree) -> dict[str, jax.Array]:
-    """Canonical name -> the array in torch's layout, still on its device."""
-    arrays = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_array(x)]
-    return {name: rule[0](x) for (name, rule), x in zip(_entries(tree), arrays, strict=True)}
+def _canonical_arrays(tree: PyTree) -> dict[str, jax.Array | jax.ShapeDtypeStruct]:
+    """Canonical name -> the array in torch's layout, still on its device (a skeleton's leaf:
+    its shape and dtype in torch's layout)."""
+    arrays = [x for x in jax.tree_util.tree_leaves(tree) if is_array_or_shape(x)]
+    return {
+        name: jax.eval_shape(rule[0], x) if isinstance(x, jax.ShapeDtypeStruct) else rule[0](x)
+        for (name, rule), x in zip(_entries(tree), arrays, strict=True)
+    }
 
 
 def to_canonical(tree: PyTree) -> dict[str, np.ndarray]:
@@ -88,7 +117,7 @@ def from_canonical(tree: PyTree, weights: dict[str, np.ndarray]) -> PyTree:
     entries = iter(_entries(tree))
     new = []
     for leaf in leaves:
-        if eqx.is_array(leaf):
+        if is_array_or_shape(leaf):
             name, rule = next(entries)
             new.append(jnp.asarray(rule[1](weights[name])))
         else:
@@ -218,10 +247,31 @@ def to_canonical_with_state(model: PyTree, state: eqx.nn.State | None) -> dict[s
     }
 
 
+def _state_like(model: PyTree, state: eqx.nn.State) -> dict[str, jax.ShapeDtypeStruct]:
+    out = {}
+    for path, layer in _stateful_layers(model):
+        for name, value in zip(layer.state_names, state.get(layer.index), strict=True):
+            kind = np.dtype(value.dtype).kind
+            out[f"{path}.{name}"] = jax.ShapeDtypeStruct(
+                value.shape, np.int64 if kind == "i" else value.dtype
+            )
+    return out
+
+
+def canonical_like(model: PyTree, state: eqx.nn.State | None) -> dict[str, jax.ShapeDtypeStruct]:
+    """The name, shape and dtype of everything a checkpoint of `(model, state)` holds, as
+    `to_canonical_with_state` writes it; a skeleton answers as well as a model."""
+    weights = {
+        k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in _canonical_arrays(model).items()
+    }
+    return {**weights, **({} if state is None else _state_like(model, state))}
+
+
 def from_canonical_with_state(
     model: PyTree, state: eqx.nn.State | None, tensors: dict[str, np.ndarray]
 ) -> tuple[PyTree, eqx.nn.State | None]:
-    """`(model, state)` with the canonical weights and buffers; every mismatch in one error."""
-    buffers = set() if state is None else set(model_state_to_canonical(model, state))
+    """`(model, state)` with the canonical weights and buffers; every mismatch in one error.
+    `(model, state)` may be a skeleton."""
+    buffers = set() if state is None else set(_state_like(model, state))
     model = from_canonical(model, {k: v for k, v in tensors.items() if k not in buffers})
     return model, (None if state is None else model_state_from_canonical(model, state, tensors))

@@ -13,7 +13,7 @@ import sys
 
 import jax
 
-from functional.convert import from_canonical_with_state, with_state
+from functional.convert import from_canonical_with_state, skeleton, with_state
 from functional.models import MODELS
 from shared import cli_eval, data
 
@@ -22,7 +22,7 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
-        init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
+        init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
         model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
         extra = () if state is None else (state,)  # BatchNorm: inference reads the statistics
         x, y = (data.as_dtype(a, req.dtype) for a in (req.dataset.x_test, req.dataset.y_test))

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional.convert import from_canonical
+from functional.convert import from_canonical, skeleton
 from functional.models import MODELS
 from shared import cli_sample
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # on the CPU, as oop.sample: a GPU's float32 products would default to TF32 (docs/traps.md)
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
-        init = module.init_model(req.model_config, key=jax.random.PRNGKey(0), dtype=req.dtype)
+        init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
         model = from_canonical(init, req.ckpt.weights)
         ids = generate(model, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
                        key=jax.random.PRNGKey(req.seed))  # fmt: skip

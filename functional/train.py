@@ -17,9 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from functional.convert import (
+    canonical_like,
     from_canonical_with_state,
     opt_state_from_canonical,
     opt_state_to_canonical,
+    skeleton,
     to_canonical_with_state,
     with_state,
 )
@@ -95,12 +97,10 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
     # a model with state (BatchNorm statistics) comes with it; the others have none
-    model, mstate = with_state(
-        module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
-    )
     ckpt = None
-    if opts.init or opts.resume:
-        like = to_canonical_with_state(model, mstate)  # names, shapes and dtypes to expect
+    if opts.init or opts.resume:  # the weights come from the file: nothing to draw
+        model, mstate = with_state(skeleton(module.init_model, model_cfg, dtype=cfg.dtype))
+        like = canonical_like(model, mstate)  # names, shapes and dtypes to expect
         ckpt = checkpoint.load_weights(
             opts.init or opts.resume,
             model=cfg.model,
@@ -108,6 +108,10 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
             dtype={k: v.dtype.name for k, v in like.items()},
         )
         model, mstate = from_canonical_with_state(model, mstate, ckpt.weights)
+    else:
+        model, mstate = with_state(
+            module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
+        )
     if opts.jitter:  # the rounding control: one ulp away from the start
         jittered = checkpoint.jitter(to_canonical_with_state(model, mstate), cfg.seed)
         model, mstate = from_canonical_with_state(model, mstate, jittered)

@@ -51,7 +51,7 @@ def problem(steps: int) -> tuple[MLPConfig, Weights, tuple]:
 def functional_run(cfg: TrainConfig) -> Trajectory:
     config, weights, batches = problem(cfg.steps)
     with jax.enable_x64(cfg.dtype == "float64"):
-        model = fmlp.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        model = fconvert.skeleton(fmlp.init_model, config, dtype=cfg.dtype)
         model = fconvert.from_canonical(model, {k: v.astype(cfg.dtype) for k, v in weights.items()})
         params, static = eqx.partition(model, eqx.is_array)
         tx = foptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)

@@ -42,7 +42,7 @@ def setup():
 
 
 def functional_model(config, weights, dtype):
-    model = fcnn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype)
+    model = fconvert.skeleton(fcnn.init_model, config, dtype=dtype)
     return fconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights.items()})
 
 
@@ -95,8 +95,8 @@ def test_forward_loss_and_gradients(setup, dtype):
 def compiled_step(config, opt: OptimizerSpec, dtype: str):
     """One compiled step per setting, shared by the twins' run and the rounding controls."""
     with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(fcnn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype),
-                               eqx.is_array)[1]  # fmt: skip
+        static = eqx.partition(fconvert.skeleton(fcnn.init_model, config, dtype=dtype),
+                               fconvert.is_array_or_shape)[1]  # fmt: skip
         tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
         return tx, jax.jit(fcnn.make_step(tx, static))
 
@@ -106,7 +106,7 @@ def trainers(config, dtype, opt: OptimizerSpec):
 
     tx, step = compiled_step(config, opt, dtype)
     functional = functional_trainer(
-        lambda: fcnn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype), tx, step, dtype
+        lambda: fconvert.skeleton(fcnn.init_model, config, dtype=dtype), tx, step, dtype
     )
     oop = oop_trainer(lambda: ocnn.init_model(config, seed=1, dtype=dtype), opt, ocnn.train_step)
     return functional, oop

@@ -52,7 +52,7 @@ def cast(canonical, dtype):
 
 
 def functional_pair(config, canonical, dtype):
-    model, state = fbn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype)
+    model, state = fconvert.skeleton(fbn.init_model, config, dtype=dtype)
     return fconvert.from_canonical_with_state(model, state, cast(canonical, dtype))
 
 
@@ -104,9 +104,10 @@ def test_forward_in_train_and_eval_mode_and_the_gradients(setup):
 def compiled_step(config, opt: OptimizerSpec, dtype: str):
     """One compiled step per setting, shared by the twins' run and the rounding controls."""
     with jax.enable_x64(dtype == "float64"):
-        model, _ = fbn.init_model(config, key=jax.random.PRNGKey(1), dtype=dtype)
+        model, _ = fconvert.skeleton(fbn.init_model, config, dtype=dtype)
         tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
-        return tx, jax.jit(fbn.make_step(tx, eqx.partition(model, eqx.is_array)[1]))
+        static = eqx.partition(model, fconvert.is_array_or_shape)[1]
+        return tx, jax.jit(fbn.make_step(tx, static))
 
 
 def trainers(config, dtype: str, opt: OptimizerSpec, seen: dict):

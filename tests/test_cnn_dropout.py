@@ -41,7 +41,7 @@ def setup():
 
 
 def pair(config, weights):
-    f = fdrop.init_model(config, key=jax.random.PRNGKey(1), dtype="float64")
+    f = fconvert.skeleton(fdrop.init_model, config, dtype="float64")
     o = odrop.init_model(config, seed=1, dtype="float64")
     return fconvert.from_canonical(f, weights), oconvert.from_canonical(o, weights)
 

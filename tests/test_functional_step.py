@@ -8,7 +8,7 @@ import jax
 from twins import cast
 
 import functional.models.mlp as f2
-from functional.convert import from_canonical
+from functional.convert import from_canonical, skeleton
 from functional.optim import make_optimizer
 from shared import data
 from shared.config import TrainConfig
@@ -21,7 +21,7 @@ STEPS = 10
 
 def setup(digits, mlp_config, init_weights, optimizer="adam"):
     cfg = TrainConfig(optimizer=OptimizerSpec.create(optimizer, lr=1e-3), dtype="float64")
-    template = f2.init_model(mlp_config, key=jax.random.PRNGKey(0), dtype="float64")
+    template = skeleton(f2.init_model, mlp_config, dtype="float64")
     model = from_canonical(template, cast(init_weights, "float64"))
     params, static = eqx.partition(model, eqx.is_array)
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)

@@ -55,7 +55,7 @@ def weights(config: GPTConfig = CFG) -> dict[str, np.ndarray]:
 
 
 def functional_model(config: GPTConfig = CFG, dtype: str = "float64"):
-    model = fgpt.init_model(config, key=jax.random.PRNGKey(0), dtype=dtype)
+    model = fconvert.skeleton(fgpt.init_model, config, dtype=dtype)
     return fconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights(config).items()})
 
 
@@ -171,8 +171,8 @@ TRAJ_CFG = dict(n_layer=2, n_head=2, n_embd=16, block_size=8)
 def compiled_step(cfg: GPTConfig, dtype: str, horizon: int):
     """One compiled step per setting, shared by the twins' run and the rounding controls."""
     with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(fgpt.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype),
-                               eqx.is_array)[1]  # fmt: skip
+        static = eqx.partition(fconvert.skeleton(fgpt.init_model, cfg, dtype=dtype),
+                               fconvert.is_array_or_shape)[1]  # fmt: skip
         tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
         return tx, quick_jit(fgpt.make_step(tx, static))
 
@@ -190,8 +190,8 @@ def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
     def functional(start, batches):
         tx, step = compiled_step(cfg, dtype, horizon)
         with jax.enable_x64(dtype == "float64"):
-            model = fconvert.from_canonical(fgpt.init_model(cfg, key=jax.random.PRNGKey(0),
-                                                            dtype=dtype), start)  # fmt: skip
+            model = fconvert.from_canonical(fconvert.skeleton(fgpt.init_model, cfg, dtype=dtype),
+                                            start)  # fmt: skip
             params = eqx.partition(model, eqx.is_array)[0]
             state, losses = tx.init(params), []
             for xb, yb in batches:
@@ -311,8 +311,8 @@ def test_dropout_is_off_in_inference_and_keyed_in_training():
     with jax.enable_x64(True):
         plain = np.asarray(eqx.filter_jit(fgpt.GPT.__call__)(functional_model(), x[0],
                                                              inference=True))  # fmt: skip
-        f = fconvert.from_canonical(fgpt.init_model(noisy, key=jax.random.PRNGKey(0),
-                                                    dtype="float64"), weights())  # fmt: skip
+        f = fconvert.from_canonical(fconvert.skeleton(fgpt.init_model, noisy, dtype="float64"),
+                                    weights())  # fmt: skip
         call = eqx.filter_jit(fgpt.GPT.__call__)
         assert gap(call(f, jnp.asarray(x[0]), inference=True), plain) == 0.0
         a, b, c = (call(f, jnp.asarray(x[0]), key=jax.random.PRNGKey(k)) for k in (1, 1, 2))

@@ -59,7 +59,7 @@ def batch(task: str, seed: int = 0):
 
 
 def functional_model(cell, task, layers=2):
-    model = frnn.init_model(config(cell, task, layers), key=jax.random.PRNGKey(0), dtype="float64")
+    model = fconvert.skeleton(frnn.init_model, config(cell, task, layers), dtype="float64")
     return fconvert.from_canonical(model, weights(cell, task, layers))
 
 
@@ -171,8 +171,8 @@ def test_scan_equals_a_python_loop(cell, length):
 def compiled_step(cfg: RNNConfig, opt: OptimizerSpec, dtype: str):
     """One compiled step per setting, shared by the twins' run and the rounding controls."""
     with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype),
-                               eqx.is_array)[1]  # fmt: skip
+        static = eqx.partition(fconvert.skeleton(frnn.init_model, cfg, dtype=dtype),
+                               fconvert.is_array_or_shape)[1]  # fmt: skip
         tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
         return tx, quick_jit(frnn.make_step(tx, static))
 
@@ -193,7 +193,7 @@ def trajectory(cell, task, dtype, steps):
 
     tx, step = compiled_step(cfg, opt, dtype)
     functional = functional_trainer(
-        lambda: frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype), tx, step, dtype
+        lambda: fconvert.skeleton(frnn.init_model, cfg, dtype=dtype), tx, step, dtype
     )
     oop = oop_trainer(lambda: ornn.init_model(cfg, seed=0, dtype=dtype), opt, ornn.train_step)
 

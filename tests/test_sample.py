@@ -62,7 +62,7 @@ def test_decoding_step_by_step_is_the_forward_pass(char_checkpoint):
     ids = np.random.default_rng(0).integers(0, config.in_features, 12)
     with jax.enable_x64(True):
         model = fconvert.from_canonical(
-            frnn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64"), ckpt.weights
+            fconvert.skeleton(frnn.init_model, config, dtype="float64"), ckpt.weights
         )
         full = model(jnp.asarray(ids))  # (time, vocab)
         carries, steps = model.init_carries(), []

@@ -132,8 +132,8 @@ def _level1_step(cfg: TrainConfig):
 @functools.cache
 def _level2_step(config: MLPConfig, cfg: TrainConfig):
     with jax.enable_x64(cfg.dtype == "float64"):
-        template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
-    static = eqx.partition(template, eqx.is_array)[1]
+        template = fconvert.skeleton(f2.init_model, config, dtype=cfg.dtype)
+    static = eqx.partition(template, fconvert.is_array_or_shape)[1]
     optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
     return optimizer, quick_jit(f2.make_step(optimizer, static))
 
@@ -174,7 +174,7 @@ class FunctionalLevel2(_Functional):
 
     @_x64
     def _setup(self, weights, config, cfg):
-        template = f2.init_model(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        template = fconvert.skeleton(f2.init_model, config, dtype=cfg.dtype)
         model = fconvert.from_canonical(template, weights)
         self.params, self.static = eqx.partition(model, eqx.is_array)
         optimizer, self._step = _level2_step(config, cfg)

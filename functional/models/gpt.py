@@ -15,7 +15,6 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
@@ -152,21 +151,30 @@ def gpt2_init(layers: PyTree, config: GPTConfig, key: PRNGKeyArray) -> PyTree:
     twin draws the same distributions; the numbers differ (load `init.safetensors` to share)."""
     named, treedef = jax.tree_util.tree_flatten_with_path(layers)
     names = [jax.tree_util.keystr(path) for path, _ in named]  # "['blocks'][0].attn.q_proj.weight"
-    sizes = [math.prod(leaf.shape) for _, leaf in named]
-    # one draw, cut on the host: eager slices would compile once per shape too
-    noise = np.asarray(jax.random.normal(key, (sum(sizes),), named[0][1].dtype))
+    shapes = [leaf.shape for _, leaf in named]
+    dtype = named[0][1].dtype
     resid_std = INIT_STD / math.sqrt(2 * config.n_layer)
-    leaves, start = [], 0
-    for name, (_, leaf), size in zip(names, named, sizes, strict=True):
-        if name.endswith("bias"):
-            value = np.zeros(leaf.shape, leaf.dtype)
-        elif "ln_" in name:  # a LayerNorm's weight: ln_1, ln_2, ln_f
-            value = np.ones(leaf.shape, leaf.dtype)
-        else:
-            std = resid_std if name.endswith(("out_proj.weight", "mlp.proj.weight")) else INIT_STD
-            value = std * noise[start : start + size].reshape(leaf.shape)
-        leaves.append(jnp.asarray(value))
-        start += size
+
+    @jax.jit  # one program for every weight: eager draws and slices compile once per shape
+    def draw(key):
+        noise = jax.random.normal(key, (sum(math.prod(s) for s in shapes),), dtype)
+        leaves, start = [], 0
+        for name, shape in zip(names, shapes, strict=True):
+            size = math.prod(shape)
+            if name.endswith("bias"):
+                value = jnp.zeros(shape, dtype)
+            elif "ln_" in name:  # a LayerNorm's weight: ln_1, ln_2, ln_f
+                value = jnp.ones(shape, dtype)
+            else:
+                std = (
+                    resid_std if name.endswith(("out_proj.weight", "mlp.proj.weight")) else INIT_STD
+                )
+                value = std * noise[start : start + size].reshape(shape)
+            leaves.append(value)
+            start += size
+        return leaves
+
+    leaves = draw(key)
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 

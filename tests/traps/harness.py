@@ -112,7 +112,7 @@ def run_functional(tx: optax.GradientTransformation, steps: int = STEPS) -> list
     """Canonical weights after each of `steps` updates of the functional MLP under `tx`."""
     config, weights, batches = problem()
     with jax.enable_x64(True):
-        model = fmlp.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
+        model = fconvert.skeleton(fmlp.init_model, config, dtype="float64")
         params, static = eqx.partition(fconvert.from_canonical(model, weights), eqx.is_array)
         step = jax.jit(fmlp.make_step(tx, static))
         state, out = tx.init(params), []
