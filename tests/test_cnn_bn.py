@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import rounding
 import torch
+from quick import run_jit
 from rounding import F64_TOL, Trajectory
 
 import functional.convert as fconvert
@@ -107,7 +108,7 @@ def compiled_step(config, opt: OptimizerSpec, dtype: str):
         model, _ = fconvert.skeleton(fbn.init_model, config, dtype=dtype)
         tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
         static = eqx.partition(model, fconvert.is_array_or_shape)[1]
-        return tx, jax.jit(fbn.make_step(tx, static))
+        return tx, run_jit(fbn.make_step(tx, static))
 
 
 def trainers(config, dtype: str, opt: OptimizerSpec, seen: dict):
@@ -151,11 +152,13 @@ SGD, ADAM = (
 )
 
 
+# One optimizer per dtype: the optimizers are the model-independent code that
+# tests/test_optimizers.py proves for every optimizer and schedule. float64 under Adam; float32
+# under SGD with momentum, where the control is as far as the twins (measured ratio 0.75, 0.93;
+# under Adam a one-ulp control drifts 100x further than the twins: 0.01 says little).
 @pytest.mark.proves("cnn_bn", "train step")
 @pytest.mark.parametrize(
-    "dtype, opt",
-    [("float64", SGD), ("float64", ADAM), ("float32", SGD), ("float32", ADAM)],
-    ids=["float64-sgd", "float64-adam", "float32-sgd", "float32-adam"],
+    "dtype, opt", [("float64", ADAM), ("float32", SGD)], ids=["float64-adam", "float32-sgd"]
 )
 def test_100_step_trajectory_and_running_statistics(setup, dtype, opt):
     """Weights and running statistics: float64 to F64_TOL at updates 1, 10 and 100; float32

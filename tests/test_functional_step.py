@@ -8,10 +8,11 @@ import jax
 from twins import cast
 
 import functional.models.mlp as f2
+import shared.level0.mlp as l0
 from functional.convert import from_canonical, skeleton
 from functional.optim import make_optimizer
 from shared import data
-from shared.config import TrainConfig
+from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
 # float64: jit fuses the ops and may reorder them; op-by-op and fused agree to rounding.
@@ -19,7 +20,11 @@ JIT_TOL = 1e-12
 STEPS = 10
 
 
-def setup(digits, mlp_config, init_weights, optimizer="adam"):
+def setup(digits, optimizer="adam"):
+    """A one-hidden-layer MLP: op by op, every operation compiles once per shape, and purity
+    does not depend on the width."""
+    mlp_config = MLPConfig(in_features=digits.in_features, out_features=10, width=16, layers=1)
+    init_weights = l0.init(mlp_config, seed=0)
     cfg = TrainConfig(optimizer=OptimizerSpec.create(optimizer, lr=1e-3), dtype="float64")
     template = skeleton(f2.init_model, mlp_config, dtype="float64")
     model = from_canonical(template, cast(init_weights, "float64"))
@@ -28,9 +33,9 @@ def setup(digits, mlp_config, init_weights, optimizer="adam"):
     return params, optimizer.init(params), f2.make_step(optimizer, static)
 
 
-def test_step_with_and_without_jit_agree_and_traces_once(digits, mlp_config, init_weights):
+def test_step_with_and_without_jit_agree_and_traces_once(digits):
     with jax.enable_x64(True):
-        params, opt_state, step = setup(digits, mlp_config, init_weights)
+        params, opt_state, step = setup(digits)
         jitted = jax.jit(chex.assert_max_traces(step, n=1))  # a second trace would raise
         p_eager, s_eager, p_jit, s_jit = params, opt_state, params, opt_state
         batches = data.batches(digits.x_train, digits.y_train, 128, seed=0)
@@ -43,12 +48,12 @@ def test_step_with_and_without_jit_agree_and_traces_once(digits, mlp_config, ini
         chex.assert_trees_all_close(s_eager, s_jit, atol=JIT_TOL, rtol=0)
 
 
-def test_step_keeps_no_state_of_its_own(digits, mlp_config, init_weights):
+def test_step_keeps_no_state_of_its_own(digits):
     """The step is a function of its arguments only: the same inputs give the same outputs
     also after the step has run on others (no counter, cache or key hidden in a closure).
     That the inputs are left unchanged needs no test: JAX arrays cannot be changed."""
     with jax.enable_x64(True):
-        params, opt_state, step = setup(digits, mlp_config, init_weights, optimizer="adam")
+        params, opt_state, step = setup(digits, optimizer="adam")
         x, y = digits.x_train[:128], digits.y_train[:128]
         first = step(params, opt_state, x, y)
         step(*first[:2], digits.x_train[128:256], digits.y_train[128:256])  # other inputs

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from quick import quick_jit
+from quick import run_jit
 from rounding import Trajectory
 from twins import gap, max_abs_diff
 
@@ -174,7 +174,7 @@ def compiled_step(cfg: GPTConfig, dtype: str, horizon: int):
         static = eqx.partition(fconvert.skeleton(fgpt.init_model, cfg, dtype=dtype),
                                fconvert.is_array_or_shape)[1]  # fmt: skip
         tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
-        return tx, quick_jit(fgpt.make_step(tx, static))
+        return tx, run_jit(fgpt.make_step(tx, static))
 
 
 def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):

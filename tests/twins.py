@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import torch
-from quick import quick_jit
+from quick import quick_jit, run_jit
 from rounding import Trajectory
 
 import functional.convert as fconvert
@@ -123,10 +123,10 @@ class _Functional:
 
 
 # One compiled step per configuration, shared by every instance (the twins' run, the rounding
-# controls, the pairs a rung belongs to): `quick_jit`, since the ladder's time is compile time.
+# controls, the pairs a rung belongs to), optimised: each runs 100 updates per run (tests/quick.py).
 @functools.cache
 def _level1_step(cfg: TrainConfig):
-    return quick_jit(f1.make_step(cfg))
+    return run_jit(f1.make_step(cfg))
 
 
 @functools.cache
@@ -135,7 +135,7 @@ def _level2_step(config: MLPConfig, cfg: TrainConfig):
         template = fconvert.skeleton(f2.init_model, config, dtype=cfg.dtype)
     static = eqx.partition(template, fconvert.is_array_or_shape)[1]
     optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
-    return optimizer, quick_jit(f2.make_step(optimizer, static))
+    return optimizer, run_jit(f2.make_step(optimizer, static))
 
 
 # The forward pass, loss and gradient, compiled once (op by op they compile every primitive)
