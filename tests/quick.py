@@ -7,9 +7,12 @@ slower, which is the right trade for the eager operations, the single passes and
 few-step runs that make up most of the suite.
 
 A trajectory runs its step hundreds of times (the twins and four rounding controls, 100
-updates each): `run_jit` compiles it with LLVM's optimisations back on (measured, the cnn_bn
-step: 0.6 s -> 1.0 s to compile, 100 updates 0.57 s -> 0.14 s). `quick_jit` keeps the
-suite's setting explicit for the steps that run a few dozen times.
+updates each). Where the step's time is in loops XLA writes itself (the convolutions of the
+cnns) `run_jit` compiles it with LLVM's optimisations back on (measured, the cnn_bn step: 0.6 s
+-> 1.0 s to compile, 100 updates 0.57 s -> 0.14 s). Where it is in matrix products and small
+ops (the MLP ladder, the RNNs, the gpt) `quick_jit` wins (the gpt's step: 1.5 s to compile
+against 2.4 s, 0.19 s against 0.11 s per 100 updates, so 600 updates still favour it); each
+test file says which it uses, measured by running its trajectories both ways.
 
 Either way the numbers are not bit-identical to the training scripts' defaults, which no test
 relies on: float64 twins agree to 1e-10 under any options, and float32 twins are judged against

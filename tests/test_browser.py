@@ -4,7 +4,9 @@ driven by Playwright with the system browser's executable; no browser is ever do
 At 1400 px the two columns stand side by side and each section's functional and OOP code start
 at the same height, and the column heads stay in view as the page scrolls; highlighting is
 there; nothing is logged as an error. At 800 px the columns
-stack, with the section headers kept. A screenshot of each page goes to `test-artifacts/`.
+stack, with the section headers kept. A screenshot of each page's first screen at each width goes
+to `test-artifacts/` (the whole page would cost a second per page and shows nothing more about
+the layout).
 Without Chromium or Playwright the test is skipped, and says why.
 """
 
@@ -62,7 +64,7 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site
     assert [round(h["y"]) for h in heads] == [0, 0]  # the column heads stay in view
     page.evaluate("window.scrollTo(0, 0)")
     os.makedirs(ARTIFACTS, exist_ok=True)
-    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-1400.png"), full_page=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-1400.png"))
 
     page.set_viewport_size({"width": 800, "height": 900})
     left, right = boxes(page, "functional"), boxes(page, "OOP")
@@ -70,7 +72,7 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site
         assert b["y"] >= a["y"] + a["height"] - PIXEL  # stacked: OOP below functional
         assert a["x"] + a["width"] <= 800 + PIXEL  # and no wider than the window
     assert page.locator(".section h2").first.is_visible()  # section headers kept
-    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-800.png"), full_page=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-800.png"))
     assert errors == []
     page.close()
 

@@ -200,10 +200,10 @@ def test_a_stale_state_raises_inside_one_trace_but_not_across_jitted_calls(setup
         _, newer = model(x, state)
         return model(x, state)  # bug: state instead of newer
 
-    with pytest.raises(ValueError, match="Attempted to use old state"):
-        jax.vmap(
+    with pytest.raises(ValueError, match="Attempted to use old state"):  # raised while tracing
+        eqx.filter_jit(jax.vmap(
             twice_from_the_same_state, axis_name="batch", in_axes=(0, None), out_axes=(0, None)
-        )(x, state)
+        ))(x, state)  # fmt: skip
     step = eqx.filter_jit(train)
     _, first = step(x, state)
     _, again = step(x, state)  # the same stale input, silently accepted

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from quick import run_jit
+from quick import quick_jit
 from twins import functional_trainer, gap, oop_trainer
 
 import functional.convert as fconvert
@@ -174,7 +174,7 @@ def compiled_step(cfg: RNNConfig, opt: OptimizerSpec, dtype: str):
         static = eqx.partition(fconvert.skeleton(frnn.init_model, cfg, dtype=dtype),
                                fconvert.is_array_or_shape)[1]  # fmt: skip
         tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
-        return tx, run_jit(frnn.make_step(tx, static))
+        return tx, quick_jit(frnn.make_step(tx, static))
 
 
 def trajectory(cell, task, dtype, steps):

@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import torch
-from quick import quick_jit, run_jit
+from quick import quick_jit
 from rounding import Trajectory
 
 import functional.convert as fconvert
@@ -123,10 +123,11 @@ class _Functional:
 
 
 # One compiled step per configuration, shared by every instance (the twins' run, the rounding
-# controls, the pairs a rung belongs to), optimised: each runs 100 updates per run (tests/quick.py).
+# controls, the pairs a rung belongs to). Compiled quickly: the MLP's step is a few matrix
+# products, as fast either way, and LLVM's optimisations only cost compile time (tests/quick.py).
 @functools.cache
 def _level1_step(cfg: TrainConfig):
-    return run_jit(f1.make_step(cfg))
+    return quick_jit(f1.make_step(cfg))
 
 
 @functools.cache
@@ -135,7 +136,7 @@ def _level2_step(config: MLPConfig, cfg: TrainConfig):
         template = fconvert.skeleton(f2.init_model, config, dtype=cfg.dtype)
     static = eqx.partition(template, fconvert.is_array_or_shape)[1]
     optimizer = functional_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
-    return optimizer, run_jit(f2.make_step(optimizer, static))
+    return optimizer, quick_jit(f2.make_step(optimizer, static))
 
 
 # The forward pass, loss and gradient, compiled once (op by op they compile every primitive)
@@ -151,7 +152,8 @@ class FunctionalLevel1(_Functional):
 
     @_x64
     def _setup(self, weights, config, cfg):
-        template = f1.init(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        template = jax.eval_shape(lambda: f1.init(config, key=jax.random.PRNGKey(0),
+                                                  dtype=cfg.dtype))  # shapes: nothing drawn
         self.params = fconvert.from_canonical(template, weights)
         self.opt_state = f1.OPTIMIZERS[cfg.optimizer.name][0](self.params)
         self._step = _level1_step(cfg)
