@@ -152,8 +152,9 @@ class FunctionalLevel1(_Functional):
 
     @_x64
     def _setup(self, weights, config, cfg):
-        template = jax.eval_shape(lambda: f1.init(config, key=jax.random.PRNGKey(0),
-                                                  dtype=cfg.dtype))  # shapes: nothing drawn
+        template = jax.eval_shape(
+            lambda: f1.init(config, key=jax.random.PRNGKey(0), dtype=cfg.dtype)
+        )  # shapes: nothing drawn
         self.params = fconvert.from_canonical(template, weights)
         self.opt_state = f1.OPTIMIZERS[cfg.optimizer.name][0](self.params)
         self._step = _level1_step(cfg)
