@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import rounding
+from test_structure import loads_no_other_framework
 
 import functional.evaluate
 import functional.train
@@ -28,18 +29,21 @@ def train(side, out, *flags):
     return SIDES[side].main([*flags, "--out", str(out), "--no-progress"])
 
 
-def test_dry_runs_and_compare_as_a_user_runs_them(tmp_path, capsys):
-    """`python -m functional.train --dry-run` and its OOP twin as processes, then
-    `shared.compare`'s main."""
+def test_dry_runs_as_a_user_runs_them_load_no_other_framework_and_compare(tmp_path, capsys):
+    """`python -m functional.train --dry-run` and its OOP twin, each in a fresh interpreter
+    that has imported every module of its side first: the runs write their files and neither
+    process loads the other side's framework (tests/test_structure.py). Then `shared.compare`'s
+    main."""
 
-    def run(*args):
-        result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+    def run(side, *argv):
+        code = loads_no_other_framework(side, f"{side}.train", argv)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        return result.stdout
+        assert result.stdout.splitlines()[-1] == "loaded: []", f"{side}: {result.stdout}"
 
     f, o = tmp_path / "functional", tmp_path / "oop"
-    run("functional.train", "--dry-run", "--out", str(f))
-    run("oop.train", "--dry-run", "--out", str(o), "--init", str(f / "init.safetensors"))
+    run("functional", "--dry-run", "--out", str(f))
+    run("oop", "--dry-run", "--out", str(o), "--init", str(f / "init.safetensors"))
     for side, out in (("functional", f), ("oop", o)):
         files = {p.name for p in out.iterdir()}
         assert {"init.safetensors", "final.safetensors", "config.json", "metrics.jsonl"} <= files
@@ -308,9 +312,9 @@ def test_evaluate_main_prints_the_result(side, tmp_path, capsys):
 def test_ladder_scripts_train(module, capsys):
     import importlib
 
-    importlib.import_module(module).main(["--epochs", "20"])
+    importlib.import_module(module).main(["--epochs", "8", "--lr", "0.05"])  # SGD, momentum 0.9
     out = capsys.readouterr().out
-    assert "220 updates" in out
+    assert "88 updates" in out
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
 
 
