@@ -13,9 +13,11 @@ them happens depends on the kernels, the CPU and the thread count. So a float32 
 judged against a **rounding control** measured in the same test: each side trained again
 from a start one ulp away (`checkpoint.jitter`) on batches whose examples come in another order
 (every sum over the batch adds in another order, at every update: the same math, other
-rounding). The twins' gap must stay within `FACTOR` times the largest control gap, plus a
-floor of a few ulps for runs where every gap is tiny. `check_trajectories` is the one place
-this is done; every model's float32 trajectory test calls it.
+rounding) and whose floating inputs sit one ulp away at random (every sum of the forward pass
+rounds otherwise too, and the data's exact ties break as rounding breaks them). The twins'
+gap must stay within `FACTOR` times the largest control gap, plus a floor of a few ulps for
+runs where every gap is tiny. `check_trajectories` is the one place this is done; every
+model's float32 trajectory test calls it.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ F64_TOL = 1e-10  # float64 proves equality: rounding is 1e-16 per operation, 1e-
 # The factor between the twins' gap and the largest control gap. The twins and each control are
 # draws of one chaotic process, so their ratio scatters. Measured over every float32 trajectory
 # of the suite at two threads, with the full kernels (AVX-512) and capped to SSE4.2: at most
-# 1.5 (the LSTM's loss; the ladder's level 0 against JAX under SGD with SSE4.2, where a ReLU
-# flip opened 1.5e-5 in the twins' weights and 1.5e-5 in the control's). 10 leaves room for
+# 2.0 (the LSTM's loss, 2.4e-7 against 1.2e-7: two ulps against one; docs/reproducibility.md
+# has the table). 10 leaves room for
 # other CPUs; optax's float32 Adam bias correction, a real 1.3e-5 defect, showed 33x (the
 # LSTM's loss). Where a control drifts far (the cnn under SGD) the check catches only gross
 # errors; the float64 run and the single-operation bounds catch the subtle ones.
@@ -47,7 +49,12 @@ FLOOR_ULPS = 8
 # Per side, two controls, each a start one ulp away (its own jitter seed) and one fixed other
 # order of every batch's examples: reversed, and rotated by half. A fixed order reorders the sums
 # consistently from update to update, as another framework's kernels do; random orders change
-# the rounding at random each update and missed the drift of optax's Adam (26x below it).
+# the rounding at random each update and missed the drift of optax's Adam (26x below it). The
+# inputs' one-ulp jitter (`jitter_inputs`) is what the cnn_bn needed: the digits' pixels are
+# small integers, max-pool windows hold exact ties, and which value wins a tie is rounding's
+# choice in the twins, a discrete jump of 2.5e-5 in the weights; reordering alone kept the
+# forward pass's rounding and reached that jump in no control at two threads (twins/control
+# 20x); with the jitter a control reaches it at one thread and at two (1.0x).
 CONTROL_ORDERS = {1: "reversed", 2: "rotated"}
 
 
@@ -252,8 +259,10 @@ def _max_diff(a, b) -> float:
 
 def perturbed(weights: dict, batches: Sequence[tuple], seed: int):
     """Control `seed`'s start and batches: one ulp away, each batch's examples in the order
-    CONTROL_ORDERS names (every array of a batch reordered alike along its first axis)."""
-    out = []
+    CONTROL_ORDERS names (every array of a batch reordered alike along its first axis), and
+    each batch's floating inputs (its first array) one ulp up at random where they are not 0,
+    so that the forward pass rounds differently at every update too (`jitter_inputs`)."""
+    rng, out = np.random.default_rng(seed), []
     for batch in batches:
         n = len(batch[0])
         order = (
@@ -261,8 +270,22 @@ def perturbed(weights: dict, batches: Sequence[tuple], seed: int):
             if CONTROL_ORDERS[seed] == "reversed"
             else np.roll(np.arange(n), n // 2)
         )
-        out.append(tuple(np.asarray(a)[order] for a in batch))
+        x, *rest = (np.asarray(a)[order] for a in batch)
+        out.append((jitter_inputs(x, rng), *rest))
     return checkpoint.jitter(weights, seed), out
+
+
+def jitter_inputs(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Floating inputs one ulp up with probability 1/2 where they are not 0 (a zero stays exact:
+    one ulp of 0 is a denormal); integer inputs (tokens) as they are. Another framework's
+    kernels round every sum of the forward pass their own way; this makes the control's forward
+    sums round differently from update to update too, and breaks the data's exact ties (the
+    digits' pixels are small integers, so max-pool windows hold equal values) as the twins'
+    different roundings do."""
+    if x.dtype.kind != "f":
+        return x
+    up = (rng.random(x.shape) < 0.5) & (x != 0)
+    return np.where(up, np.nextafter(x, np.array(np.inf, x.dtype)), x).astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -288,8 +311,11 @@ class Verdict:
 
 
 def floor_of(*runs: Trajectory) -> Gap:
+    """FLOOR_ULPS of the largest loss and of the largest floating weight (a BatchNorm's integer
+    count of batches is no weight: its size says nothing about rounding)."""
     loss = max(float(np.max(np.abs(r.losses))) for r in runs)
-    w = max(float(np.max(np.abs(v))) for r in runs for v in r.weights.values())
+    w = max(float(np.max(np.abs(v))) for r in runs for v in r.weights.values()
+            if np.asarray(v).dtype.kind == "f")  # fmt: skip
     return Gap(FLOOR_ULPS * loss * 2 * U32, FLOOR_ULPS * w * 2 * U32)
 
 
