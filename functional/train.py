@@ -139,8 +139,11 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     )
     if not opts.resume:
         folder.save("init", to_canonical_with_state(model, mstate), 0)
+    x_train = data.as_dtype(ds.x_train, dtype)
+    if opts.control:  # the rounding control: every input one ulp away at random
+        x_train = data.jitter_inputs(x_train, cfg.seed)
     batches = data.batches(
-        data.as_dtype(ds.x_train, dtype),
+        x_train,
         data.as_dtype(ds.y_train, dtype),
         cfg.batch_size,
         seed=cfg.seed,

@@ -95,8 +95,11 @@ def _run(
         if "rng.torch" in ckpt.tensors:  # a torch run's generator: Dropout's masks carry on
             torch.set_rng_state(torch.from_numpy(ckpt.tensors["rng.torch"].copy()))
     scheduler = make_scheduler(cfg.optimizer, cfg.schedule, optimizer, cfg.steps, start_step=start)
+    x_train = data.as_dtype(ds.x_train, cfg.dtype)
+    if opts.control:  # the rounding control: every input one ulp away at random
+        x_train = data.jitter_inputs(x_train, cfg.seed)
     loader = make_loader(
-        ds.x_train,
+        x_train,
         ds.y_train,
         cfg.batch_size,
         seed=cfg.seed,

@@ -59,7 +59,7 @@ class RunOptions:
     overwrite: bool
     resume: str | None = None
     jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
-    control: bool = False  # --control: jitter, and each batch's examples in reverse order
+    control: bool = False  # --control: jitter, each batch reversed, the inputs one ulp away
 
     def start(self) -> dict:
         """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
@@ -184,10 +184,11 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     g.add_argument(
         "--control",
         action="store_true",
-        help="a rounding control: --jitter-init, and every batch's examples in reverse order, so "
-        "every sum over a batch adds in another order at every update (the same math, other "
-        "rounding, as in another framework's kernels). Run it on one side beside a twin pair "
-        "and pass it to shared.compare --control",
+        help="a rounding control: --jitter-init, every batch's examples in reverse order, so "
+        "every sum over a batch adds in another order at every update, and every training input "
+        "that is not 0 one ulp away at random, so every forward pass rounds otherwise too (the "
+        "same math, other rounding, as in another framework's kernels). Run it on one side "
+        "beside a twin pair and pass it to shared.compare --control",
     )
     g.add_argument(
         "--out",

@@ -158,6 +158,18 @@ def as_dtype(a: np.ndarray, dtype) -> np.ndarray:
     return a if a.dtype.kind in "iu" else a.astype(dtype)
 
 
+def jitter_inputs(x: np.ndarray, seed) -> np.ndarray:
+    """The inputs of a rounding control (`--control`): each floating value that is not 0 moved
+    up by one ulp of its dtype with probability 1/2, drawn from `seed` (an int or a sequence of
+    ints); a 0 stays exact (one ulp of 0 is a denormal), integers (labels, character ids) as
+    they are. Every sum of the forward pass then rounds otherwise, and equal inputs (the digits'
+    pixels are small integers) no longer tie exactly."""
+    if x.dtype.kind != "f":
+        return x
+    up = (np.random.default_rng(seed).random(x.shape) < 0.5) & (x != 0)
+    return np.where(up, np.nextafter(x, np.array(np.inf, x.dtype)), x).astype(x.dtype)
+
+
 # -- sequences ----------------------------------------------------------------------------
 
 

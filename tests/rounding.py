@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shared import checkpoint, compare
+from shared import checkpoint, compare, data
 
 U32 = 2.0**-24  # float32's unit roundoff: a correctly rounded operation errs by at most this
 F64_TOL = 1e-10  # float64 proves equality: rounding is 1e-16 per operation, 1e-10 catches bugs
@@ -50,11 +50,12 @@ FLOOR_ULPS = 8
 # order of every batch's examples: reversed, and rotated by half. A fixed order reorders the sums
 # consistently from update to update, as another framework's kernels do; random orders change
 # the rounding at random each update and missed the drift of optax's Adam (26x below it). The
-# inputs' one-ulp jitter (`jitter_inputs`) is what the cnn_bn needed: the digits' pixels are
+# inputs' one-ulp jitter (`data.jitter_inputs`) is what the cnn_bn needed: the digits' pixels are
 # small integers, max-pool windows hold exact ties, and which value wins a tie is rounding's
 # choice in the twins, a discrete jump of 2.5e-5 in the weights; reordering alone kept the
 # forward pass's rounding and reached that jump in no control at two threads (twins/control
-# 20x); with the jitter a control reaches it at one thread and at two (1.0x).
+# 20x); with the jitter a control meets a jump of that size at one thread and at two (1.0x
+# to 1.6x).
 CONTROL_ORDERS = {1: "reversed", 2: "rotated"}
 
 
@@ -260,10 +261,11 @@ def _max_diff(a, b) -> float:
 def perturbed(weights: dict, batches: Sequence[tuple], seed: int):
     """Control `seed`'s start and batches: one ulp away, each batch's examples in the order
     CONTROL_ORDERS names (every array of a batch reordered alike along its first axis), and
-    each batch's floating inputs (its first array) one ulp up at random where they are not 0,
-    so that the forward pass rounds differently at every update too (`jitter_inputs`)."""
-    rng, out = np.random.default_rng(seed), []
-    for batch in batches:
+    each batch's floating inputs (its first array) one ulp away at random where they are not
+    0 (`data.jitter_inputs`, drawn per batch), so that the forward pass rounds differently at
+    every update too."""
+    out = []
+    for k, batch in enumerate(batches):
         n = len(batch[0])
         order = (
             np.arange(n)[::-1]
@@ -271,21 +273,8 @@ def perturbed(weights: dict, batches: Sequence[tuple], seed: int):
             else np.roll(np.arange(n), n // 2)
         )
         x, *rest = (np.asarray(a)[order] for a in batch)
-        out.append((jitter_inputs(x, rng), *rest))
+        out.append((data.jitter_inputs(x, [seed, k]), *rest))
     return checkpoint.jitter(weights, seed), out
-
-
-def jitter_inputs(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Floating inputs one ulp up with probability 1/2 where they are not 0 (a zero stays exact:
-    one ulp of 0 is a denormal); integer inputs (tokens) as they are. Another framework's
-    kernels round every sum of the forward pass their own way; this makes the control's forward
-    sums round differently from update to update too, and breaks the data's exact ties (the
-    digits' pixels are small integers, so max-pool windows hold equal values) as the twins'
-    different roundings do."""
-    if x.dtype.kind != "f":
-        return x
-    up = (rng.random(x.shape) < 0.5) & (x != 0)
-    return np.where(up, np.nextafter(x, np.array(np.inf, x.dtype)), x).astype(x.dtype)
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,17 @@ def test_the_control_order_reverses_each_batch_and_keeps_the_batches():
     plain = list(itertools.islice(data.index_stream(100, 16, seed=3), 9))
     control = list(itertools.islice(data.index_stream(100, 16, seed=3, reverse=True), 9))
     assert all(np.array_equal(a[::-1], b) for a, b in zip(plain, control, strict=True))
+
+
+def test_the_control_inputs_are_one_ulp_away_where_not_zero(digits):
+    """`--control`'s inputs: every nonzero float at most one ulp up, about half of them moved,
+    the zeros exact, integer inputs (character ids) untouched, the same draw for the same seed."""
+    x = digits.x_train.astype(np.float32)
+    moved = data.jitter_inputs(x, 0)
+    up = np.nextafter(x, np.float32(np.inf))
+    assert moved.dtype == np.float32 and np.all((moved == x) | (moved == up))
+    assert np.all(moved[x == 0] == 0)
+    assert 0.45 < np.mean(moved[x != 0] != x[x != 0]) < 0.55
+    assert np.array_equal(data.jitter_inputs(x, 0), moved)
+    ids = np.arange(12).reshape(3, 4)
+    assert data.jitter_inputs(ids, 0) is ids

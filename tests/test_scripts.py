@@ -385,8 +385,9 @@ def test_compare_reads_the_control_warns_on_a_forgotten_init_and_names_a_missing
     tmp_path, capsys
 ):
     """`--control` on a training script is a rounding control (one ulp away, each batch
-    reversed); compare prints the twins/control ratios and reads them, warns when RUN_B did
-    not start from RUN_A's weights, and refuses a run without its final checkpoint."""
+    reversed, the inputs one ulp away); compare prints the twins/control ratios and reads them,
+    warns when RUN_B did not start from RUN_A's weights, and refuses a run without its final
+    checkpoint."""
     flags = ["--dataset", "moons", "--width", "8", "--steps", "20", "--eval-every", "0"]
     f, o, c, g = (tmp_path / n for n in ("f", "o", "c", "g"))
     assert train("functional", f, *flags) == 0
