@@ -153,12 +153,16 @@ SGD, ADAM = (
 
 
 # One optimizer per dtype: the optimizers are the model-independent code that
-# tests/test_optimizers.py proves for every optimizer and schedule. float64 under Adam; float32
-# under SGD with momentum, where the control is as far as the twins (measured ratio 0.75, 0.93;
-# under Adam a one-ulp control drifts 100x further than the twins: 0.01 says little).
+# tests/test_optimizers.py proves for every optimizer and schedule. float64 under SGD with
+# momentum; float32 under Adam. Under SGD at lr 0.05 the float32 twins meet one near-tie (a
+# max-pool winner or a ReLU's sign) at the same update on every machine tried, and end 2.5e-5
+# apart; whether a control meets one too is chance (1.0x to 20x the largest control), and a
+# ratio decided by chance is no test. Under Adam no such event was seen: twins/control 0.62
+# with full kernels, 0.00 capped to SSE4.2 (where a control did meet one), at one thread and
+# at two.
 @pytest.mark.proves("cnn_bn", "train step")
 @pytest.mark.parametrize(
-    "dtype, opt", [("float64", ADAM), ("float32", SGD)], ids=["float64-adam", "float32-sgd"]
+    "dtype, opt", [("float64", SGD), ("float32", ADAM)], ids=["float64-sgd", "float32-adam"]
 )
 def test_100_step_trajectory_and_running_statistics(setup, dtype, opt):
     """Weights and running statistics: float64 to F64_TOL at updates 1, 10 and 100; float32

@@ -17,7 +17,7 @@ from shared.optim import OptimizerSpec
 
 # float64: jit fuses the ops and may reorder them; op-by-op and fused agree to rounding.
 JIT_TOL = 1e-12
-STEPS = 10
+STEPS = 3
 
 
 def setup(digits, optimizer="adam"):
