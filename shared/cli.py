@@ -217,7 +217,9 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     g.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the run already in --out (its checkpoints, metrics and config)",
+        help="replace the run already in --out: its config, metrics, init, step-N and final "
+        "files go once the new run has written its first checkpoint (a start that fails "
+        "brings them back); other files in the folder stay",
     )
     return p
 
@@ -276,7 +278,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         model=model_name,
         dataset=args.dataset or defaults.dataset,
         steps=min(steps, DRY_RUN_STEPS) if args.dry_run else steps,
-        batch_size=args.batch_size or defaults.batch_size,
+        batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
         seq_len=args.seq_len,
         optimizer=opt,
         schedule=sched,

@@ -138,6 +138,8 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         help="intra-op threads, the same on both sides",
     )
     a = p.parse_args(argv)
+    if a.batch_size is not None and a.batch_size < 1:
+        p.error(f"--batch-size must be >= 1, got {a.batch_size}")
     for name in ("steps", "repeats", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(a, name)}")
@@ -151,7 +153,7 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     args = BenchArgs(
         a.model,
         a.dataset or DEFAULT_DATA[a.model],
-        a.batch_size or DEFAULT_BATCH.get(a.model, 128),
+        DEFAULT_BATCH.get(a.model, 128) if a.batch_size is None else a.batch_size,
         a.dtype,
         a.steps,
         a.repeats,

@@ -85,6 +85,8 @@ class TrainConfig:
         for name in ("eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**63:  # what NumPy's, JAX's and torch's generators all take
+            raise ValueError(f"seed must lie in [0, 2**63), got {self.seed}")
 
     @property
     def lr(self) -> float:

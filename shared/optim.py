@@ -81,6 +81,14 @@ class UnsupportedOption(ValueError):
     """An option one library has and the other cannot reproduce exactly."""
 
 
+def _check_finite(spec: Any, names: tuple[str, ...]) -> None:
+    """NaN passes every `<` check and infinity most: refuse both by name first."""
+    for name in names:
+        value = getattr(spec, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """One optimizer, with PyTorch's name and meaning for each hyperparameter.
@@ -110,6 +118,8 @@ class OptimizerSpec:
         if self.name not in OPTIMIZERS and self.name not in UNSUPPORTED_OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.name!r}; available: {', '.join(OPTIMIZERS)}")
         object.__setattr__(self, "no_decay", tuple(self.no_decay))  # a list from JSON
+        _check_finite(self, ("lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "alpha",
+                             "lr_decay", "initial_accumulator", "clip_norm"))  # fmt: skip
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         for name in ("beta1", "beta2"):
@@ -162,6 +172,7 @@ class ScheduleSpec:
     eta_min: float = 0.0  # cosine: the floor, held after decay_steps
 
     def __post_init__(self) -> None:
+        _check_finite(self, ("warmup_start_factor", "gamma", "eta_min"))
         if self.name not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.name!r}; available: {', '.join(SCHEDULES)}")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))

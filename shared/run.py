@@ -8,6 +8,10 @@ paradigm writes them; this class only keeps the files the same on both sides:
     DIR/step-N.safetensors   every --save-every updates
     DIR/final.safetensors    the weights after the last update
     DIR/metrics.jsonl        one record per update and per evaluation (shared.metrics)
+
+Only these (and `compare.png`) count as a run, and only these go under `--overwrite`: first
+set aside in `DIR/.replaced-run/`, removed once the new run's first checkpoint is written, and
+put back if the new run fails (or was killed) before that.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import math
 import os
 import platform
+import re
+import shutil
 import sys
 from typing import Any
 
@@ -30,7 +36,10 @@ from shared.optim import learning_rate
 FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
 
 
-OWNED = ("config.json", "metrics.jsonl", "compare.png")  # with *.safetensors: what a run writes
+OWNED = ("config.json", "metrics.jsonl", "compare.png", "init.safetensors", "final.safetensors")
+STEP = re.compile(r"step-[0-9]+\.safetensors")  # with OWNED: the files a run writes
+LEFTOVER = re.compile(r"\.tmp-.*\.safetensors")  # an atomic write cut short (a kill mid-save)
+REPLACED = ".replaced-run"  # under --overwrite: the old run, kept until the new one has a file
 
 
 class RunError(RuntimeError):
@@ -42,10 +51,23 @@ class NonFiniteLoss(RunError):
     checkpoint, which is never overwritten by a bad one."""
 
 
-def _previous_run(out: str) -> list[str]:
+def _previous_run(out: str, leftovers: bool = False) -> list[str]:
+    """The files of a run in `out`, by name: never a file the run did not write (a checkpoint
+    a user put there, an --init file). `leftovers`: also the temporary files of cut-short
+    writes."""
     if not os.path.isdir(out):
         return []
-    return sorted(f for f in os.listdir(out) if f in OWNED or f.endswith(".safetensors"))
+
+    def owned(f: str) -> bool:
+        return f in OWNED or bool(STEP.fullmatch(f)) or bool(leftovers and LEFTOVER.fullmatch(f))
+
+    return sorted(f for f in os.listdir(out) if owned(f))
+
+
+def _move(names: list[str], src: str, dst: str) -> None:
+    os.makedirs(dst, exist_ok=True)
+    for name in names:
+        os.replace(os.path.join(src, name), os.path.join(dst, name))
 
 
 class RunFolder:
@@ -60,6 +82,9 @@ class RunFolder:
         overwrite: bool,
         start: dict,
     ) -> None:
+        self.out, self._replaced = out, None
+        if os.path.isdir(os.path.join(out, REPLACED)):  # an --overwrite killed before its
+            self._restore()  # first checkpoint: the old run comes back first
         old = _previous_run(out)
         if old and not overwrite:
             listed = ", ".join(old[:3]) + (", ..." if len(old) > 3 else "")
@@ -67,10 +92,11 @@ class RunFolder:
                 f"{out} already holds a run ({listed}); "
                 "pass --overwrite to replace it, or choose another --out"
             )
-        for name in old:  # only the files a run writes; anything else in the folder stays
-            os.remove(os.path.join(out, name))
         os.makedirs(out, exist_ok=True)
-        self.out, self.train, self.model_config, self.side = out, train, model_config, side
+        if old:  # set aside, not removed: it comes back if the new run fails before its
+            self._replaced = os.path.join(out, REPLACED)  # first checkpoint is written
+            _move(_previous_run(out, leftovers=True), out, self._replaced)
+        self.train, self.model_config, self.side = train, model_config, side
         self.progress = progress
         self.last_good: str | None = None
         self._pending: tuple[str, dict[str, np.ndarray], int] | None = None
@@ -98,24 +124,41 @@ class RunFolder:
         For `init` (the weights as loaded) and `final` (after the final evaluation was finite).
         """
         path = os.path.join(self.out, f"{name}.safetensors")
-        bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
-        if bad:
-            raise NonFiniteLoss(
-                f"weights {', '.join(bad)} became non-finite by update {step}; stopped without "
-                f"writing {name}. The last good checkpoint is {self.last_good}. Lower --lr "
-                f"(now {self.train.lr}) or check the data."
+        try:
+            bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
+            if bad:
+                raise NonFiniteLoss(
+                    f"weights {', '.join(bad)} became non-finite by update {step}; stopped "
+                    f"without writing {name}. The last good checkpoint is {self.last_good}. "
+                    f"Lower --lr (now {self.train.lr}) or check the data."
+                )
+            checkpoint.save(
+                path,
+                weights,
+                model=self.train.model,
+                model_config=to_dict(self.model_config),
+                train_config=to_dict(self.train),
+                step=step,
+                side=self.side,
             )
-        checkpoint.save(
-            path,
-            weights,
-            model=self.train.model,
-            model_config=to_dict(self.model_config),
-            train_config=to_dict(self.train),
-            step=step,
-            side=self.side,
-        )
+        except BaseException:  # nothing written: a run --overwrite set aside comes back
+            if self._replaced is not None:
+                self._restore()
+            raise
         self.last_good = path
+        if self._replaced is not None:  # the new run has its first file: the old one goes
+            shutil.rmtree(self._replaced)
+            self._replaced = None
         return path
+
+    def _restore(self) -> None:
+        """Put back the run --overwrite set aside, over whatever the new run wrote so far."""
+        replaced = os.path.join(self.out, REPLACED)
+        for name in _previous_run(self.out, leftovers=True):
+            os.remove(os.path.join(self.out, name))
+        _move(sorted(os.listdir(replaced)), replaced, self.out)
+        os.rmdir(replaced)
+        self._replaced = None
 
     def boundary(self, step: int) -> bool:
         """Whether the losses so far must reach the host after update `step`: every
@@ -182,5 +225,7 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind, *exc: object) -> None:
         self.close()
+        if kind is not None and self._replaced is not None:  # failed before its first file
+            self._restore()

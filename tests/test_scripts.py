@@ -177,9 +177,12 @@ def test_an_existing_run_is_not_overwritten_by_accident(side, tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert (tmp_path / "final.safetensors").read_bytes() == before
     (tmp_path / "notes.txt").write_text("mine")
-    assert train(side, tmp_path, "--steps", "3", "--width", "16", "--overwrite") == 0
+    (tmp_path / "pretrained.safetensors").write_bytes(before)  # a user's checkpoint, as --init
+    init = ["--init", str(tmp_path / "pretrained.safetensors")]
+    assert train(side, tmp_path, "--steps", "3", "--width", "16", *init, "--overwrite") == 0
     assert checkpoint.read(tmp_path / "final.safetensors").step == 3
     assert (tmp_path / "notes.txt").read_text() == "mine"  # only the run's own files go
+    assert (tmp_path / "pretrained.safetensors").read_bytes() == before
 
 
 def test_dtype_and_size_come_from_init_unless_given(tmp_path):
@@ -243,6 +246,14 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--resume", "missing.safetensors"], "no such checkpoint file"),
         (["--optimizer", "sgd", "--momentum", "-0.5"], "momentum must be >= 0"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
+        (["--batch-size", "0"], "batch_size must be >= 1, got 0"),  # once trained with 128
+        (["--seed", "-1"], "seed must lie in [0, 2**63), got -1"),
+        (["--seed", str(2**63)], "seed must lie in [0, 2**63)"),
+        (["--lr", "inf"], "lr must be a finite number, got inf"),
+        (["--optimizer", "sgd", "--momentum", "nan"], "momentum must be a finite number"),
+        (["--optimizer", "adam", "--eps", "nan"], "eps must be a finite number"),
+        (["--weight-decay", "inf"], "weight_decay must be a finite number"),
+        (["--schedule", "exponential", "--gamma", "nan"], "gamma must be a finite number"),
         (["--init", "missing.safetensors"], "no such checkpoint file"),
         (["--resume", "x.safetensors", "--jitter-init"], "drop it with --resume"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
