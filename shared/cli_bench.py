@@ -138,6 +138,9 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         help="intra-op threads, the same on both sides",
     )
     a = p.parse_args(argv)
+    if a.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        p.error(f"--out {a.out}: no folder {os.path.dirname(a.out)!r} to write it in; create it "
+                "first (checked now, not after the benchmark has run)")  # fmt: skip
     if a.batch_size is not None and a.batch_size < 1:
         p.error(f"--batch-size must be >= 1, got {a.batch_size}")
     for name in ("steps", "repeats", "threads"):

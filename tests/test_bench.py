@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import functional.bench
 import oop.bench
-from shared import report
+from shared import cli_bench, report
 
 # XLA's cost analysis counts every operation, torch's FlopCounterMode the matrix products only
 XLA_EXTRA = 0.1  # measured: 2.5% above the matrix products (bias adds, ReLU, softmax, Adam)
@@ -52,3 +54,18 @@ def test_both_benches_write_complete_results_and_the_report_merges_them(
         == 0
     )
     assert "oop:eager" in md.read_text() and png.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),  # once timed 128
+        (["--out", "missing/bench.json"], "no folder 'missing' to write it in"),
+    ],
+)
+def test_bad_bench_flags_exit_before_the_benchmark_runs(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_bench.parse_bench("oop", [*flags])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
