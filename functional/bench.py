@@ -16,11 +16,12 @@ import os
 import sys
 import time
 
-from shared import cli_bench, data
+from shared import cli_bench, data, errors
 
 SIDE = "functional"
 
 
+@errors.entry_point("python -m functional.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
     # XLA reads its thread count once, when the CPU client starts: before jax is imported

@@ -15,7 +15,7 @@ import jax
 
 from functional.convert import from_canonical_with_state, skeleton, with_state
 from functional.models import MODELS
-from shared import cli_eval, data
+from shared import checkpoint, cli_eval, data, errors
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
@@ -23,13 +23,15 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
         init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
-        model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
+        with checkpoint.about(req.path):
+            model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
         extra = () if state is None else (state,)  # BatchNorm: inference reads the statistics
         x, y = (data.as_dtype(a, req.dtype) for a in (req.dataset.x_test, req.dataset.y_test))
         loss, accuracy = module.evaluate(model, *extra, x, y)
         return float(loss), float(accuracy)
 
 
+@errors.entry_point("python -m functional.evaluate")
 def main(argv: list[str] | None = None) -> int:
     req = cli_eval.parse_eval("functional", argv)
     cli_eval.print_eval("functional", req, *evaluate_checkpoint(req))

@@ -18,15 +18,16 @@ import numpy as np
 
 from functional.convert import from_canonical, skeleton
 from functional.models import MODELS
-from shared import cli_sample
+from shared import checkpoint, cli_sample, errors
 
 
 def pick(logits, key, temperature: float, top_k: int | None):
     """The next character: the argmax at temperature 0, else a draw from the softmax of
-    `logits / temperature`, restricted to the `top_k` likeliest."""
+    `logits / temperature`, restricted to the `top_k` likeliest. The largest logit is taken
+    off first (the same softmax), so a tiny temperature tends to the argmax, not to inf / inf."""
     if temperature == 0:
         return jnp.argmax(logits)
-    logits = logits / temperature
+    logits = (logits - logits.max()) / temperature
     if top_k is not None:
         kth = jax.lax.top_k(logits, min(top_k, logits.shape[-1]))[0][-1]
         logits = jnp.where(logits < kth, -jnp.inf, logits)
@@ -60,13 +61,15 @@ def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, ke
     return np.asarray(run(model, jnp.asarray(prompt), keys))[len(prompt) - 1 :]
 
 
+@errors.entry_point("python -m functional.sample")
 def main(argv: list[str] | None = None) -> int:
     req = cli_sample.parse_sample("functional", argv)
     # on the CPU, as oop.sample: a GPU's float32 products would default to TF32 (docs/traps.md)
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
         init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
-        model = from_canonical(init, req.ckpt.weights)
+        with checkpoint.about(req.path):
+            model = from_canonical(init, req.ckpt.weights)
         ids = generate(model, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
                        key=jax.random.PRNGKey(req.seed))  # fmt: skip
     print(req.decode(req.prompt) + req.decode(ids))

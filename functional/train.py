@@ -27,9 +27,9 @@ from functional.convert import (
 )
 from functional.models import MODELS
 from functional.optim import make_optimizer
-from shared import checkpoint, cli, data
+from shared import checkpoint, cli, data, errors
 from shared.config import TrainConfig
-from shared.run import RunError, RunFolder
+from shared.run import RunFolder
 
 SIDE = "functional"
 
@@ -40,8 +40,8 @@ def pick_device(name: str) -> jax.Device:
     try:
         return jax.devices("gpu")[0]
     except RuntimeError:
-        raise SystemExit(
-            "error: --device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu"
+        raise errors.Refused(
+            "--device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu"
         ) from None
 
 
@@ -137,8 +137,6 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     folder = RunFolder(
         opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
     )
-    if not opts.resume:
-        folder.save("init", to_canonical_with_state(model, mstate), 0)
     x_train = data.as_dtype(ds.x_train, dtype)
     if opts.control:  # the rounding control: every input one ulp away at random
         x_train = data.jitter_inputs(x_train, cfg.seed)
@@ -153,6 +151,8 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     pending: list[jax.Array] = []
     test_loss = accuracy = float("nan")
     with folder, folder.bar(start) as bar:
+        if not opts.resume:  # the first file: from here on, the folder holds this run
+            folder.save("init", to_canonical_with_state(model, mstate), 0)
         t0 = time.perf_counter()
         for k in range(start + 1, cfg.steps + 1):
             x, y = next(batches)
@@ -177,13 +177,10 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     }
 
 
+@errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
-    try:
-        summary = run(cfg, model_cfg, opts)
-    except (RunError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    summary = run(cfg, model_cfg, opts)
     print(
         f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
         f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"

@@ -20,11 +20,12 @@ import torch
 from oop import train
 from oop.models import MODELS
 from oop.optim import make_optimizer
-from shared import cli_bench, data
+from shared import cli_bench, data, errors
 
 SIDE = "oop"
 
 
+@errors.entry_point("python -m oop.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
     torch.set_num_threads(args.threads)

@@ -13,20 +13,22 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import cli_eval, data
+from shared import checkpoint, cli_eval, data, errors
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the nn.Module."""
     module = MODELS[req.ckpt.model]
     template = module.init_model(req.model_config, seed=0, dtype=req.dtype)
-    model = from_canonical(template, req.ckpt.weights)
+    with checkpoint.about(req.path):
+        model = from_canonical(template, req.ckpt.weights)
     x = torch.as_tensor(data.as_dtype(req.dataset.x_test, req.dtype))
     y = torch.as_tensor(data.as_dtype(req.dataset.y_test, req.dtype))
     loss, accuracy = module.evaluate(model, x, y)
     return float(loss), float(accuracy)
 
 
+@errors.entry_point("python -m oop.evaluate")
 def main(argv: list[str] | None = None) -> int:
     req = cli_eval.parse_eval("oop", argv)
     cli_eval.print_eval("oop", req, *evaluate_checkpoint(req))

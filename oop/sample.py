@@ -16,15 +16,16 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import cli_sample
+from shared import checkpoint, cli_sample, errors
 
 
 def pick(logits: torch.Tensor, generator: torch.Generator, temperature: float, top_k):
     """The next character per row: argmax at temperature 0, else a draw from the softmax of
-    `logits / temperature`, restricted to the `top_k` likeliest."""
+    `logits / temperature`, restricted to the `top_k` likeliest. The largest logit is taken
+    off first (the same softmax), so a tiny temperature tends to the argmax, not to inf / inf."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits / temperature
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -64,11 +65,13 @@ def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, se
     return np.array(out, dtype=np.int64)
 
 
+@errors.entry_point("python -m oop.sample")
 def main(argv: list[str] | None = None) -> int:
     req = cli_sample.parse_sample("oop", argv)
     module = MODELS[req.ckpt.model]
-    model = from_canonical(module.init_model(req.model_config, seed=0, dtype=req.dtype),
-                           req.ckpt.weights)  # fmt: skip
+    with checkpoint.about(req.path):
+        model = from_canonical(module.init_model(req.model_config, seed=0, dtype=req.dtype),
+                               req.ckpt.weights)  # fmt: skip
     ids = generate(model, req.prompt, req.max_new_tokens, req.temperature, req.top_k, seed=req.seed)
     print(req.decode(req.prompt) + req.decode(ids))
     return 0

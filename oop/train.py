@@ -23,9 +23,9 @@ from oop.convert import (
 from oop.data import make_loader
 from oop.models import MODELS
 from oop.optim import make_optimizer, make_scheduler
-from shared import checkpoint, cli, data
+from shared import checkpoint, cli, data, errors
 from shared.config import TrainConfig
-from shared.run import RunError, RunFolder
+from shared.run import RunFolder
 
 SIDE = "oop"
 
@@ -34,8 +34,8 @@ def pick_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise SystemExit(
-            "error: --device gpu, but torch sees no CUDA device; "
+        raise errors.Refused(
+            "--device gpu, but torch sees no CUDA device; "
             "install a CUDA build of torch or use --device cpu"
         )
     return torch.device("cuda")
@@ -118,12 +118,12 @@ def _run(
     folder = RunFolder(
         opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
     )
-    if not opts.resume:
-        folder.save("init", to_canonical(model), 0)
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
     clip = cfg.optimizer.clip_norm
     with folder, folder.bar(start) as bar:
+        if not opts.resume:  # the first file: from here on, the folder holds this run
+            folder.save("init", to_canonical(model), 0)
         t0 = time.perf_counter()
         for k, (x, y) in enumerate(loader, start=start + 1):
             loss = module.train_step(model, optimizer, x.to(device), y.to(device), clip_norm=clip)
@@ -148,13 +148,10 @@ def _run(
     }
 
 
+@errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
-    try:
-        summary = run(cfg, model_cfg, opts)
-    except (RunError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    summary = run(cfg, model_cfg, opts)
     print(
         f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
         f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"

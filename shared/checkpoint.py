@@ -10,10 +10,12 @@ pickle anywhere: safetensors holds raw arrays and a string-to-string header.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _serialize
 
 from shared.config import MODEL_CONFIGS
+from shared.errors import Refused, entry_point
 from shared.optim import OptimizerSpec, state_keys
 
 FORMAT = "paradigms-checkpoint"
@@ -31,7 +34,7 @@ FORMAT_VERSION = 2
 RESERVED_PREFIXES = ("opt.", "rng.")  # not model weights
 
 
-class CheckpointError(ValueError):
+class CheckpointError(Refused):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
 
 
@@ -118,14 +121,20 @@ def read(path: str | os.PathLike) -> Checkpoint:
             f"{path}: a safetensors file without paradigms metadata; "
             "write it with shared.checkpoint.save"
         )
-    version = int(meta.get("format_version", "0"))
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise CheckpointError(
+            f"{path}: damaged paradigms metadata (format_version "
+            f"{meta.get('format_version')!r} is not an integer); use another checkpoint"
+        ) from None
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format version {version} is newer than this package's {FORMAT_VERSION}; "
             "upgrade paradigms"
         )
     try:
-        return Checkpoint(
+        ckpt = Checkpoint(
             tensors=tensors,
             model=meta["model"],
             model_config=json.loads(meta["model_config"]),
@@ -136,6 +145,41 @@ def read(path: str | os.PathLike) -> Checkpoint:
         )
     except (KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
         raise CheckpointError(f"{path}: damaged paradigms metadata ({e!r})") from None
+    for key in ("model_config", "train_config"):
+        if not isinstance(getattr(ckpt, key), dict):
+            raise CheckpointError(
+                f"{path}: damaged paradigms metadata ({key} is a "
+                f"{type(getattr(ckpt, key)).__name__}, not a JSON object); use another checkpoint"
+            )
+    return ckpt
+
+
+def check_known(ckpt: Checkpoint, path: str | os.PathLike) -> None:
+    """Refuse a model that this version of the package does not know (a newer version's file);
+    `shared.config.model_config_from_dict` refuses the settings it does not know."""
+    if ckpt.model not in MODEL_CONFIGS:
+        raise CheckpointError(
+            f"{path} holds a {ckpt.model!r} model, which this version of paradigms does not know "
+            f"(it knows {', '.join(MODEL_CONFIGS)}); upgrade paradigms or use another file"
+        )
+
+
+def check_finite(ckpt: Checkpoint, path: str | os.PathLike) -> None:
+    """Refuse a file with NaN or infinite values: no run can start from it."""
+    bad = [k for k, v in ckpt.tensors.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:
+        count = sum(int((~np.isfinite(ckpt.tensors[k])).sum()) for k in bad)
+        raise CheckpointError(
+            f"{path} holds {count:,} NaN or infinite values (in {', '.join(bad[:3])}"
+            + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            + "); a run cannot start from it: use an earlier checkpoint of its run"
+        )
+
+
+def summarize(problems: list[str], shown: int = 4) -> str:
+    """Problems on one line: the first `shown`, then how many more."""
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(p.strip() for p in problems[:shown]) + more
 
 
 def check_weights(
@@ -145,10 +189,24 @@ def check_weights(
     *,
     source: str = "file",
 ) -> None:
-    """Raise one CheckpointError naming every missing, unexpected, mis-shaped or mis-typed weight.
+    """Raise one CheckpointError, one line, naming the missing, unexpected, mis-shaped or
+    mis-typed weights (the first four, and how many more).
 
     `dtype` is one dtype name for all weights, or a name per weight, or None to skip the check.
     """
+    problems = weight_problems(weights, expected, dtype, source=source)
+    if problems:
+        raise CheckpointError(f"weights do not match the model ({summarize(problems)})")
+
+
+def weight_problems(
+    weights: dict[str, np.ndarray],
+    expected: dict[str, tuple[int, ...]],
+    dtype: str | dict[str, str] | None = None,
+    *,
+    source: str = "file",
+) -> list[str]:
+    """Every missing, unexpected, mis-shaped or mis-typed weight, one entry each."""
     problems = []
     for name, shape in expected.items():
         if name not in weights:
@@ -161,8 +219,7 @@ def check_weights(
         if tuple(have.shape) == tuple(shape) and want is not None and have.dtype != np.dtype(want):
             problems.append(f"{name}: expected {want}, {source} has {have.dtype}")
     problems += [f"{name}: unexpected in {source}" for name in weights if name not in expected]
-    if problems:
-        raise CheckpointError("weights do not match the model:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def check_optimizer_state(
@@ -179,16 +236,12 @@ def check_optimizer_state(
         problems.append(f"opt.step is {int(step)}, but the checkpoint is at step {ckpt.step}")
     expected = {f"opt.{k}.{n}": shape for k in state_keys(opt) for n, shape in shapes.items()}
     state = {k: v for k, v in ckpt.tensors.items() if k.startswith("opt.") and k != "opt.step"}
-    try:
-        check_weights(state, expected, dtype, source="file")
-    except CheckpointError as e:
-        problems += str(e).splitlines()[1:]
+    problems += weight_problems(state, expected, dtype, source="file")
     if problems:
         raise CheckpointError(
             f"the optimizer state does not match the {opt.name} optimizer "
-            f"({'; '.join(p.strip() for p in problems[:4])}"
-            + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
-            + "): resume from a checkpoint this package wrote, or start anew with --init"
+            f"({summarize(problems)}): resume from a checkpoint this package wrote, or start "
+            "anew with --init"
         )
 
 
@@ -201,21 +254,45 @@ def load_weights(
 ) -> Checkpoint:
     """Read a checkpoint meant for `model` and check its weights against `expected` shapes."""
     ckpt = read(path)
+    check_fits(ckpt, path, model=model, expected=expected, dtype=dtype)
+    return ckpt
+
+
+def check_fits(
+    ckpt: Checkpoint,
+    path: str | os.PathLike,
+    *,
+    model: str,
+    expected: dict[str, tuple[int, ...]],
+    dtype: str | dict[str, str] | None = None,
+) -> None:
+    """Raise one CheckpointError, one line, unless `ckpt` holds `model`'s weights in exactly
+    these shapes (and dtypes): the fix names the sizes the file was written for."""
     if ckpt.model != model:
         fix = f"pass --model {ckpt.model}" if ckpt.model in MODEL_CONFIGS else "pass another file"
         raise CheckpointError(f"{path}: holds a {ckpt.model!r} model, not {model!r}; {fix}")
-    try:
-        check_weights(ckpt.weights, expected, dtype)
-    except CheckpointError as e:
+    problems = weight_problems(ckpt.weights, expected, dtype)
+    if problems:
         t = ckpt.train_config
         sizes = ", ".join(f"{k}={v}" for k, v in ckpt.model_config.items() if k != "vocab")
-        hint = (
-            f"It was written for {sizes}, dataset {t.get('dataset')}, dtype {t.get('dtype')}: "
-            "match those with --width/--layers/--heads/--seq-len, --dataset and --dtype, or "
-            "leave those flags out to take them from the file."
+        raise CheckpointError(
+            f"{path}: weights do not match the model ({summarize(problems)}). It says it was "
+            f"written for {sizes}, dataset {t.get('dataset')}, dtype {t.get('dtype')}: match "
+            "those with --width/--layers/--heads/--seq-len, --dataset and --dtype, or leave "
+            "those flags out to take them from the file"
         )
-        raise CheckpointError(f"{path}: {e}\n{hint}") from None
-    return ckpt
+
+
+@contextlib.contextmanager
+def about(path: str | os.PathLike) -> Iterator[None]:
+    """Name `path` in a CheckpointError raised inside: `with about(path): from_canonical(...)`."""
+    try:
+        yield
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{path}: {e}; it does not fit the model its own metadata describes (a tensor "
+            "renamed or reshaped after it was written): use another checkpoint"
+        ) from None
 
 
 def jitter(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
@@ -264,6 +341,7 @@ def describe(ckpt: Checkpoint) -> str:
     return "\n".join(lines)
 
 
+@entry_point("python -m shared.checkpoint")
 def main(argv: list[str] | None = None) -> int:
     from shared.cli import Parser  # imported here: shared.cli itself imports this module
 
@@ -273,11 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("file", help="a .safetensors file written by either training script")
     args = p.parse_args(argv)
-    try:
-        print(describe(read(args.file)))
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(describe(read(args.file)))
     return 0
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from shared import checkpoint, data, optim
+from shared import checkpoint, data, optim, run
 from shared.cli_optim import OPTIMIZER_FLAGS, SCHEDULE_FLAGS, add_optimizer_flags, specs
 from shared.config import (
     DEVICES,
@@ -243,9 +243,14 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
             train, model = _fresh(args)
     except ValueError as e:  # CheckpointError and UnsupportedOption are ValueErrors
         parser.error(str(e))
-    out = args.out or os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
+    out = os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
+    out = out if args.out is None else args.out
     if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
         parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
+    try:  # before any data or model is built: a refusal comes at once
+        run.check_out(out, args.overwrite)
+    except ValueError as e:
+        parser.error(str(e))
     opts = RunOptions(
         out, args.init, not args.no_progress, args.overwrite, args.resume,
         args.jitter_init or args.control, args.control,
@@ -264,6 +269,9 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     steps = defaults.steps if args.steps is None else args.steps
     init = checkpoint.read(args.init) if args.init is not None else None
     model_name = args.model or defaults.model
+    if init is not None:
+        checkpoint.check_known(init, args.init)
+        checkpoint.check_finite(init, args.init)
     if init is not None and init.model != model_name:
         raise ValueError(f"{args.init} holds a {init.model!r} model, not {model_name!r}; "
                          f"pass --model {init.model}")  # fmt: skip
@@ -312,6 +320,8 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     if args.init is not None:
         raise ValueError("--init and --resume exclude each other: --resume loads the weights")
     ckpt = checkpoint.read(args.resume)
+    checkpoint.check_known(ckpt, args.resume)
+    checkpoint.check_finite(ckpt, args.resume)
     if not any(k.startswith("opt.") for k in ckpt.tensors):
         raise ValueError(
             f"{args.resume} holds no optimizer state (an init checkpoint, or one from before "

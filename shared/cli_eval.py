@@ -21,6 +21,7 @@ class EvalRequest:
     model_config: object
     dataset: data.Dataset
     dtype: str  # the float dtype the checkpoint's weights are stored in (counts are int64)
+    path: str = ""  # the checkpoint's file, for errors
 
 
 def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
@@ -41,6 +42,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
     args = p.parse_args(argv)
     try:
         ckpt = checkpoint.read(args.checkpoint)
+        checkpoint.check_known(ckpt, args.checkpoint)
         model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
         if args.dataset is None and "dataset" not in ckpt.train_config:
             raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
@@ -67,7 +69,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
             raise ValueError(f"{args.checkpoint}: weights of mixed dtypes {sorted(dtypes)}")
     except (TypeError, ValueError) as e:  # CheckpointError is a ValueError
         p.error(str(e))
-    return EvalRequest(ckpt, model_config, ds, dtypes.pop())
+    return EvalRequest(ckpt, model_config, ds, dtypes.pop(), args.checkpoint)
 
 
 def print_eval(side: str, req: EvalRequest, loss: float, accuracy: float) -> None:

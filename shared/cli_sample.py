@@ -8,6 +8,7 @@ same checkpoint; sampling draws from each side's own generator (a JAX key split 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy as np
 from shared import checkpoint
 from shared.cli import HelpFormatter, Parser
 from shared.config import model_config_from_dict
+
+MAX_NEW_TOKENS = 2**31 - 1  # prompt and new characters: the functional side's scan counts int32
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class SampleRequest:
     top_k: int | None  # keep the k most likely characters before sampling
     seed: int
     dtype: str
+    path: str = ""  # the checkpoint's file, for errors
 
     def decode(self, ids) -> str:
         return "".join(self.vocab[int(i)] for i in ids)
@@ -54,15 +58,19 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
     p.add_argument("--seed", type=int, default=0, help="the sampling generator's seed")
     args = p.parse_args(argv)
     try:
-        if args.max_new_tokens < 0:
-            raise ValueError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
-        if args.temperature < 0:
-            raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+        if not 0 <= args.max_new_tokens <= MAX_NEW_TOKENS - len(args.prompt):
+            raise ValueError(
+                f"--max-new-tokens must lie in [0, {MAX_NEW_TOKENS - len(args.prompt)}] (JAX "
+                f"counts a scan's steps in int32), got {args.max_new_tokens}"
+            )
+        if not (math.isfinite(args.temperature) and args.temperature >= 0):
+            raise ValueError(f"--temperature must be a finite number >= 0, got {args.temperature}")
         if args.top_k is not None and args.top_k < 1:
             raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
         if not args.prompt:
             raise ValueError("--prompt must hold at least one character")
         ckpt = checkpoint.read(args.checkpoint)
+        checkpoint.check_known(ckpt, args.checkpoint)
         model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
         if getattr(model_config, "task", None) != "next-char":
             raise ValueError(
@@ -90,4 +98,5 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
         args.top_k,
         args.seed,
         dtypes.pop(),
+        args.checkpoint,
     )

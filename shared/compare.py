@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared import checkpoint, metrics
+from shared import checkpoint, errors, metrics
 from shared.cli import Parser
 from shared.config import TrainConfig, to_dict
 
@@ -34,9 +34,10 @@ class Run:
     losses: np.ndarray
     seconds: np.ndarray
     test_accuracy: float
-    final: dict[str, np.ndarray]
+    final: dict[str, np.ndarray] | None  # None: the run did not finish (no final checkpoint)
     config: dict  # config.json's model and train configs, {} if the folder has none
     init: dict[str, np.ndarray] | None  # init.safetensors, None for a resumed run
+    missing: tuple[str, ...] = ()  # what is not there to compare, one phrase each
 
     @property
     def steps_per_second(self) -> float:
@@ -44,32 +45,42 @@ class Run:
 
 
 def load_run(folder: str) -> Run:
+    """What there is of a run: a run killed mid-write is compared as far as its files go, and
+    `missing` says what is not there."""
     if not os.path.isdir(folder):
         raise ValueError(f"{folder} is not a run folder; pass the --out folder of a training run")
-    records = metrics.read(folder)
+    log = os.path.join(folder, metrics.FILENAME)
+    if not os.path.isfile(log):
+        raise ValueError(f"{log}: no metrics log; is this a run folder from --out?")
+    records, cut_short = metrics.read_log(log)
     steps, losses, seconds = metrics.train_curve(records)
     if len(steps) == 0:
         raise ValueError(f"{folder}: the metrics log has no train records")
+    missing = ["the cut-short last line of its metrics log"] if cut_short else []
     ev = metrics.last_eval(records)
     label = os.path.basename(os.path.normpath(folder))
     config_path = os.path.join(folder, "config.json")
     config = {}
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
-            info = json.load(f)
+            try:
+                info = json.load(f)
+            except ValueError:
+                raise ValueError(f"{config_path}: not JSON; not a run folder's config") from None
+        if not isinstance(info, dict):
+            raise ValueError(f"{config_path}: not a JSON object; not a run folder's config")
         config = {**info.get("model_config", {}), **info.get("train_config", {})}
-        label = info["side"] if label == info["side"] else f"{info['side']} ({label})"
+        side = info.get("side")
+        if side:
+            label = side if label == side else f"{side} ({label})"
     final_path = os.path.join(folder, "final.safetensors")
-    if not os.path.isfile(final_path):
-        raise ValueError(
-            f"{final_path} is missing: the run did not finish (stopped, or still running); "
-            "compare finished runs, or its step-N checkpoints with python -m shared.checkpoint"
-        )
-    final = checkpoint.read(final_path).weights
+    final = checkpoint.read(final_path).weights if os.path.isfile(final_path) else None
+    if final is None:  # stopped, or still running: its losses are still worth a look
+        missing.append("final.safetensors (the run stopped, or is still running)")
     acc = float("nan") if ev is None else float(ev["accuracy"])
     init_path = os.path.join(folder, "init.safetensors")
     init = checkpoint.read(init_path).weights if os.path.isfile(init_path) else None
-    return Run(folder, label, steps, losses, seconds, acc, final, config, init)
+    return Run(folder, label, steps, losses, seconds, acc, final, config, init, tuple(missing))
 
 
 def start_difference(a: Run, b: Run) -> float | None:
@@ -90,8 +101,13 @@ def gaps_against_control(a: Run, b: Run, control: Run):
     _, dctl = loss_differences(b, control)
     if not (len(dloss) and len(dctl)):
         return None
-    twins = (float(dloss.max()), max_param_difference(a, b))
-    return twins, (float(dctl.max()), max_param_difference(b, control))
+    twins, ctl = (
+        (float(dloss.max()), max_param_difference(a, b)),
+        (float(dctl.max()), max_param_difference(b, control)),
+    )
+    if None in twins or None in ctl:  # a run without its final weights: the losses only
+        return twins[:1], ctl[:1]
+    return twins, ctl
 
 
 def reading(twins: tuple[float, float], control: tuple[float, float]) -> str:
@@ -134,7 +150,10 @@ def loss_differences(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray]:
     return common, np.abs(a.losses[ia] - b.losses[ib])
 
 
-def max_param_difference(a: Run, b: Run) -> float:
+def max_param_difference(a: Run, b: Run) -> float | None:
+    """max |Δ| between the final weights; None when either run has none."""
+    if a.final is None or b.final is None:
+        return None
     if a.final.keys() != b.final.keys():
         raise ValueError("the final checkpoints hold different weights; are these the same model?")
     for k in a.final:
@@ -155,21 +174,24 @@ def table(a: Run, b: Run, control: Run | None = None) -> str:
         ("steps/s", f"{a.steps_per_second:.0f}", f"{b.steps_per_second:.0f}"),
         ("steps logged", str(len(a.steps)), str(len(b.steps))),
         ("max |Δloss| (all steps)", f"{dloss.max():.3e}" if len(dloss) else "n/a", ""),
-        ("max |Δparam| (final)", f"{max_param_difference(a, b):.3e}", ""),
+        ("max |Δparam| (final)", _shown(max_param_difference(a, b)), ""),
     ]
     if control is not None:  # the same side, one ulp away at the start
         _, dctl = loss_differences(b, control)
         shown = f"{dctl.max():.3e}" if len(dctl) else "n/a"
         rows.append((f"control: max |Δloss| {b.label} vs {control.label}", shown, ""))
-        rows.append(
-            ("control: max |Δparam| (final)", f"{max_param_difference(b, control):.3e}", "")
-        )
+        rows.append(("control: max |Δparam| (final)", _shown(max_param_difference(b, control)), ""))
         gaps = gaps_against_control(a, b, control)
         if gaps is not None:
             ratios = [f"{t / c:.2f}" if c > 0 else "inf" for t, c in zip(*gaps, strict=True)]
-            rows.append(("twins / control (loss, param)", ", ".join(ratios), ""))
+            what = "(loss, param)" if len(ratios) == 2 else "(loss)"
+            rows.append((f"twins / control {what}", ", ".join(ratios), ""))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}".rstrip() for r in rows)
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3e}"
 
 
 def plot(a: Run, b: Run, path: str, control: Run | None = None) -> str:
@@ -204,6 +226,7 @@ def plot(a: Run, b: Run, path: str, control: Run | None = None) -> str:
     return path
 
 
+@errors.entry_point("python -m shared.compare")
 def main(argv: list[str] | None = None) -> int:
     p = Parser(
         prog="python -m shared.compare",
@@ -222,28 +245,41 @@ def main(argv: list[str] | None = None) -> int:
         "--plot", default=None, metavar="FILE", help="PNG to write (default: RUN_B/compare.png)"
     )
     args = p.parse_args(argv)
+    path = args.plot or os.path.join(args.run_b, "compare.png")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        p.error(f"--plot {path}: no folder {folder}; create it, or pass another --plot")
     try:
         a, b = load_run(args.run_a), load_run(args.run_b)
         control = None if args.control is None else load_run(args.control)
-        print(table(a, b, control))
-        gaps = None if control is None else gaps_against_control(a, b, control)
-        if gaps is not None:
-            print(reading(*gaps))
-        start = start_difference(a, b)
-        if start is not None and start > 0:
-            print(f"warning: the two runs did not start from the same weights (max |Δ| "
-                  f"{start:.2e} at init); train RUN_B with --init "
-                  f"{os.path.join(args.run_a, 'init.safetensors')}")  # fmt: skip
-        differ = config_differences(a, b)
-        if differ:
-            print("note: these runs are not twins; they differ in " + ", ".join(differ))
-        differ = [] if control is None else config_differences(b, control)
-        if differ:
-            print("note: the control is not a rerun of RUN_B; they differ in " + ", ".join(differ))
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    path = plot(a, b, args.plot or os.path.join(args.run_b, "compare.png"), control)
+        text = table(a, b, control)
+    except ValueError as e:  # a folder that is no run, a damaged log: nothing printed yet
+        raise errors.Refused(str(e)) from None
+    print(text)
+    gaps = None if control is None else gaps_against_control(a, b, control)
+    if gaps is not None:
+        print(reading(*gaps))
+    for run in (a, b) if control is None else (a, b, control):
+        if run.missing:
+            print(f"note: {run.folder} lacks {' and '.join(run.missing)}: compared what is there")
+    start = start_difference(a, b)
+    if start is not None and start > 0:
+        print(f"warning: the two runs did not start from the same weights (max |Δ| "
+              f"{start:.2e} at init); train RUN_B with --init "
+              f"{os.path.join(args.run_a, 'init.safetensors')}")  # fmt: skip
+    differ = config_differences(a, b)
+    if differ:
+        print("note: these runs are not twins; they differ in " + ", ".join(differ))
+    differ = [] if control is None else config_differences(b, control)
+    if differ:
+        print("note: the control is not a rerun of RUN_B; they differ in " + ", ".join(differ))
+    try:
+        plot(a, b, path, control)
+    except OSError as e:
+        raise errors.Stopped(
+            f"the table above is complete, but the plot could not be written "
+            f"({errors.os_reason(e)}); pass --plot FILE in a writable folder"
+        ) from e
     print(f"plot: {path}")
     return 0
 

@@ -107,7 +107,17 @@ def model_config_from_dict(model: str, values: dict[str, Any]):
     """Rebuild a model config from `to_dict` output, e.g. from a checkpoint's metadata."""
     if model not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {model!r}; available: {', '.join(MODEL_CONFIGS)}")
-    return MODEL_CONFIGS[model](**values)
+    cls = MODEL_CONFIGS[model]
+    unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+    if unknown:  # what a newer version would write
+        raise ValueError(
+            f"the {model}'s settings hold {', '.join(unknown)}, which this version of paradigms "
+            "does not know (a newer version's file); upgrade paradigms"
+        )
+    try:
+        return cls(**values)
+    except TypeError as e:  # a setting of the wrong type: a damaged file
+        raise ValueError(f"the {model}'s settings are damaged ({e})") from None
 
 
 def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -116,4 +126,7 @@ def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
         flat = {k: values.pop(k) for k in list(values) if k in OptimizerSpec.__dataclass_fields__}
         values["optimizer"] = OptimizerSpec(name=values["optimizer"], **flat)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+    try:
+        return TrainConfig(**{k: v for k, v in values.items() if k in known})
+    except TypeError as e:  # a setting of the wrong type: a damaged file
+        raise ValueError(f"the training settings are damaged ({e})") from None

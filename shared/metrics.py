@@ -62,8 +62,39 @@ def read(folder_or_file: str | os.PathLike) -> list[dict[str, Any]]:
         path = os.path.join(path, FILENAME)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no metrics log; is this a run folder from --out?")
+    records, _ = read_log(path)
+    return records
+
+
+REQUIRED = {"train": ("step", "loss", "seconds"), "eval": ("step", "loss", "accuracy")}
+
+
+def read_log(path: str | os.PathLike) -> tuple[list[dict[str, Any]], bool]:
+    """`(records, cut_short)` of one metrics.jsonl: a last line that a kill cut short mid-write
+    is left out (`cut_short` True); any other bad line raises ValueError naming its line."""
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = f.read().split("\n")
+    records, cut_short = [], False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):  # the last line, with no newline after it: cut short
+                cut_short = True
+                continue
+            raise ValueError(
+                f"{path} line {number}: not JSON; not a log this package wrote"
+            ) from None
+        needs = REQUIRED.get(record.get("kind")) if isinstance(record, dict) else None
+        if needs is None or any(key not in record for key in needs):
+            raise ValueError(
+                f"{path} line {number}: not a train or eval record with "
+                f"{', '.join(needs or ('kind', 'step'))}; not a log this package wrote"
+            )
+        records.append(record)
+    return records, cut_short
 
 
 def train_curve(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

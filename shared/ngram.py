@@ -23,7 +23,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from shared import data
+from shared import data, errors
 from shared.cli import HelpFormatter, Parser
 
 
@@ -170,6 +170,7 @@ def _parser() -> Parser:
     return p
 
 
+@errors.entry_point("python -m shared.ngram")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)

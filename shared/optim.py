@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from shared.errors import Refused
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine")
 
@@ -67,17 +69,17 @@ SCHEDULE_APPLIES_TO: dict[str, tuple[str, ...]] = {
 }
 
 
-def _refuse_foreign(kind: str, name: str, given: dict[str, Any], owners_of, cls) -> None:
-    for key, value in given.items():
+def _refuse_foreign(kind: str, name: str, given: dict[str, Any], owners_of) -> None:
+    for key in given:
         owners = owners_of.get(key)
-        if owners and name not in owners and value != getattr(cls, key, None):
+        if owners and name not in owners:  # also a value equal to the default: --momentum 0
             flag = "--" + key.replace("_", "-")
             raise ValueError(
                 f"{flag} does not apply to the {name} {kind}; it belongs to {', '.join(owners)}"
             )
 
 
-class UnsupportedOption(ValueError):
+class UnsupportedOption(Refused):
     """An option one library has and the other cannot reproduce exactly."""
 
 
@@ -142,7 +144,7 @@ class OptimizerSpec:
         Refuses a hyperparameter that `name` does not have, e.g. momentum for Adam.
         """
         given = {k: v for k, v in given.items() if v is not None}
-        _refuse_foreign("optimizer", name, given, APPLIES_TO, cls)
+        _refuse_foreign("optimizer", name, given, APPLIES_TO)
         base = TORCH_DEFAULTS.get(name, {})
         return cls(name=name, **{**base, **given})
 
@@ -207,7 +209,7 @@ class ScheduleSpec:
         """`name` with the given settings (None or absent: the default); refuses a setting that
         `name` does not use, e.g. milestones for cosine."""
         given = {k: v for k, v in given.items() if v is not None}
-        _refuse_foreign("schedule", name, given, SCHEDULE_APPLIES_TO, cls)
+        _refuse_foreign("schedule", name, given, SCHEDULE_APPLIES_TO)
         if name == "step" and "step_size" not in given:  # torch's StepLR has no default either
             raise ValueError("the step schedule needs --step-size, e.g. --step-size 100")
         if "warmup_start_factor" in given and not given.get("warmup_steps"):

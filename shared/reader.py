@@ -25,6 +25,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from shared import errors
 from shared.cli import HelpFormatter, Parser
 from shared.docs_markdown import MARKDOWN, Links, slug
 
@@ -340,6 +341,7 @@ def build(out: str) -> list[str]:
     return written
 
 
+@errors.entry_point("python -m shared.reader", refuse=(ValueError,))
 def main(argv: list[str] | None = None) -> int:
     p = Parser(
         prog="python -m shared.reader",
@@ -352,11 +354,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the site's folder (default: docs/site)",
     )
     args = p.parse_args(argv)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        p.error(f"--out {args.out} is a file; name a folder for the site")
     try:
         pages = build(args.out)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:
+        raise errors.Refused(errors.os_reason(e) + "; choose another --out") from None
     print(f"wrote {len(pages)} files to {args.out}; open {os.path.join(args.out, 'index.html')}")
     return 0
 

@@ -23,6 +23,7 @@ import math
 import os
 import sys
 
+from shared import errors
 from shared.bench_results import (
     DEFAULT_BASELINE,
     FRAMEWORK,
@@ -286,6 +287,7 @@ def splice(page: str, text: str) -> None:
         f.write(new)
 
 
+@errors.entry_point("python -m shared.report", refuse=(ValueError,))
 def main(argv: list[str] | None = None) -> int:
     p = Parser(
         prog="python -m shared.report",
@@ -331,9 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             plot(report, args.png)
         if args.into is not None:
             splice(args.into, text)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:  # a file to read or write: nothing printed yet
+        raise errors.Refused(errors.os_reason(e)) from None
     print(text, end="")
     return 0
 

@@ -16,6 +16,7 @@ put back if the new run fails (or was killed) before that.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from shared import checkpoint
 from shared.config import TrainConfig, to_dict
+from shared.errors import Refused, Stopped, os_reason
 from shared.metrics import MetricsWriter
 from shared.optim import learning_rate
 
@@ -42,8 +44,8 @@ LEFTOVER = re.compile(r"\.tmp-.*\.safetensors")  # an atomic write cut short (a 
 REPLACED = ".replaced-run"  # under --overwrite: the old run, kept until the new one has a file
 
 
-class RunError(RuntimeError):
-    """A run that cannot go on; the message says why and what to do."""
+class RunError(Stopped):
+    """A run that cannot go on; the message says why and what to do (exit 1)."""
 
 
 class NonFiniteLoss(RunError):
@@ -62,6 +64,29 @@ def _previous_run(out: str, leftovers: bool = False) -> list[str]:
         return f in OWNED or bool(STEP.fullmatch(f)) or bool(leftovers and LEFTOVER.fullmatch(f))
 
     return sorted(f for f in os.listdir(out) if owned(f))
+
+
+def check_out(out: str, overwrite: bool) -> None:
+    """Refuse (before any work) an --out that cannot take this run: empty, a file, below a
+    file, not writable, or holding a run without --overwrite."""
+    if not out:
+        raise Refused("--out is empty; name the run's folder, or leave --out out for the default")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise Refused(f"--out {out} is a file; name a folder (the run writes several files)")
+    above = os.path.abspath(out)
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise Refused(f"--out {out}: {above} is a file, not a folder; choose another --out")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise Refused(f"--out {out}: {above} is not writable; choose another --out")
+    old = _previous_run(out) or _previous_run(os.path.join(out, REPLACED))
+    if old and not overwrite:
+        listed = ", ".join(old[:3]) + (", ..." if len(old) > 3 else "")
+        raise Refused(
+            f"{out} already holds a run ({listed}); "
+            "pass --overwrite to replace it, or choose another --out"
+        )
 
 
 def _move(names: list[str], src: str, dst: str) -> None:
@@ -83,23 +108,31 @@ class RunFolder:
         start: dict,
     ) -> None:
         self.out, self._replaced = out, None
-        if os.path.isdir(os.path.join(out, REPLACED)):  # an --overwrite killed before its
-            self._restore()  # first checkpoint: the old run comes back first
-        old = _previous_run(out)
-        if old and not overwrite:
-            listed = ", ".join(old[:3]) + (", ..." if len(old) > 3 else "")
-            raise RunError(
-                f"{out} already holds a run ({listed}); "
-                "pass --overwrite to replace it, or choose another --out"
-            )
-        os.makedirs(out, exist_ok=True)
-        if old:  # set aside, not removed: it comes back if the new run fails before its
-            self._replaced = os.path.join(out, REPLACED)  # first checkpoint is written
-            _move(_previous_run(out, leftovers=True), out, self._replaced)
         self.train, self.model_config, self.side = train, model_config, side
         self.progress = progress
-        self.last_good: str | None = None
+        self.resumed: str | None = start.get("resume")
+        # a resumed run's file is good: until this run writes one, it is the one to go back to
+        self.last_good: str | None = self.resumed
         self._pending: tuple[str, dict[str, np.ndarray], int] | None = None
+        try:
+            if os.path.isdir(os.path.join(out, REPLACED)):  # an --overwrite killed before its
+                self._restore()  # first checkpoint: the old run comes back first
+            check_out(out, overwrite)
+            old = _previous_run(out)
+            os.makedirs(out, exist_ok=True)
+            if old:  # set aside, not removed: it comes back if the new run fails before its
+                self._replaced = os.path.join(out, REPLACED)  # first checkpoint is written
+                _move(_previous_run(out, leftovers=True), out, self._replaced)
+            else:  # no run: the temporary files of writes a kill cut short are debris
+                for name in _previous_run(out, leftovers=True):
+                    os.remove(os.path.join(out, name))
+            self._start(out, train, model_config, side, versions, start)
+        except OSError as e:
+            self._undo()
+            raise Refused(f"cannot write the run folder {out} ({os_reason(e)}); "
+                          "choose another --out") from e  # fmt: skip
+
+    def _start(self, out, train, model_config, side, versions, start) -> None:
         info = {
             "side": side,
             "model": train.model,
@@ -122,16 +155,17 @@ class RunFolder:
         """Write `DIR/name.safetensors` atomically and remember it as the last good checkpoint.
 
         For `init` (the weights as loaded) and `final` (after the final evaluation was finite).
+        A write that fails (a full disk, a quota) stops the run with RunError, naming the last
+        good checkpoint; the atomic write leaves no torn file.
         """
         path = os.path.join(self.out, f"{name}.safetensors")
+        bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
+        if bad:
+            raise NonFiniteLoss(
+                f"weights {', '.join(bad)} became non-finite by update {step}; stopped without "
+                f"writing {name}. {self._last_good()} {self._advice()}"
+            )
         try:
-            bad = [k for k, v in weights.items() if not np.isfinite(v).all()]
-            if bad:
-                raise NonFiniteLoss(
-                    f"weights {', '.join(bad)} became non-finite by update {step}; stopped "
-                    f"without writing {name}. The last good checkpoint is {self.last_good}. "
-                    f"Lower --lr (now {self.train.lr}) or check the data."
-                )
             checkpoint.save(
                 path,
                 weights,
@@ -141,15 +175,45 @@ class RunFolder:
                 step=step,
                 side=self.side,
             )
-        except BaseException:  # nothing written: a run --overwrite set aside comes back
-            if self._replaced is not None:
-                self._restore()
-            raise
+        except OSError as e:
+            raise RunError(
+                f"writing {path} failed at update {step} ({os_reason(e)}); stopped. "
+                f"{self._last_good()} Free space or choose another --out"
+                + (f", then --resume {self.last_good}" if self._resumable() else "")
+            ) from e
         self.last_good = path
         if self._replaced is not None:  # the new run has its first file: the old one goes
             shutil.rmtree(self._replaced)
             self._replaced = None
         return path
+
+    def _last_good(self) -> str:
+        if self.last_good is None:
+            return "No checkpoint was written."
+        if self.last_good == self.resumed:
+            return f"The last good checkpoint is {self.last_good}, the one resumed."
+        return f"The last good checkpoint is {self.last_good}."
+
+    def _resumable(self) -> bool:  # init.safetensors holds no optimizer state
+        return self.last_good is not None and not self.last_good.endswith("init.safetensors")
+
+    def _advice(self) -> str:
+        if self.resumed is not None:  # a resume keeps the file's settings
+            return (
+                f"A resume keeps its settings: start a new run from {self.last_good} with "
+                f"--init and a lower --lr (now {self.train.lr}), or check the data."
+            )
+        return f"Lower --lr (now {self.train.lr}) or check the data."
+
+    def _undo(self) -> None:
+        """A run that stops before its first checkpoint leaves the folder as it found it: its
+        config and metrics go, and a run --overwrite set aside comes back."""
+        if self._replaced is not None:
+            self._restore()
+        elif self.last_good is None or self.last_good == self.resumed:
+            for name in ("config.json", "metrics.jsonl"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self.out, name))
 
     def _restore(self) -> None:
         """Put back the run --overwrite set aside, over whatever the new run wrote so far."""
@@ -204,8 +268,8 @@ class RunFolder:
     def check_finite(self, step: int, loss: float, what: str = "loss") -> None:
         if not math.isfinite(loss):
             raise NonFiniteLoss(
-                f"{what} became {loss} at update {step}; stopped. The last good checkpoint is "
-                f"{self.last_good}. Lower --lr (now {self.train.lr}) or check the data."
+                f"{what} became {loss} at update {step}; stopped. {self._last_good()} "
+                + self._advice()
             )
 
     def bar(self, start: int = 0) -> tqdm:
@@ -225,7 +289,11 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         return self
 
-    def __exit__(self, kind, *exc: object) -> None:
+    def __exit__(self, kind, error, tb) -> None:
         self.close()
-        if kind is not None and self._replaced is not None:  # failed before its first file
-            self._restore()
+        if kind is None:
+            return
+        if self.last_good is None or self.last_good == self.resumed:  # before its first file
+            self._undo()
+        if isinstance(error, OSError):  # a metrics write, mid-run: the one line names the file
+            raise RunError(f"{os_reason(error)}; stopped. {self._last_good()}") from error

@@ -215,7 +215,8 @@ def broken(tmp_path, mutate):
 def test_bad_files_are_one_line_errors(make, message, tmp_path, capsys):
     assert report.main([make(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err and err.startswith("python -m shared.report: error: "), err
+    assert err.count("\n") == 1, err
 
 
 def test_a_baseline_absent_from_the_data_is_an_error(files, capsys):

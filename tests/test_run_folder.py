@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from shared.config import MLPConfig, TrainConfig
-from shared.run import REPLACED, NonFiniteLoss, RunError, RunFolder
+from shared.errors import Refused
+from shared.run import REPLACED, NonFiniteLoss, RunFolder
 
 CONFIG = MLPConfig(in_features=2, out_features=2, width=4, layers=1)
 WEIGHTS = {k: np.zeros(v, np.float32) for k, v in CONFIG.weight_shapes().items()}
@@ -42,7 +43,7 @@ def test_a_folder_of_the_users_files_is_no_run(tmp_path):
 
 def test_a_run_is_refused_without_overwrite_and_left_as_it_was(old_run):
     before = files(old_run)
-    with pytest.raises(RunError, match="already holds a run"):
+    with pytest.raises(Refused, match="already holds a run"):
         folder(old_run, overwrite=False)
     assert files(old_run) == before
 
@@ -66,8 +67,8 @@ def test_a_new_run_failing_before_its_first_checkpoint_brings_the_old_one_back(o
     if how == "exception":  # --seed -1 once failed here, after --overwrite had wiped the run
         with pytest.raises(ValueError), run:
             raise ValueError("a start-up check that failed")
-    else:  # an --init file full of NaN
-        with pytest.raises(NonFiniteLoss):
+    else:  # weights that turned NaN before the first file
+        with pytest.raises(NonFiniteLoss), run:
             run.save("init", {k: v + np.nan for k, v in WEIGHTS.items()}, 0)
     assert files(old_run) == before and not (old_run / REPLACED).exists()
 
@@ -76,6 +77,6 @@ def test_an_overwrite_killed_before_its_first_checkpoint_is_undone_by_the_next_r
     before = files(old_run)
     folder(old_run)  # killed here: the old run set aside, the new config.json written
     assert (old_run / REPLACED).is_dir()
-    with pytest.raises(RunError, match="already holds a run"):  # the old run is back first
+    with pytest.raises(Refused, match="already holds a run"):  # the old run is back first
         folder(old_run, overwrite=False)
     assert files(old_run) == before

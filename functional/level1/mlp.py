@@ -10,13 +10,14 @@ optimizers are a few `jax.tree_util.tree_map` calls. Twin of `oop/level1/mlp.py`
 from __future__ import annotations
 
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 # -- config --
-from shared import cli_eval, data
+from shared import cli_eval, data, errors
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -126,7 +127,8 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
     return float(loss_fn(params, x, y)), float((logits.argmax(axis=1) == y).mean())
 
 
-def main(argv: list[str] | None = None) -> None:
+@errors.entry_point("python -m functional.level1.mlp")
+def main(argv: list[str] | None = None) -> int:
     ds, cfg, config = cli_eval.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         params, opt_state, loss = step(params, opt_state, *next(batches))
     accuracy = evaluate(params, ds.x_test.astype("float32"), ds.y_test)[1]
     cli_eval.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,7 @@ place inside `torch.no_grad()`. Twin of `functional/level1/mlp.py`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 # -- config --
 from oop.data import make_loader
-from shared import cli_eval
+from shared import cli_eval, errors
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -124,7 +125,8 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
     return float(loss_fn(params, x, y)), float((logits.argmax(dim=1) == y).double().mean())
 
 
-def main(argv: list[str] | None = None) -> None:
+@errors.entry_point("python -m oop.level1.mlp")
+def main(argv: list[str] | None = None) -> int:
     ds, cfg, config = cli_eval.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     x_test = torch.tensor(ds.x_test, dtype=torch.float32)
     accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))[1]
     cli_eval.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,11 +25,12 @@ The optimizers follow the formulas of `torch.optim.SGD` and `torch.optim.Adam`.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
 # -- config --
-from shared import cli_eval, data
+from shared import cli_eval, data, errors
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -156,7 +157,8 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return loss, float((logits.argmax(axis=1) == y).mean())
 
 
-def main(argv: list[str] | None = None) -> None:
+@errors.entry_point("python -m shared.level0.mlp")
+def main(argv: list[str] | None = None) -> int:
     ds, cfg, config = cli_eval.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(cfg.steps):
         params, opt_state, loss = train_step(params, opt_state, *next(batches), cfg)
     cli_eval.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
