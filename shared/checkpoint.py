@@ -23,7 +23,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _serialize
 
-from shared.config import MODEL_CONFIGS
+from shared.config import MODEL_CONFIGS, model_config_from_dict
 from shared.errors import Refused, entry_point
 from shared.optim import OptimizerSpec, state_keys
 
@@ -154,14 +154,18 @@ def read(path: str | os.PathLike) -> Checkpoint:
     return ckpt
 
 
-def check_known(ckpt: Checkpoint, path: str | os.PathLike) -> None:
-    """Refuse a model that this version of the package does not know (a newer version's file);
-    `shared.config.model_config_from_dict` refuses the settings it does not know."""
+def model_config(ckpt: Checkpoint, path: str | os.PathLike):
+    """The model config the file's metadata describes. Refuses a model or a setting that this
+    version of the package does not know (a newer version's file), or a damaged one."""
     if ckpt.model not in MODEL_CONFIGS:
         raise CheckpointError(
             f"{path} holds a {ckpt.model!r} model, which this version of paradigms does not know "
             f"(it knows {', '.join(MODEL_CONFIGS)}); upgrade paradigms or use another file"
         )
+    try:
+        return model_config_from_dict(ckpt.model, ckpt.model_config)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def check_finite(ckpt: Checkpoint, path: str | os.PathLike) -> None:

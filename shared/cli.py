@@ -22,7 +22,6 @@ from shared.config import (
     MLPConfig,
     RNNConfig,
     TrainConfig,
-    model_config_from_dict,
     train_config_from_dict,
 )
 
@@ -237,6 +236,8 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         flag = "--control" if args.control else "--jitter-init"
         parser.error(f"{flag} perturbs a fresh start; drop it with --resume")
     try:
+        if args.out is not None:  # before any data or model is built: a refusal comes at once
+            _check_out(args.out, args)
         if args.resume is not None:
             train, model = _resumed(args)
         else:
@@ -245,10 +246,8 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         parser.error(str(e))
     out = os.path.join("runs", f"{train.model}-{train.dataset}-{side}")
     out = out if args.out is None else args.out
-    if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
-        parser.error(f"--out {out} holds the checkpoint being resumed; choose another --out")
-    try:  # before any data or model is built: a refusal comes at once
-        run.check_out(out, args.overwrite)
+    try:  # the default folder, now that the model and data set are known
+        _check_out(out, args)
     except ValueError as e:
         parser.error(str(e))
     opts = RunOptions(
@@ -256,6 +255,14 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         args.jitter_init or args.control, args.control,
     )  # fmt: skip
     return train, model, opts
+
+
+def _check_out(out: str, args: argparse.Namespace) -> None:
+    """Refuse an --out that cannot take this run (shared.run.check_out), or that holds the
+    checkpoint being resumed (--overwrite would remove it)."""
+    if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
+        raise ValueError(f"--out {out} holds the checkpoint being resumed; choose another --out")
+    run.check_out(out, args.overwrite)
 
 
 def _same_folder(a: str, b: str) -> bool:
@@ -270,7 +277,7 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     init = checkpoint.read(args.init) if args.init is not None else None
     model_name = args.model or defaults.model
     if init is not None:
-        checkpoint.check_known(init, args.init)
+        built = checkpoint.model_config(init, args.init)
         checkpoint.check_finite(init, args.init)
     if init is not None and init.model != model_name:
         raise ValueError(f"{args.init} holds a {init.model!r} model, not {model_name!r}; "
@@ -308,7 +315,6 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         "heads": args.heads,
     }
     if init is not None:  # the sizes of the model in the file, under the flags' names
-        built = model_config_from_dict(init.model, init.model_config)
         sizes = {k: getattr(built, k, None) if v is None else v for k, v in sizes.items()}
     model = MODEL_CONFIGS[train.model].for_data(ds, **sizes)
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
@@ -320,7 +326,7 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     if args.init is not None:
         raise ValueError("--init and --resume exclude each other: --resume loads the weights")
     ckpt = checkpoint.read(args.resume)
-    checkpoint.check_known(ckpt, args.resume)
+    model = checkpoint.model_config(ckpt, args.resume)
     checkpoint.check_finite(ckpt, args.resume)
     if not any(k.startswith("opt.") for k in ckpt.tensors):
         raise ValueError(
@@ -329,7 +335,6 @@ def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
             "a new run from its weights with --init"
         )
     base = train_config_from_dict(ckpt.train_config)
-    model = model_config_from_dict(ckpt.model, ckpt.model_config)
     checkpoint.check_optimizer_state(ckpt, base.optimizer, model.weight_shapes(), base.dtype)
     stored = {
         **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from shared import checkpoint, data, optim
 from shared.cli import HelpFormatter, Parser
-from shared.config import MLPConfig, TrainConfig, model_config_from_dict
+from shared.config import MLPConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
     args = p.parse_args(argv)
     try:
         ckpt = checkpoint.read(args.checkpoint)
-        checkpoint.check_known(ckpt, args.checkpoint)
-        model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
+        model_config = checkpoint.model_config(ckpt, args.checkpoint)
         if args.dataset is None and "dataset" not in ckpt.train_config:
             raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
         name = args.dataset or ckpt.train_config["dataset"]

@@ -15,7 +15,6 @@ import numpy as np
 
 from shared import checkpoint
 from shared.cli import HelpFormatter, Parser
-from shared.config import model_config_from_dict
 
 MAX_NEW_TOKENS = 2**31 - 1  # prompt and new characters: the functional side's scan counts int32
 
@@ -70,8 +69,7 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
         if not args.prompt:
             raise ValueError("--prompt must hold at least one character")
         ckpt = checkpoint.read(args.checkpoint)
-        checkpoint.check_known(ckpt, args.checkpoint)
-        model_config = model_config_from_dict(ckpt.model, ckpt.model_config)
+        model_config = checkpoint.model_config(ckpt, args.checkpoint)
         if getattr(model_config, "task", None) != "next-char":
             raise ValueError(
                 f"{args.checkpoint} holds a {ckpt.model} trained on "

@@ -201,9 +201,9 @@ class RunFolder:
         if self.resumed is not None:  # a resume keeps the file's settings
             return (
                 f"A resume keeps its settings: start a new run from {self.last_good} with "
-                f"--init and a lower --lr (now {self.train.lr}), or check the data."
+                f"--init and a lower --lr (now {self.train.lr:g}), or check the data."
             )
-        return f"Lower --lr (now {self.train.lr}) or check the data."
+        return f"Lower --lr (now {self.train.lr:g}) or check the data."
 
     def _undo(self) -> None:
         """A run that stops before its first checkpoint leaves the folder as it found it: its
@@ -297,3 +297,6 @@ class RunFolder:
             self._undo()
         if isinstance(error, OSError):  # a metrics write, mid-run: the one line names the file
             raise RunError(f"{os_reason(error)}; stopped. {self._last_good()}") from error
+        if isinstance(error, KeyboardInterrupt):  # Ctrl-C: where to go on from, not a traceback
+            more = f" Go on with --resume {self.last_good}" if self._resumable() else ""
+            raise RunError(f"interrupted; stopped. {self._last_good()}{more}") from None

@@ -250,6 +250,8 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--weight-decay", "0.1", "--no-decay", "bias"], "pattern 'bias' matches no parameter"),
         (["--resume", "missing.safetensors"], "no such checkpoint file"),
         (["--optimizer", "sgd", "--momentum", "-0.5"], "momentum must be >= 0"),
+        (["--momentum", "0"], "--momentum does not apply to the adam optimizer"),  # the default
+        (["--optimizer", "sgd", "--beta2", "0.999"], "--beta2 does not apply to the sgd"),
         (["--batch-size", "5000"], "batch size 5000 exceeds the 1438 training examples"),
         (["--batch-size", "0"], "batch_size must be >= 1, got 0"),  # once trained with 128
         (["--seed", "-1"], "seed must lie in [0, 2**63), got -1"),
