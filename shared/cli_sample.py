@@ -64,6 +64,8 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
             )
         if not (math.isfinite(args.temperature) and args.temperature >= 0):
             raise ValueError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+        if not 0 <= args.seed < 2**63:  # what both generators take, as TrainConfig's seed
+            raise ValueError(f"--seed must lie in [0, 2**63), got {args.seed}")
         if args.top_k is not None and args.top_k < 1:
             raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
         if not args.prompt:

@@ -157,6 +157,8 @@ def _metadata(path) -> dict[str, str]:
     [
         (["--temperature", "nan"], "--temperature must be a finite number >= 0, got nan"),
         (["--temperature", "inf"], "--temperature must be a finite number >= 0, got inf"),
+        (["--seed", "-1"], "--seed must lie in [0, 2**63), got -1"),
+        (["--seed", str(2**64)], "--seed must lie in [0, 2**63)"),
         (
             ["--max-new-tokens", str(2**31)],
             f"--max-new-tokens must lie in [0, {MAX_NEW_TOKENS - 4}]",
