@@ -122,26 +122,26 @@ gpt: $(STAMP)
 # The paired benchmarks of docs/benchmarks.md (about 20 minutes): every model, each side at its
 # best, interleaved functional, oop, functional, oop so that drift of a shared machine cancels
 # in the ratios; then the report rewrites the table block of docs/benchmarks.md and the chart.
-BENCH_MODELS := mlp cnn cnn_bn cnn_dropout rnn gru lstm gpt
+# The plan, one model per line as NAME STEPS REPEATS, is shared/registry.py's.
 bench: $(STAMP)
 	rm -rf runs/bench && mkdir -p runs/bench
-	for m in $(BENCH_MODELS); do \
-		f="--steps 50 --repeats 5"; [ $$m = gpt ] && f="--steps 10 --repeats 3"; \
+	$(PY) -m shared.registry --bench | while read m steps repeats; do \
+		f="--steps $$steps --repeats $$repeats"; \
 		for i in 1 2; do \
 			$(PY) -m functional.bench --model $$m $$f --out runs/bench/$$m-functional-$$i.json || exit 1; \
 			$(PY) -m oop.bench --model $$m $$f --out runs/bench/$$m-oop-$$i.json || exit 1; \
 		done; \
 	done
-	$(PY) -m shared.report runs/bench/*.json --into docs/benchmarks.md --png docs/figures/benchmarks.png
+	$(PY) -m shared.bench.report runs/bench/*.json --into docs/benchmarks.md --png docs/figures/benchmarks.png
 
 # The side-by-side reader: docs/site/, one aligned page per pair of twin files, the MLP ladder
 # per side and an index; open docs/site/index.html in a browser (no server needed).
 docs: $(STAMP)
-	$(PY) -m shared.reader --out docs/site
+	$(PY) -m tools.reader --out docs/site
 
 # One figure per trap of docs/traps.md (naive vs fixed divergence), and the table of gaps.
 traps: $(STAMP)
-	$(PY) tests/traps/render.py --out docs/figures/traps
+	$(PY) -m tools.render_traps --out docs/figures/traps
 
 clean:
 	rm -rf runs .pytest_cache test-artifacts

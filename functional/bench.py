@@ -7,7 +7,7 @@ Variants, each the paradigm at its best:
   dispatch run once per block instead of once per update;
 - `loop`: the package's own training loop (`functional.train.run`), as a user runs it.
 
-Twin of `oop/bench.py`; `python -m shared.report` merges their files.
+Twin of `oop/bench.py`; `python -m shared.bench.report` merges their files.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import os
 import sys
 import time
 
-from shared import cli_bench, data, errors
+from shared import data, errors
+from shared.bench import measure
+from shared.cli import bench as cli_bench
 
 SIDE = "functional"
 
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
         f"intra_op_parallelism_threads={args.threads}"
     )
-    cli_bench.write(args, run(args))
+    measure.write(args, run(args))
     return 0
 
 
@@ -57,7 +59,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
         uniform = train.uniform_step(module, optimizer, static, mstate is not None, 0)
         batches = [tuple(map(jnp.asarray, b)) for b in args.batches(ds, args.steps)]
         peak = matmul_peak(args.dtype)
-        analytic = args.analytic_flops(model_cfg)
+        analytic = measure.analytic_flops(args, model_cfg)
 
         # jit: one update per call
         step = jax.jit(uniform)
@@ -85,7 +87,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
             state = block_jit(state)
             blocks.append((time.perf_counter() - t0) / args.steps)
         results = [
-            cli_bench.result(
+            measure.result(
                 args,
                 "jit",
                 warmup_s=warmup,
@@ -97,11 +99,11 @@ def run(args: cli_bench.BenchArgs) -> dict:
         if "scan" not in args.skip:
             results.append(scan(args, uniform, state, batches, cost))
         if "loop" not in args.skip:
-            results.append(cli_bench.time_loop(args, cfg, model_cfg, train.run, cost))
+            results.append(measure.time_loop(args, cfg, model_cfg, train.run, cost))
     return {
         "side": SIDE,
         "device": args.device,
-        "machine": cli_bench.machine(device.device_kind),
+        "machine": measure.machine(device.device_kind),
         "versions": train.versions(),
         "threads": {"intra_op": args.threads, "note": "XLA_FLAGS intra_op_parallelism_threads"},
         "matmul_peak_gflops": peak,
@@ -136,7 +138,7 @@ def scan(args: cli_bench.BenchArgs, uniform, state, batches, cost: dict) -> dict
         state, losses = scanned(state, xs, ys)
         jax.block_until_ready(losses)
         blocks.append((time.perf_counter() - t0) / args.steps)
-    return cli_bench.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
+    return measure.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
 
 
 def xla_flops(compiled) -> float | None:
@@ -152,7 +154,7 @@ def matmul_peak(dtype: str) -> float:
     import jax
     import jax.numpy as jnp
 
-    n = cli_bench.MATMUL_N
+    n = measure.MATMUL_N
     a = jnp.ones((n, n), dtype) / n
     dot = jax.jit(jnp.dot)
     dot(a, a).block_until_ready()

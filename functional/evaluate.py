@@ -15,7 +15,8 @@ import jax
 
 from functional.convert import from_canonical_with_state, skeleton, with_state
 from functional.models import MODELS
-from shared import checkpoint, cli_eval, data, errors
+from shared import checkpoint, data, errors
+from shared.cli import evaluate as cli_eval
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:

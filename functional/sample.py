@@ -18,7 +18,8 @@ import numpy as np
 
 from functional.convert import from_canonical, skeleton
 from functional.models import MODELS
-from shared import checkpoint, cli_sample, errors
+from shared import checkpoint, errors
+from shared.cli import sample as cli_sample
 
 
 def pick(logits, key, temperature: float, top_k: int | None):

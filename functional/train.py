@@ -27,9 +27,11 @@ from functional.convert import (
 )
 from functional.models import MODELS
 from functional.optim import make_optimizer
-from shared import checkpoint, cli, data, errors
+from shared import checkpoint, data, errors
+from shared.cli import train as cli
 from shared.config import TrainConfig
 from shared.run import RunFolder
+from shared.weights import jitter
 
 SIDE = "functional"
 
@@ -113,7 +115,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
             module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
         )
     if opts.jitter:  # the rounding control: one ulp away from the start
-        jittered = checkpoint.jitter(to_canonical_with_state(model, mstate), cfg.seed)
+        jittered = jitter(to_canonical_with_state(model, mstate), cfg.seed)
         model, mstate = from_canonical_with_state(model, mstate, jittered)
 
     params, static = eqx.partition(model, eqx.is_array)  # arrays | everything else
@@ -134,9 +136,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         extra = () if mstate is None else (mstate,)  # inference mode reads the statistics
         return map(float, module.evaluate(model, *extra, x_test, y_test))
 
-    folder = RunFolder(
-        opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
-    )
+    folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
     x_train = data.as_dtype(ds.x_train, dtype)
     if opts.control:  # the rounding control: every input one ulp away at random
         x_train = data.jitter_inputs(x_train, cfg.seed)

@@ -7,7 +7,7 @@ Variants, each the paradigm at its best:
   about 10 s of compilation even for the MLP);
 - `loop`: the package's own training loop (`oop.train.run`), as a user runs it.
 
-Twin of `functional/bench.py`; `python -m shared.report` merges their files.
+Twin of `functional/bench.py`; `python -m shared.bench.report` merges their files.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import torch
 from oop import train
 from oop.models import MODELS
 from oop.optim import make_optimizer
-from shared import cli_bench, data, errors
+from shared import data, errors
+from shared.bench import measure
+from shared.cli import bench as cli_bench
 
 SIDE = "oop"
 
@@ -29,7 +31,7 @@ SIDE = "oop"
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
     torch.set_num_threads(args.threads)
-    cli_bench.write(args, run(args))
+    measure.write(args, run(args))
     return 0
 
 
@@ -47,7 +49,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
         tuple(torch.as_tensor(a, device=device) for a in b) for b in args.batches(ds, args.steps)
     ]
     peak = matmul_peak(args.dtype, device)
-    analytic = args.analytic_flops(model_cfg)
+    analytic = measure.analytic_flops(args, model_cfg)
 
     with FlopCounterMode(display=False) as counter:  # one update, matrix products only
         module.train_step(model, optimizer, *batches[0])
@@ -72,7 +74,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
                 loss = step(x, y)
             float(loss)  # the one synchronisation of the block
             blocks.append((time.perf_counter() - t0) / args.steps)
-        return cli_bench.result(
+        return measure.result(
             args,
             variant,
             warmup_s=warmup,
@@ -87,12 +89,12 @@ def run(args: cli_bench.BenchArgs) -> dict:
     if "compile" not in args.skip:
         results.append(timed(torch.compile(eager), "compile"))
     if "loop" not in args.skip:
-        results.append(cli_bench.time_loop(args, cfg, model_cfg, train.run, cost))
+        results.append(measure.time_loop(args, cfg, model_cfg, train.run, cost))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     return {
         "side": SIDE,
         "device": args.device,
-        "machine": cli_bench.machine(name),
+        "machine": measure.machine(name),
         "versions": train.versions(),
         "threads": {"intra_op": torch.get_num_threads(), "note": "torch.set_num_threads"},
         "matmul_peak_gflops": peak,
@@ -109,7 +111,7 @@ def sync(device: torch.device) -> None:
 def matmul_peak(dtype: str, device: torch.device) -> float:
     """GFLOP/s of the best of five square matmuls of size MATMUL_N: this framework's peak on
     this machine, the roofline's ceiling."""
-    n = cli_bench.MATMUL_N
+    n = measure.MATMUL_N
     a = torch.ones(n, n, dtype=getattr(torch, dtype), device=device) / n
     a @ a
     best = float("inf")

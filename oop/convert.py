@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.checkpoint import CheckpointError, check_weights
+from shared.weights import CheckpointError, check_weights
 
 
 def to_canonical(module: nn.Module) -> dict[str, np.ndarray]:

@@ -13,7 +13,8 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import checkpoint, cli_eval, data, errors
+from shared import checkpoint, data, errors
+from shared.cli import evaluate as cli_eval
 
 
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:

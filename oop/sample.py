@@ -16,7 +16,8 @@ import torch
 
 from oop.convert import from_canonical
 from oop.models import MODELS
-from shared import checkpoint, cli_sample, errors
+from shared import checkpoint, errors
+from shared.cli import sample as cli_sample
 
 
 def pick(logits: torch.Tensor, generator: torch.Generator, temperature: float, top_k):

@@ -23,9 +23,11 @@ from oop.convert import (
 from oop.data import make_loader
 from oop.models import MODELS
 from oop.optim import make_optimizer, make_scheduler
-from shared import checkpoint, cli, data, errors
+from shared import checkpoint, data, errors
+from shared.cli import train as cli
 from shared.config import TrainConfig
 from shared.run import RunFolder
+from shared.weights import jitter
 
 SIDE = "oop"
 
@@ -83,7 +85,7 @@ def _run(
         )
         from_canonical(model, ckpt.weights)
     if opts.jitter:  # the rounding control: one ulp away from the start
-        from_canonical(model, checkpoint.jitter(to_canonical(model), cfg.seed))
+        from_canonical(model, jitter(to_canonical(model), cfg.seed))
     model.to(device)
 
     # the optimizer holds the parameters and their state; the scheduler rewrites its lr
@@ -115,9 +117,7 @@ def _run(
         rng = {"rng.torch": torch.get_rng_state().numpy()}
         return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k), **rng}
 
-    folder = RunFolder(
-        opts.out, cfg, model_cfg, SIDE, versions(), opts.progress, opts.overwrite, opts.start()
-    )
+    folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
     clip = cfg.optimizer.clip_norm

@@ -23,19 +23,17 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _serialize
 
-from shared.config import MODEL_CONFIGS, model_config_from_dict
-from shared.errors import Refused, entry_point
-from shared.optim import OptimizerSpec, state_keys
+from shared import registry
+from shared.cli.base import Parser
+from shared.config import model_config_from_dict
+from shared.errors import entry_point
+from shared.weights import CheckpointError, summarize, weight_problems
 
 FORMAT = "paradigms-checkpoint"
 # 1: weights and flat optimizer settings. 2: optimizer state (opt.*) and nested optimizer and
 # schedule specs in train_config; version-1 files still load (shared.config reads both).
 FORMAT_VERSION = 2
 RESERVED_PREFIXES = ("opt.", "rng.")  # not model weights
-
-
-class CheckpointError(Refused):
-    """A checkpoint that cannot be used as asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -157,10 +155,10 @@ def read(path: str | os.PathLike) -> Checkpoint:
 def model_config(ckpt: Checkpoint, path: str | os.PathLike):
     """The model config the file's metadata describes. Refuses a model or a setting that this
     version of the package does not know (a newer version's file), or a damaged one."""
-    if ckpt.model not in MODEL_CONFIGS:
+    if ckpt.model not in registry.NAMES:
         raise CheckpointError(
             f"{path} holds a {ckpt.model!r} model, which this version of paradigms does not know "
-            f"(it knows {', '.join(MODEL_CONFIGS)}); upgrade paradigms or use another file"
+            f"(it knows {', '.join(registry.NAMES)}); upgrade paradigms or use another file"
         )
     try:
         return model_config_from_dict(ckpt.model, ckpt.model_config)
@@ -177,75 +175,6 @@ def check_finite(ckpt: Checkpoint, path: str | os.PathLike) -> None:
             f"{path} holds {count:,} NaN or infinite values (in {', '.join(bad[:3])}"
             + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
             + "); a run cannot start from it: use an earlier checkpoint of its run"
-        )
-
-
-def summarize(problems: list[str], shown: int = 4) -> str:
-    """Problems on one line: the first `shown`, then how many more."""
-    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
-    return "; ".join(p.strip() for p in problems[:shown]) + more
-
-
-def check_weights(
-    weights: dict[str, np.ndarray],
-    expected: dict[str, tuple[int, ...]],
-    dtype: str | dict[str, str] | None = None,
-    *,
-    source: str = "file",
-) -> None:
-    """Raise one CheckpointError, one line, naming the missing, unexpected, mis-shaped or
-    mis-typed weights (the first four, and how many more).
-
-    `dtype` is one dtype name for all weights, or a name per weight, or None to skip the check.
-    """
-    problems = weight_problems(weights, expected, dtype, source=source)
-    if problems:
-        raise CheckpointError(f"weights do not match the model ({summarize(problems)})")
-
-
-def weight_problems(
-    weights: dict[str, np.ndarray],
-    expected: dict[str, tuple[int, ...]],
-    dtype: str | dict[str, str] | None = None,
-    *,
-    source: str = "file",
-) -> list[str]:
-    """Every missing, unexpected, mis-shaped or mis-typed weight, one entry each."""
-    problems = []
-    for name, shape in expected.items():
-        if name not in weights:
-            problems.append(f"{name}: missing from {source}")
-            continue
-        have = weights[name]
-        if tuple(have.shape) != tuple(shape):
-            problems.append(f"{name}: expected {tuple(shape)}, {source} has {tuple(have.shape)}")
-        want = dtype.get(name) if isinstance(dtype, dict) else dtype
-        if tuple(have.shape) == tuple(shape) and want is not None and have.dtype != np.dtype(want):
-            problems.append(f"{name}: expected {want}, {source} has {have.dtype}")
-    problems += [f"{name}: unexpected in {source}" for name in weights if name not in expected]
-    return problems
-
-
-def check_optimizer_state(
-    ckpt: Checkpoint, opt: OptimizerSpec, shapes: dict[str, tuple[int, ...]], dtype: str
-) -> None:
-    """Raise one CheckpointError unless `ckpt` holds exactly the state `opt` keeps for
-    parameters of these shapes: `opt.step` (an int64 scalar equal to the checkpoint's step) and
-    `opt.<key>.<name>` for each of torch's state keys."""
-    problems = []
-    step = ckpt.tensors.get("opt.step")
-    if step is None or step.shape != () or step.dtype != np.int64:
-        problems.append("opt.step: expected an int64 scalar")
-    elif int(step) != ckpt.step:
-        problems.append(f"opt.step is {int(step)}, but the checkpoint is at step {ckpt.step}")
-    expected = {f"opt.{k}.{n}": shape for k in state_keys(opt) for n, shape in shapes.items()}
-    state = {k: v for k, v in ckpt.tensors.items() if k.startswith("opt.") and k != "opt.step"}
-    problems += weight_problems(state, expected, dtype, source="file")
-    if problems:
-        raise CheckpointError(
-            f"the optimizer state does not match the {opt.name} optimizer "
-            f"({summarize(problems)}): resume from a checkpoint this package wrote, or start "
-            "anew with --init"
         )
 
 
@@ -273,7 +202,7 @@ def check_fits(
     """Raise one CheckpointError, one line, unless `ckpt` holds `model`'s weights in exactly
     these shapes (and dtypes): the fix names the sizes the file was written for."""
     if ckpt.model != model:
-        fix = f"pass --model {ckpt.model}" if ckpt.model in MODEL_CONFIGS else "pass another file"
+        fix = f"pass --model {ckpt.model}" if ckpt.model in registry.NAMES else "pass another file"
         raise CheckpointError(f"{path}: holds a {ckpt.model!r} model, not {model!r}; {fix}")
     problems = weight_problems(ckpt.weights, expected, dtype)
     if problems:
@@ -297,22 +226,6 @@ def about(path: str | os.PathLike) -> Iterator[None]:
             f"{path}: {e}; it does not fit the model its own metadata describes (a tensor "
             "renamed or reshaped after it was written): use another checkpoint"
         ) from None
-
-
-def jitter(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """Every floating value moved up by one ulp with probability 1/2 (drawn from `seed`); integers
-    kept. The control for a twin comparison: two runs of the same side, one from jittered weights,
-    show how far rounding alone carries a training run."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in sorted(weights):
-        w = weights[name]
-        if w.dtype.kind != "f":
-            out[name] = w
-            continue
-        up = rng.random(w.shape) < 0.5
-        out[name] = np.where(up, np.nextafter(w, np.array(np.inf, w.dtype)), w).astype(w.dtype)
-    return out
 
 
 def describe(ckpt: Checkpoint) -> str:
@@ -347,8 +260,6 @@ def describe(ckpt: Checkpoint) -> str:
 
 @entry_point("python -m shared.checkpoint")
 def main(argv: list[str] | None = None) -> int:
-    from shared.cli import Parser  # imported here: shared.cli itself imports this module
-
     p = Parser(
         prog="python -m shared.checkpoint",
         description="Print a canonical checkpoint's metadata and its table of weights.",

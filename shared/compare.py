@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared import checkpoint, errors, metrics
-from shared.cli import Parser
+from shared.cli.base import Parser
 from shared.config import TrainConfig, to_dict
 
 # The twins are a chaotic process's draw and the control another: their ratio scatters. Within

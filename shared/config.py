@@ -3,7 +3,8 @@
 A config is plain data. Both training scripts build the same `TrainConfig` and the same model
 config from the same flags (`shared.cli`), both write them to `config.json` and into every
 checkpoint's metadata, and either side can rebuild a model from what the other wrote. The model
-configs live in `shared/configs/`, one module per model family, and are registered here.
+configs live in `shared/configs/`, one module per model family, and `shared.registry` lists
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.configs.gpt import GPTConfig
 from shared.configs.mlp import NOT_SEQUENCES, MLPConfig
 from shared.configs.rnn import GATES, ElmanConfig, GRUConfig, LSTMConfig, RNNConfig
 from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.registry import ENTRIES
 
 __all__ = [  # the model configs, re-exported: `from shared.config import GPTConfig`
     "CNNBNConfig", "CNNConfig", "CNNDropoutConfig", "ElmanConfig", "GATES", "GPTConfig",
@@ -30,17 +32,8 @@ DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "gpu")
 
 
-# Model name -> config class. A later model adds itself here and to both sides' registries.
-MODEL_CONFIGS: dict[str, type] = {
-    "mlp": MLPConfig,
-    "cnn": CNNConfig,
-    "cnn_bn": CNNBNConfig,
-    "cnn_dropout": CNNDropoutConfig,
-    "rnn": ElmanConfig,
-    "gru": GRUConfig,
-    "lstm": LSTMConfig,
-    "gpt": GPTConfig,
-}
+# Model name -> config class, in the course's order: derived from shared.registry.
+MODEL_CONFIGS: dict[str, type] = {e.name: e.config for e in ENTRIES}
 
 
 @dataclass(frozen=True)

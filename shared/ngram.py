@@ -23,8 +23,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from shared import data, errors
-from shared.cli import HelpFormatter, Parser
+from shared import errors, sequences
+from shared.cli.base import HelpFormatter, Parser
 
 
 def _ngram_counts(text: str, k: int) -> Counter[str]:
@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--discount must lie in (0, 1), got {args.discount}")
     if not 0 < args.add_k < math.inf:
         parser.error(f"--add-k must be > 0, got {args.add_k}")
-    text = data.pycorpus_text()
+    text = sequences.pycorpus_text()
     vocab = "".join(sorted(set(text)))
-    cut = int(round(len(text) * (1 - data.VALID_FRACTION)))
+    cut = int(round(len(text) * (1 - sequences.VALID_FRACTION)))
     train, valid = text[:cut], text[cut:]
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     n = args.order

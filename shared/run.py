@@ -24,6 +24,7 @@ import platform
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,28 @@ from shared.metrics import MetricsWriter
 from shared.optim import learning_rate
 
 FETCH_EVERY = 50  # losses reach the host at least every N updates (and at evals and saves)
-
-
 OWNED = ("config.json", "metrics.jsonl", "compare.png", "init.safetensors", "final.safetensors")
 STEP = re.compile(r"step-[0-9]+\.safetensors")  # with OWNED: the files a run writes
 LEFTOVER = re.compile(r"\.tmp-.*\.safetensors")  # an atomic write cut short (a kill mid-save)
 REPLACED = ".replaced-run"  # under --overwrite: the old run, kept until the new one has a file
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run starts from and where it writes; not part of the training config."""
+
+    out: str  # the run folder
+    init: str | None  # --init: a checkpoint's weights to start from
+    progress: bool  # show the progress bar
+    overwrite: bool  # replace the run already in `out`
+    resume: str | None = None
+    jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
+    control: bool = False  # --control: jitter, each batch reversed, the inputs one ulp away
+
+    def start(self) -> dict:
+        """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
+        return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter,
+                "control": self.control}  # fmt: skip
 
 
 class RunError(Stopped):
@@ -49,8 +66,7 @@ class RunError(Stopped):
 
 
 class NonFiniteLoss(RunError):
-    """Raised when a loss or a weight becomes NaN or infinite; the message names the last good
-    checkpoint, which is never overwritten by a bad one."""
+    """A loss or a weight became NaN or infinite; the message names the last good checkpoint."""
 
 
 def _previous_run(out: str, leftovers: bool = False) -> list[str]:
@@ -83,10 +99,8 @@ def check_out(out: str, overwrite: bool) -> None:
     old = _previous_run(out) or _previous_run(os.path.join(out, REPLACED))
     if old and not overwrite:
         listed = ", ".join(old[:3]) + (", ..." if len(old) > 3 else "")
-        raise Refused(
-            f"{out} already holds a run ({listed}); "
-            "pass --overwrite to replace it, or choose another --out"
-        )
+        raise Refused(f"{out} already holds a run ({listed}); pass --overwrite to replace it, "
+                      "or choose another --out")  # fmt: skip
 
 
 def _move(names: list[str], src: str, dst: str) -> None:
@@ -96,20 +110,14 @@ def _move(names: list[str], src: str, dst: str) -> None:
 
 
 class RunFolder:
-    def __init__(
-        self,
-        out: str,
-        train: TrainConfig,
-        model_config: Any,
-        side: str,
-        versions: dict[str, str],
-        progress: bool,
-        overwrite: bool,
-        start: dict,
-    ) -> None:
+    """The files of one run in `opts.out`, written by either side's loop (`with folder:`)."""
+
+    def __init__(self, opts: RunOptions, train: TrainConfig, model_config: Any, side: str,
+                 versions: dict[str, str]) -> None:  # fmt: skip
+        out, start = opts.out, opts.start()
         self.out, self._replaced = out, None
         self.train, self.model_config, self.side = train, model_config, side
-        self.progress = progress
+        self.progress = opts.progress
         self.resumed: str | None = start.get("resume")
         # a resumed run's file is good: until this run writes one, it is the one to go back to
         self.last_good: str | None = self.resumed
@@ -117,7 +125,7 @@ class RunFolder:
         try:
             if os.path.isdir(os.path.join(out, REPLACED)):  # an --overwrite killed before its
                 self._restore()  # first checkpoint: the old run comes back first
-            check_out(out, overwrite)
+            check_out(out, opts.overwrite)
             old = _previous_run(out)
             os.makedirs(out, exist_ok=True)
             if old:  # set aside, not removed: it comes back if the new run fails before its
@@ -190,9 +198,8 @@ class RunFolder:
     def _last_good(self) -> str:
         if self.last_good is None:
             return "No checkpoint was written."
-        if self.last_good == self.resumed:
-            return f"The last good checkpoint is {self.last_good}, the one resumed."
-        return f"The last good checkpoint is {self.last_good}."
+        resumed = ", the one resumed" if self.last_good == self.resumed else ""
+        return f"The last good checkpoint is {self.last_good}{resumed}."
 
     def _resumable(self) -> bool:  # init.safetensors holds no optimizer state
         return self.last_good is not None and not self.last_good.endswith("init.safetensors")
@@ -231,16 +238,12 @@ class RunFolder:
         return step % FETCH_EVERY == 0 or self.wants_eval(step) or self.wants_save(step)
 
     def wants_eval(self, step: int) -> bool:
-        return step == self.train.steps or (
-            self.train.eval_every > 0 and step % self.train.eval_every == 0
-        )
+        every = self.train.eval_every
+        return step == self.train.steps or (every > 0 and step % every == 0)
 
     def wants_save(self, step: int) -> bool:
-        return (
-            self.train.save_every > 0
-            and step % self.train.save_every == 0
-            and step < self.train.steps
-        )
+        every = self.train.save_every
+        return every > 0 and step % every == 0 and step < self.train.steps
 
     def log_losses(self, last_step: int, losses: np.ndarray, seconds: float, bar) -> None:
         """Write the train records of updates `last_step - len(losses) + 1 ... last_step`, each
@@ -273,15 +276,9 @@ class RunFolder:
             )
 
     def bar(self, start: int = 0) -> tqdm:
-        return tqdm(
-            total=self.train.steps,
-            initial=start,
-            desc=f"{self.side} {self.train.model}",
-            unit="step",
-            disable=not self.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        desc = f"{self.side} {self.train.model}"
+        return tqdm(total=self.train.steps, initial=start, desc=desc, unit="step",
+                    disable=not self.progress, file=sys.stderr, dynamic_ncols=True)  # fmt: skip
 
     def close(self) -> None:
         self.metrics.close()

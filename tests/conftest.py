@@ -43,8 +43,9 @@ import numpy as np
 import pytest
 
 import shared.level0.mlp as l0
-from shared import data, reader
+from shared import data
 from shared.config import MLPConfig
+from tools import reader
 
 # One JAX compilation cache for the whole run, shared by the xdist workers and the scripts the
 # tests start: the same computation compiled in another process (a resumed run's step, a
@@ -76,7 +77,7 @@ def init_weights(mlp_config) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> pathlib.Path:
-    """The reader's site, built once per process (`python -m shared.reader`)."""
+    """The reader's site, built once per process (`python -m tools.reader`)."""
     out = tmp_path_factory.mktemp("site")
     reader.build(str(out))
     return out

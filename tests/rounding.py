@@ -11,7 +11,7 @@ with the float64 values of the same computation as the sizes (a running error an
 whose gradient is rounding-sized under Adam, turns one ulp into a visible step, and which of
 them happens depends on the kernels, the CPU and the thread count. So a float32 trajectory is
 judged against a **rounding control** measured in the same test: each side trained again
-from a start one ulp away (`checkpoint.jitter`) on batches whose examples come in another order
+from a start one ulp away (`shared.weights.jitter`) on batches whose examples come in another order
 (every sum over the batch adds in another order, at every update: the same math, other
 rounding) and whose floating inputs sit one ulp away at random (every sum of the forward pass
 rounds otherwise too, and the data's exact ties break as rounding breaks them). The twins'
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shared import checkpoint, compare, data
+from shared import compare, data
+from shared.weights import jitter
 
 U32 = 2.0**-24  # float32's unit roundoff: a correctly rounded operation errs by at most this
 F64_TOL = 1e-10  # float64 proves equality: rounding is 1e-16 per operation, 1e-10 catches bugs
@@ -273,7 +274,7 @@ def perturbed(weights: dict, batches: Sequence[tuple], seed: int):
         )
         x, *rest = (np.asarray(a)[order] for a in batch)
         out.append((data.jitter_inputs(x, [seed, k]), *rest))
-    return checkpoint.jitter(weights, seed), out
+    return jitter(weights, seed), out
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The paired benchmarks run and write complete, positive results: each script with `--quick`
-(no torch.compile), then `shared.report` over both files. Timing is never asserted here; the
+(no torch.compile), then `shared.bench.report` over both files. Timing is never asserted here; the
 FLOP counts are, against the analytic count of the MLP's matrix products."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 import functional.bench
 import oop.bench
-from shared import cli_bench, report
+from shared.bench import report
+from shared.cli import bench as cli_bench
 
 # XLA's cost analysis counts every operation, torch's FlopCounterMode the matrix products only
 XLA_EXTRA = 0.1  # measured: 2.5% above the matrix products (bias adds, ReLU, softmax, Adam)

@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from shared import reader
+from tools import reader
 
 ARTIFACTS = os.path.join(reader.ROOT, "test-artifacts")
 PIXEL = 1.0  # layout positions are whole CSS pixels; allow one for subpixel rounding

@@ -19,6 +19,7 @@ import oop.models.mlp as o2
 from shared import checkpoint
 from shared.config import MLPConfig, TrainConfig, to_dict, train_config_from_dict
 from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.weights import jitter
 
 
 def save(path, weights, model="mlp", config=None):
@@ -178,10 +179,10 @@ def test_jitter_moves_half_of_the_floats_by_one_ulp_and_nothing_else():
         "b": np.zeros(7, np.float64),
         "norms.0.num_batches_tracked": np.array(3, np.int64),
     }
-    out = checkpoint.jitter(weights, seed=0)
+    out = jitter(weights, seed=0)
     assert {k: v.dtype for k, v in out.items()} == {k: v.dtype for k, v in weights.items()}
     moved = out["w"] != weights["w"]
     assert np.array_equal(out["w"][moved], np.nextafter(weights["w"], np.float32(np.inf))[moved])
     assert 0.45 < moved.mean() < 0.55  # 2000 fair coins
     assert out["norms.0.num_batches_tracked"] == 3
-    assert all(np.array_equal(out[k], checkpoint.jitter(weights, seed=0)[k]) for k in out)
+    assert all(np.array_equal(out[k], jitter(weights, seed=0)[k]) for k in out)

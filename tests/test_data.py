@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oop.data import make_loader
-from shared import data
+from shared import data, sequences
 
 
 def test_digits_is_the_bundled_set_scaled_and_split(digits):
@@ -110,11 +110,11 @@ def test_pycorpus_windows_are_the_text_shifted_by_one():
     assert ds.x_train.shape[1] == 64 and ds.x_train.dtype == np.int64
     assert np.array_equal(ds.x_train[:, 1:], ds.y_train[:, :-1])
     assert np.array_equal(ds.y_train[:-1, -1], ds.x_train[1:, 0])  # windows overlap by one
-    text = data.pycorpus_text()
+    text = sequences.pycorpus_text()
     assert "".join(ds.vocab[i] for i in ds.x_train[0]) == text[:64]
     assert len(ds.sha256) == 64 and ds.in_features == len(ds.vocab) == len(set(text))
     n_valid = len(ds.x_test) * 64
-    assert abs(n_valid / len(text) - data.VALID_FRACTION) < 0.01
+    assert abs(n_valid / len(text) - sequences.VALID_FRACTION) < 0.01
 
 
 def test_an_unknown_sequence_set_or_length_is_refused():

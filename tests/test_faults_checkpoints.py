@@ -20,7 +20,7 @@ import oop.evaluate
 import oop.sample
 import oop.train
 from shared import checkpoint as ckpt_module
-from shared.cli_sample import MAX_NEW_TOKENS
+from shared.cli.sample import MAX_NEW_TOKENS
 
 GRU = ["--model", "gru", "--dataset", "pycorpus", "--seq-len", "16", "--width", "8"]
 

@@ -1,5 +1,5 @@
 """Damaged and half-written run folders given to `python -m shared.compare`, and bad output paths
-for it and for `python -m shared.reader`. A run killed mid-write is compared as far as its files
+for it and for `python -m tools.reader`. A run killed mid-write is compared as far as its files
 go, with a note on what is missing; a folder that is no run is refused in one line naming the
 file and its line (exit 2); a plot that cannot be written comes after a complete table (exit 1).
 One more damage is one more row of DAMAGES."""
@@ -13,7 +13,8 @@ import pytest
 
 import functional.train
 import oop.train
-from shared import compare, reader
+from shared import compare
+from tools import reader
 
 SMALL = ["--dataset", "moons", "--width", "8", "--steps", "6", "--eval-every", "0"]
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from shared import data, ngram
+from shared import ngram, sequences
 
 TEXT = "the cat sat on the mat; the dog sat on the log.\n" * 3 + "a cat, a dog, a bird."
 VOCAB = "".join(sorted(set(TEXT) | set("xyz")))  # three characters the text never uses
@@ -113,7 +113,7 @@ def test_the_command_line_prints_the_table_on_pycorpus(capsys):
     """The one test on the whole corpus, at order 2 to keep it under a second."""
     assert ngram.main(["--order", "2"]) == 0
     out = capsys.readouterr().out
-    text = data.pycorpus_text()
+    text = sequences.pycorpus_text()
     assert hashlib.sha256(text.encode()).hexdigest() in out
     assert f"vocabulary {len(set(text))}" in out
     rows = {line.rsplit(None, 2)[0]: line.split()[-2:] for line in out.splitlines()[3:]}

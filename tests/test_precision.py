@@ -15,8 +15,10 @@ from test_report import bench, result
 
 from functional import train as ftrain
 from oop import train as otrain
-from shared import cli, cli_bench, compare
-from shared.bench_results import build, load
+from shared import compare
+from shared.bench.results import build, load
+from shared.cli import bench as cli_bench
+from shared.cli import train as cli
 from shared.config import TrainConfig
 
 

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from shared import reader
-from shared.docs_markdown import Links, slug
+from tools import reader
+from tools.docs_markdown import Links, slug
 
 
 def test_the_site_has_an_aligned_page_for_every_twin_pair(site):

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from shared import report, report_plot
+from shared.bench import plot as report_plot
+from shared.bench import report
 
 MACHINE = {
     "platform": "Linux-6.8-x86_64",
@@ -215,7 +216,7 @@ def broken(tmp_path, mutate):
 def test_bad_files_are_one_line_errors(make, message, tmp_path, capsys):
     assert report.main([make(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.startswith("python -m shared.report: error: "), err
+    assert message in err and err.startswith("python -m shared.bench.report: error: "), err
     assert err.count("\n") == 1, err
 
 

@@ -12,7 +12,8 @@ import pytest
 
 import functional.train
 import oop.train
-from shared import checkpoint, cli, metrics
+from shared import checkpoint, metrics
+from shared.cli import train as cli
 from shared.config import MLPConfig, TrainConfig, to_dict
 from shared.optim import OptimizerSpec, ScheduleSpec
 

@@ -9,7 +9,7 @@ import pytest
 
 from shared.config import MLPConfig, TrainConfig
 from shared.errors import Refused
-from shared.run import REPLACED, NonFiniteLoss, RunFolder
+from shared.run import REPLACED, NonFiniteLoss, RunFolder, RunOptions
 
 CONFIG = MLPConfig(in_features=2, out_features=2, width=4, layers=1)
 WEIGHTS = {k: np.zeros(v, np.float32) for k, v in CONFIG.weight_shapes().items()}
@@ -19,7 +19,9 @@ USERS = {"pretrained.safetensors": b"mine", "notes.txt": b"mine", "step-best.saf
 
 
 def folder(out, overwrite=True) -> RunFolder:
-    return RunFolder(str(out), TrainConfig(), CONFIG, "functional", {}, False, overwrite, {})
+    return RunFolder(
+        RunOptions(str(out), None, False, overwrite), TrainConfig(), CONFIG, "functional", {}
+    )
 
 
 def files(out) -> dict[str, bytes]:

@@ -17,7 +17,9 @@ import oop.convert as oconvert
 import oop.evaluate
 import oop.models.mlp as o2
 import oop.train
-from shared import checkpoint, cli, cli_eval, compare, data, metrics
+from shared import checkpoint, compare, data, metrics
+from shared.cli import evaluate as cli_eval
+from shared.cli import train as cli
 from shared.config import GPTConfig, model_config_from_dict, to_dict
 
 SIDES = {"functional": functional.train, "oop": oop.train}
@@ -265,16 +267,16 @@ def test_init_from_a_wrong_shape_checkpoint_is_a_clear_error(tmp_path, capsys):
         (["--resume", "x.safetensors", "--jitter-init"], "drop it with --resume"),
         (["--model", "cnn", "--dataset", "moons"], "the cnn needs an image data set"),
         (["--model", "cnn", "--layers", "3"], "--layers applies to mlp, rnn, gru, lstm and gpt"),
-        (["--model", "cnn", "--dropout", "0.2"], "--dropout belongs to cnn_dropout"),
+        (["--model", "cnn", "--dropout", "0.2"], "--dropout applies to cnn_dropout and gpt"),
         (["--model", "cnn_dropout", "--dropout", "1"], "--dropout must lie in [0, 1)"),
         (["--model", "gru"], "the gru needs a sequence data set"),
         (["--dataset", "adding"], "the mlp classifies; adding and pycorpus are sequence"),
         (["--model", "cnn", "--dataset", "pycorpus"], "the cnn classifies"),
         (["--seq-len", "5"], "--seq-len applies to adding and pycorpus, not to digits"),
         (["--model", "lstm", "--dataset", "adding", "--seq-len", "1"], "--seq-len >= 2"),
-        (["--model", "rnn", "--dataset", "adding", "--dropout", "0.1"], "the rnn has no dropout"),
+        (["--model", "rnn", "--dataset", "adding", "--dropout", "0.1"], "rnn takes no --dropout"),
         (["--model", "gpt"], "the gpt is a character model: --dataset pycorpus"),
-        (["--heads", "2"], "--heads belongs to the gpt"),
+        (["--heads", "2"], "--heads applies to gpt; the mlp takes no --heads"),
         (["--model", "gpt", "--dataset", "pycorpus", "--heads", "3"], "a multiple of --heads 3"),
     ],
 )

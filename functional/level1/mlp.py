@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 # -- config --
-from shared import cli_eval, data, errors
+from shared import data, errors
+from shared.cli import ladder
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -129,7 +130,7 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 @errors.entry_point("python -m functional.level1.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = cli_eval.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
+    ds, cfg, config = ladder.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     step = jax.jit(make_step(cfg))
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(cfg.steps):
         params, opt_state, loss = step(params, opt_state, *next(batches))
     accuracy = evaluate(params, ds.x_test.astype("float32"), ds.y_test)[1]
-    cli_eval.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
+    ladder.print_ladder("level 1 (JAX)", cfg, float(loss), accuracy)
     return 0
 
 

@@ -1,8 +1,13 @@
-"""Level 2, functional: equinox models, one file per model, twins of `oop.models`."""
+"""Level 2, functional: equinox models, one file per model, twins of `oop.models`.
 
-from functional.models import cnn, cnn_bn, cnn_dropout, gpt, mlp, rnn
+`MODELS` maps each `--model` name of `shared.registry` to its module here (the file the entry
+names: `rnn.py` serves rnn, gru and lstm). Each module has init_model, loss_fn, make_step and
+evaluate; a model with state (cnn_bn) returns `(model, state)` from init_model and threads the
+state through the others.
+"""
 
-# --model -> module with init_model, loss_fn, make_step, evaluate. A model with state
-# (cnn_bn) returns `(model, state)` from init_model and threads the state through the others.
-MODELS = {"mlp": mlp, "cnn": cnn, "cnn_bn": cnn_bn, "cnn_dropout": cnn_dropout,
-          "rnn": rnn, "gru": rnn, "lstm": rnn, "gpt": gpt}  # fmt: skip
+import importlib
+
+from shared.registry import ENTRIES
+
+MODELS = {e.name: importlib.import_module(f"{__name__}.{e.file}") for e in ENTRIES}

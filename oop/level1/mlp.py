@@ -18,7 +18,8 @@ from torch import Tensor
 
 # -- config --
 from oop.data import make_loader
-from shared import cli_eval, errors
+from shared import errors
+from shared.cli import ladder
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -127,7 +128,7 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 @errors.entry_point("python -m oop.level1.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = cli_eval.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
+    ds, cfg, config = ladder.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     loader = make_loader(
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         loss = train_step(params, opt_state, x, y, cfg)
     x_test = torch.tensor(ds.x_test, dtype=torch.float32)
     accuracy = evaluate(params, x_test, torch.tensor(ds.y_test))[1]
-    cli_eval.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
+    ladder.print_ladder("level 1 (PyTorch)", cfg, float(loss), accuracy)
     return 0
 
 

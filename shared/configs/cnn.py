@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from shared.configs.mlp import NO_HEADS, NOT_SEQUENCES
+from shared.configs.mlp import NOT_SEQUENCES
 
 
 @dataclass(frozen=True)
@@ -59,25 +58,16 @@ class CNNConfig:
         }
 
     @classmethod
-    def for_data(cls, ds, *, width=None, layers=None, dropout=None, heads=None) -> CNNConfig:
+    def for_data(cls, ds, **sizes) -> CNNConfig:
+        """The config for an image data set, with `sizes` (`width`; `dropout` for cnn_dropout)
+        over the defaults."""
         if ds.task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="cnn"))
         if ds.image_shape is None:
             raise ValueError("the cnn needs an image data set: --dataset digits or mnist5k")
-        if layers is not None:
-            raise ValueError(
-                "--layers applies to mlp, rnn, gru, lstm and gpt; the cnn has two blocks"
-            )
-        if heads is not None:
-            raise ValueError(NO_HEADS)
         channels, height, width_px = ds.image_shape
         if height != width_px:
             raise ValueError(f"the cnn takes square images, got {height}x{width_px}")
-        sizes = {} if width is None else {"width": width}
-        if dropout is not None:
-            if "dropout" not in {f.name for f in dataclasses.fields(cls)}:
-                raise ValueError("--dropout belongs to cnn_dropout; use --model cnn_dropout")
-            sizes["dropout"] = dropout
         return cls(in_channels=channels, image_size=height, out_features=ds.num_classes, **sizes)
 
 

@@ -44,18 +44,6 @@ class GPTConfig:
 
     task = "next-char"  # what the data set must offer, as for a character RNN
 
-    @property  # the flags' names, which --init and --resume compare
-    def layers(self) -> int:
-        return self.n_layer
-
-    @property
-    def width(self) -> int:
-        return self.n_embd
-
-    @property
-    def heads(self) -> int:
-        return self.n_head
-
     @property
     def input_features(self) -> int:
         return self.vocab_size
@@ -88,9 +76,9 @@ class GPTConfig:
         return shapes
 
     @classmethod
-    def for_data(cls, ds, *, width=None, layers=None, dropout=None, heads=None) -> GPTConfig:
+    def for_data(cls, ds, **sizes) -> GPTConfig:
+        """The config for pycorpus, with `sizes` (`n_embd`, `n_layer`, `n_head`, `dropout`)
+        over the defaults; the block size and the vocabulary come from the data set."""
         if ds.task != "next-char":
             raise ValueError("the gpt is a character model: --dataset pycorpus")
-        flags = (("n_embd", width), ("n_layer", layers), ("dropout", dropout), ("n_head", heads))
-        sizes = {k: v for k, v in flags if v is not None}
         return cls(block_size=ds.seq_len, vocab_size=ds.in_features, vocab=ds.vocab, **sizes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NO_HEADS = "--heads belongs to the gpt"  # every other model refuses it
 NOT_SEQUENCES = (
     "the {model} classifies; adding and pycorpus are sequence data sets for --model rnn, gru, "
     "lstm (and gpt for pycorpus)"
@@ -51,14 +50,10 @@ class MLPConfig:
         return shapes
 
     @classmethod
-    def for_data(cls, ds, *, width=None, layers=None, dropout=None, heads=None) -> MLPConfig:
-        """The config for a data set (`shared.data.load`'s result); `width` and `layers` None
-        take the defaults. Image rows are flat already, so any classification data set fits."""
+    def for_data(cls, ds, **sizes) -> MLPConfig:
+        """The config for a data set (`shared.data.load`'s result), with `sizes` (`width`,
+        `layers`) over the defaults; `shared.registry` turns the flags into these fields. Image
+        rows are flat already, so any classification data set fits."""
         if ds.task != "classify":
             raise ValueError(NOT_SEQUENCES.format(model="mlp"))
-        if dropout is not None:
-            raise ValueError("--dropout belongs to cnn_dropout and gpt; the mlp has no dropout")
-        if heads is not None:
-            raise ValueError(NO_HEADS)
-        sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
         return cls(in_features=ds.in_features, out_features=ds.num_classes, **sizes)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.configs.mlp import NO_HEADS
-
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # blocks stacked in weight_ih: torch's r,z,n and i,f,g,o
 
 
@@ -69,15 +67,12 @@ class RNNConfig:
         return shapes
 
     @classmethod
-    def for_data(cls, ds, *, width=None, layers=None, dropout=None, heads=None) -> RNNConfig:
-        name = cls().cell
+    def for_data(cls, ds, **sizes) -> RNNConfig:
+        """The config for a sequence data set, with `sizes` (`width`, `layers`) over the
+        defaults."""
         if ds.task == "classify":
+            name = cls().cell
             raise ValueError(f"the {name} needs a sequence data set: --dataset adding or pycorpus")
-        if dropout is not None:
-            raise ValueError(f"--dropout belongs to cnn_dropout and gpt; the {name} has no dropout")
-        if heads is not None:
-            raise ValueError(NO_HEADS)
-        sizes = {k: v for k, v in (("width", width), ("layers", layers)) if v is not None}
         return cls(in_features=ds.in_features, task=ds.task, vocab=ds.vocab or "", **sizes)
 
 

@@ -30,7 +30,8 @@ import sys
 import numpy as np
 
 # -- config --
-from shared import cli_eval, data, errors
+from shared import data, errors
+from shared.cli import ladder
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
@@ -159,13 +160,13 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 @errors.entry_point("python -m shared.level0.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = cli_eval.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
+    ds, cfg, config = ladder.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
     params = init(config, seed=cfg.seed)
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
     for _ in range(cfg.steps):
         params, opt_state, loss = train_step(params, opt_state, *next(batches), cfg)
-    cli_eval.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
+    ladder.print_ladder("level 0 (NumPy)", cfg, loss, evaluate(params, ds.x_test, ds.y_test)[1])
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The side-by-side reader: `python -m shared.reader` builds a static site under `docs/site/`.
+"""The side-by-side reader: `python -m tools.reader` builds a static site under `docs/site/`.
 
 One page per model: the functional twin on the left, the OOP twin on the right, cut at the
 section headers both files carry (`# -- config --` ... `# -- evaluate --`) and laid out row by
@@ -25,9 +25,9 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared import errors
-from shared.cli import HelpFormatter, Parser
-from shared.docs_markdown import MARKDOWN, Links, slug
+from shared import errors, registry
+from shared.cli.base import HelpFormatter, Parser
+from tools.docs_markdown import MARKDOWN, Links, slug
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = re.compile(r"^# -- (.+) --$", re.MULTILINE)
@@ -252,20 +252,12 @@ def read(path: str) -> str:
         return f.read()
 
 
-READING_ORDER = ["mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gpt"]  # a newer model: after
-
-
 def twin_names() -> list[str]:
-    """Every model with twin files, in the order the course climbs: the mlp first."""
-    folder = os.path.join(ROOT, "functional", "models")
-    found = {
-        f[:-3]
-        for f in os.listdir(folder)
-        if f.endswith(".py")
-        and f != "__init__.py"
-        and os.path.exists(os.path.join(ROOT, "oop", "models", f))
-    }
-    return [m for m in READING_ORDER if m in found] + sorted(found - set(READING_ORDER))
+    """Every model file with twins, in the order the course climbs (`shared.registry`): the mlp
+    first. A file the registry does not name is no model of the package (a test says so)."""
+    return [f for f in registry.FILES
+            if all(os.path.exists(os.path.join(ROOT, side, "models", f"{f}.py"))
+                   for side in ("functional", "oop"))]  # fmt: skip
 
 
 def doc_names() -> list[str]:
@@ -341,10 +333,10 @@ def build(out: str) -> list[str]:
     return written
 
 
-@errors.entry_point("python -m shared.reader", refuse=(ValueError,))
+@errors.entry_point("python -m tools.reader", refuse=(ValueError,))
 def main(argv: list[str] | None = None) -> int:
     p = Parser(
-        prog="python -m shared.reader",
+        prog="python -m tools.reader",
         description=__doc__.split("\n")[0],
         formatter_class=HelpFormatter,
     )

@@ -1,4 +1,4 @@
-"""Benchmark result files, read and combined: what `shared.report` tables and draws.
+"""Benchmark result files, read and combined: what `shared.bench.report` tables and draws.
 
 `load(path)` reads one JSON file that `python -m functional.bench` or `python -m oop.bench`
 wrote and checks it against the schema below, with a one-line error naming the file and the

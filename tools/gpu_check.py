@@ -1,6 +1,6 @@
 """The GPU checks, in one run on a machine with an NVIDIA GPU (not collected by pytest):
 
-    PYTHONPATH=. python tests/gpu_check.py --out DIR [--budget SECONDS]
+    python -m tools.gpu_check --out DIR [--budget SECONDS]
 
 1. **defaults**: a float32 1024² matrix product and a 3x3 convolution in each framework, with
    its own default settings, then with TF32 off and on, each against float64: how far from
@@ -21,7 +21,6 @@ measured. With `--device cpu` (no TF32) the same script checks itself on a CPU.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -43,8 +42,11 @@ from functional import bench as fbench  # noqa: E402
 from functional import train as ftrain  # noqa: E402
 from oop import bench as obench  # noqa: E402
 from oop import train as otrain  # noqa: E402
-from shared import cli_bench, compare, report  # noqa: E402
-from shared.config import MODEL_CONFIGS, TrainConfig  # noqa: E402
+from shared import compare, registry  # noqa: E402
+from shared.bench import measure, report  # noqa: E402
+from shared.cli import bench as cli_bench  # noqa: E402
+from shared.cli.base import Parser  # noqa: E402
+from shared.config import TrainConfig  # noqa: E402
 
 # model -> (data set, training flags): each long enough for the twins to drift apart
 TWINS = {
@@ -55,7 +57,7 @@ TWINS = {
     "lstm": ("adding", ["--steps", "300"]),
     "gpt": ("pycorpus", ["--steps", "200", "--batch-size", "32", "--eval-every", "100"]),
 }
-BENCH = list(MODEL_CONFIGS)
+BENCH = list(registry.NAMES)
 COMPILE = {"mlp", "cnn", "gpt"}
 
 
@@ -169,13 +171,13 @@ def bench(model: str, tf32: bool, device: str, folder: str) -> list[str]:
         argv += ["--repeats", str(repeats), "--skip", ",".join(skip)] + (["--tf32"] if tf32 else [])
         path = os.path.join(folder, f"{model}-{side}-{'tf32' if tf32 else 'ieee'}.json")
         args = cli_bench.parse_bench(side, [*argv, "--out", path])
-        cli_bench.write(args, module.run(args))
+        measure.write(args, module.run(args))
         written.append(path)
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = Parser(prog="python -m tools.gpu_check", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--device", default="gpu", choices=["gpu", "cpu"])
     p.add_argument("--budget", type=float, default=420.0, help="seconds; later items are skipped")

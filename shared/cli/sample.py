@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared import checkpoint
-from shared.cli import HelpFormatter, Parser
+from shared.cli.base import HelpFormatter, Parser
 
 MAX_NEW_TOKENS = 2**31 - 1  # prompt and new characters: the functional side's scan counts int32
 

@@ -9,61 +9,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from dataclasses import dataclass
 
-from shared import checkpoint, data, optim, run
-from shared.cli_optim import OPTIMIZER_FLAGS, SCHEDULE_FLAGS, add_optimizer_flags, specs
-from shared.config import (
-    DEVICES,
-    DTYPES,
-    MODEL_CONFIGS,
-    CNNConfig,
-    GPTConfig,
-    MLPConfig,
-    RNNConfig,
-    TrainConfig,
-    train_config_from_dict,
-)
+from shared import checkpoint, data, optim, registry, run
+from shared.cli.base import HelpFormatter, Parser
+from shared.cli.optim import add_optimizer_flags, specs
+from shared.cli.resume import resumed
+from shared.config import DEVICES, DTYPES, TrainConfig
+from shared.run import RunOptions
 
 DRY_RUN_STEPS = 3
-DEFAULT_WIDTH, DEFAULT_LAYERS = MLPConfig.width, MLPConfig.layers
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: `prog: error: MESSAGE (see --help)`, no usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows `(default: X)` after every flag that has a default and does not name it already."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default is None or "default" in text or action.default is argparse.SUPPRESS:
-            return text
-        if isinstance(action.default, bool):
-            return text
-        return f"{text} (default: %(default)s)".lstrip()
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Where a run starts from and where it writes; not part of the training config."""
-
-    out: str
-    init: str | None
-    progress: bool
-    overwrite: bool
-    resume: str | None = None
-    jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
-    control: bool = False  # --control: jitter, each batch reversed, the inputs one ulp away
-
-    def start(self) -> dict:
-        """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
-        return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter,
-                "control": self.control}  # fmt: skip
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -83,8 +37,8 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     g = p.add_argument_group("what to train")
     g.add_argument(
         "--model",
-        choices=sorted(MODEL_CONFIGS),
-        help=f"architecture (default: {defaults.model})",
+        choices=registry.NAMES,
+        help=f"architecture, listed by python -m shared.registry (default: {defaults.model})",
     )
     g.add_argument(
         "--dataset",
@@ -111,37 +65,13 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         help="examples per update; each epoch drops its last partial batch "
         f"(default: {defaults.batch_size})",
     )
-    g.add_argument(
-        "--layers",
-        type=int,
-        default=None,
-        help=f"mlp: hidden layers; rnn, gru, lstm: stacked layers; gpt: blocks (default: from "
-        f"--init, else {DEFAULT_LAYERS} for the mlp, {RNNConfig.layers} for the recurrent "
-        f"models, {GPTConfig.n_layer} for the gpt)",
-    )
-    g.add_argument(
-        "--width",
-        type=int,
-        default=None,
-        help="mlp: units per hidden layer; cnn: channels of the first conv; rnn, gru, lstm: "
-        "hidden units; gpt: the embedding width (default: from --init, else "
-        f"{DEFAULT_WIDTH} for the mlp, {CNNConfig.width} for the cnn, {RNNConfig.width} for "
-        f"the recurrent models, {GPTConfig.n_embd} for the gpt)",
-    )
-    g.add_argument(
-        "--heads",
-        type=int,
-        default=None,
-        help=f"gpt: attention heads per block; --width must be a multiple (default: from "
-        f"--init, else {GPTConfig.n_head})",
-    )
-    g.add_argument(
-        "--dropout",
-        type=float,
-        help="cnn_dropout: probability of zeroing each feature before the head (default: 0.5); "
-        f"gpt: after the embeddings, on attention weights and on residuals (default: "
-        f"{GPTConfig.dropout})",
-    )
+    for flag, meta in (("layers", "N"), ("width", "N"), ("heads", "N"), ("dropout", "P")):
+        g.add_argument(  # what each model reads the flag as: shared.registry
+            f"--{flag}",
+            type=float if flag == "dropout" else int,
+            metavar=meta,
+            help=registry.flag_help(flag, "; with --init, the file's"),
+        )
     add_optimizer_flags(p)
     g = p.add_argument_group("numerics and reproducibility")
     g.add_argument(
@@ -223,11 +153,6 @@ def build_parser(side: str) -> argparse.ArgumentParser:
     return p
 
 
-# Flags a resumed run may set; every other flag must agree with the checkpoint it resumes.
-RESUME_FREE = {"steps", "out", "eval_every", "save_every", "device", "tf32", "no_progress",
-               "overwrite", "dry_run", "resume"}  # fmt: skip
-
-
 def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object, RunOptions]:
     """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
     parser = build_parser(side)
@@ -239,7 +164,7 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         if args.out is not None:  # before any data or model is built: a refusal comes at once
             _check_out(args.out, args)
         if args.resume is not None:
-            train, model = _resumed(args)
+            train, model = resumed(args, DRY_RUN_STEPS)
         else:
             train, model = _fresh(args)
     except ValueError as e:  # CheckpointError and UnsupportedOption are ValueErrors
@@ -308,92 +233,11 @@ def _fresh(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     data.steps_per_epoch(len(ds.x_train), train.batch_size)  # refuses a batch too large
     if isinstance(ds, data.SequenceDataset):  # the length and the text, in config.json
         train = dataclasses.replace(train, seq_len=ds.seq_len, data_sha256=ds.sha256)
-    sizes = {
-        "width": args.width,
-        "layers": args.layers,
-        "dropout": args.dropout,
-        "heads": args.heads,
-    }
-    if init is not None:  # the sizes of the model in the file, under the flags' names
-        sizes = {k: getattr(built, k, None) if v is None else v for k, v in sizes.items()}
-    model = MODEL_CONFIGS[train.model].for_data(ds, **sizes)
+    entry = registry.entry(train.model)
+    flags = {k: getattr(args, k) for k in registry.SIZE_FLAGS}
+    if init is not None:  # the sizes of the model in the file fill in the flags not given
+        stored = entry.flag_values(built)
+        flags = {k: stored[k] if v is None else v for k, v in flags.items()}
+    model = entry.config.for_data(ds, **entry.fields(flags))
     optim.check_no_decay(opt, model.weight_shapes())  # names of the model being built
     return train, model
-
-
-def _resumed(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    """The checkpoint's configs with only RESUME_FREE flags applied; other flags must agree."""
-    if args.init is not None:
-        raise ValueError("--init and --resume exclude each other: --resume loads the weights")
-    ckpt = checkpoint.read(args.resume)
-    model = checkpoint.model_config(ckpt, args.resume)
-    checkpoint.check_finite(ckpt, args.resume)
-    if not any(k.startswith("opt.") for k in ckpt.tensors):
-        raise ValueError(
-            f"{args.resume} holds no optimizer state (an init checkpoint, or one from before "
-            "optimizer state was saved); resume from a step-N or final checkpoint, or start "
-            "a new run from its weights with --init"
-        )
-    base = train_config_from_dict(ckpt.train_config)
-    checkpoint.check_optimizer_state(ckpt, base.optimizer, model.weight_shapes(), base.dtype)
-    stored = {
-        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
-        "dtype": base.dtype,
-        **{k: getattr(model, k, None) for k in ("width", "layers", "dropout", "heads")},
-        "optimizer": base.optimizer.name,
-        "schedule": base.schedule.name,
-        **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},
-        **{k: getattr(base.schedule, k) for k in SCHEDULE_FLAGS},
-    }
-    conflicts = [
-        f"{_flag(k, v)} (the checkpoint has {_show(stored[k])})"
-        for k, v in vars(args).items()
-        if k in stored and v is not None and not _same(v, stored[k])
-    ]
-    if conflicts:
-        raise ValueError(
-            f"a resumed run keeps the settings of {args.resume}; leave out "
-            + ", ".join(conflicts)
-            + " or start a new run from its weights with --init"
-        )
-    if base.data_sha256 is not None:
-        text = data.load(base.dataset, base.seq_len).sha256
-        if text != base.data_sha256:
-            raise ValueError(
-                f"{args.resume} trained on the {base.dataset} text {base.data_sha256[:12]}, this "
-                f"Python's is {text[:12]}; resume under the Python that wrote it"
-            )
-    steps = base.steps if args.steps is None else args.steps
-    if steps <= ckpt.step:
-        raise ValueError(
-            f"{args.resume} is at update {ckpt.step}; --steps is the update to end at, so pass "
-            f"more than {ckpt.step}"
-        )
-    train = dataclasses.replace(
-        base,
-        steps=min(steps, ckpt.step + DRY_RUN_STEPS) if args.dry_run else steps,
-        device=args.device,
-        tf32=args.tf32,
-        eval_every=base.eval_every if args.eval_every is None else args.eval_every,
-        save_every=base.save_every if args.save_every is None else args.save_every,
-    )
-    return train, model
-
-
-def _same(given, stored) -> bool:
-    if isinstance(given, tuple) and isinstance(stored, tuple | list):
-        return set(given) == set(stored)  # --no-decay patterns, in any order
-    return given == stored
-
-
-def _flag(key: str, value) -> str:
-    flag = "--" + key.replace("_", "-")
-    return flag if value is True else f"{flag} {_show(value)}"
-
-
-def _show(value) -> str:
-    if isinstance(value, tuple | list):
-        return ",".join(map(str, value)) or "none"
-    if value is None or value is False:
-        return "none" if value is None else "it off"
-    return str(value)

@@ -3,7 +3,7 @@ table, one bar per `side:variant`, the baseline hatched and marked per group."""
 
 from __future__ import annotations
 
-from shared.bench_results import Report, distinct
+from shared.bench.results import Report, distinct
 
 # -- plotting --
 

@@ -1,6 +1,6 @@
 """Draw one figure per trap (divergence per step, naive vs fixed) and print the measured gaps.
 
-    make traps        # or: python tests/traps/render.py [--out docs/figures/traps]
+    make traps        # or: python -m tools.render_traps [--out docs/figures/traps]
 
 Every `tests/traps/test_*.py` module that lists `TRAPS` is included. The table it prints is the
 one `docs/traps.md` quotes.
@@ -8,7 +8,6 @@ one `docs/traps.md` quotes.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -19,14 +18,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from shared.cli.base import Parser  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAPS = os.path.join(ROOT, "tests", "traps")
 FLOOR = 1e-18  # exact agreement is drawn here on the log axis
 
 
 def traps():
-    tests = os.path.dirname(HERE)  # harness.py here, quick.py and the packages above
-    sys.path[:0] = [HERE, tests, os.path.dirname(tests)]
-    for name in sorted(os.listdir(HERE)):
+    # the trap modules import harness.py beside them, quick.py above them, and the packages
+    sys.path[:0] = [TRAPS, os.path.join(ROOT, "tests"), ROOT]
+    for name in sorted(os.listdir(TRAPS)):
         if name.startswith("test_") and name.endswith(".py"):
             module = importlib.import_module(name[:-3])
             for trap in getattr(module, "TRAPS", []):
@@ -53,7 +55,7 @@ def plot(trap, naive: np.ndarray, fixed: np.ndarray, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m tools.render_traps", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/figures/traps", help="folder for the PNG files")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)

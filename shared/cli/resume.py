@@ -1,0 +1,97 @@
+"""`--resume`: a run goes on from a step-N or final checkpoint of either side, with the settings
+the file holds. Only the flags in RESUME_FREE may change; any other flag given must agree with
+the file, or the resume is refused, naming each conflict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from shared import checkpoint, data, optim, registry
+from shared.cli.optim import OPTIMIZER_FLAGS, SCHEDULE_FLAGS
+from shared.config import TrainConfig, train_config_from_dict
+
+# Flags a resumed run may set; every other flag must agree with the checkpoint it resumes.
+RESUME_FREE = {"steps", "out", "eval_every", "save_every", "device", "tf32", "no_progress",
+               "overwrite", "dry_run", "resume"}  # fmt: skip
+
+
+def resumed(args: argparse.Namespace, dry_run_steps: int) -> tuple[TrainConfig, object]:
+    """The checkpoint's configs with only RESUME_FREE flags applied; other flags must agree.
+    Under --dry-run the run ends `dry_run_steps` updates after the checkpoint."""
+    if args.init is not None:
+        raise ValueError("--init and --resume exclude each other: --resume loads the weights")
+    ckpt = checkpoint.read(args.resume)
+    model = checkpoint.model_config(ckpt, args.resume)
+    checkpoint.check_finite(ckpt, args.resume)
+    if not any(k.startswith("opt.") for k in ckpt.tensors):
+        raise ValueError(
+            f"{args.resume} holds no optimizer state (an init checkpoint, or one from before "
+            "optimizer state was saved); resume from a step-N or final checkpoint, or start "
+            "a new run from its weights with --init"
+        )
+    base = train_config_from_dict(ckpt.train_config)
+    optim.check_optimizer_state(ckpt.tensors, ckpt.step, base.optimizer, model.weight_shapes(),
+                                base.dtype)  # fmt: skip
+    stored = {
+        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
+        "dtype": base.dtype,
+        **registry.entry(base.model).flag_values(model),
+        "optimizer": base.optimizer.name,
+        "schedule": base.schedule.name,
+        **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},
+        **{k: getattr(base.schedule, k) for k in SCHEDULE_FLAGS},
+    }
+    conflicts = [
+        f"{_flag(k, v)} (the checkpoint has {_show(stored[k])})"
+        for k, v in vars(args).items()
+        if k in stored and v is not None and not _same(v, stored[k])
+    ]
+    if conflicts:
+        raise ValueError(
+            f"a resumed run keeps the settings of {args.resume}; leave out "
+            + ", ".join(conflicts)
+            + " or start a new run from its weights with --init"
+        )
+    if base.data_sha256 is not None:
+        text = data.load(base.dataset, base.seq_len).sha256
+        if text != base.data_sha256:
+            raise ValueError(
+                f"{args.resume} trained on the {base.dataset} text {base.data_sha256[:12]}, this "
+                f"Python's is {text[:12]}; resume under the Python that wrote it"
+            )
+    steps = base.steps if args.steps is None else args.steps
+    if steps <= ckpt.step:
+        raise ValueError(
+            f"{args.resume} is at update {ckpt.step}; --steps is the update to end at, so pass "
+            f"more than {ckpt.step}"
+        )
+    train = dataclasses.replace(
+        base,
+        steps=min(steps, ckpt.step + dry_run_steps) if args.dry_run else steps,
+        device=args.device,
+        tf32=args.tf32,
+        eval_every=base.eval_every if args.eval_every is None else args.eval_every,
+        save_every=base.save_every if args.save_every is None else args.save_every,
+    )
+    return train, model
+
+
+def _same(given, stored) -> bool:
+    if isinstance(given, tuple) and isinstance(stored, tuple | list):
+        return set(given) == set(stored)  # --no-decay patterns, in any order
+    return given == stored
+
+
+def _flag(key: str, value) -> str:
+    flag = "--" + key.replace("_", "-")
+    return flag if value is True else f"{flag} {_show(value)}"
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) or "none"
+    if value is None or value is False:
+        return "none" if value is None else "it off"
+    return str(value)
