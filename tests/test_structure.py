@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import pathlib
 import re
 import subprocess
 import sys
 
 import pytest
+
+from shared import registry
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HEADER = re.compile(r"^# -- (.+) --$", re.M)
@@ -84,7 +88,42 @@ def test_model_registries_agree():
     import oop.models
     from shared.config import MODEL_CONFIGS
 
-    assert functional.models.MODELS.keys() == oop.models.MODELS.keys() == MODEL_CONFIGS.keys()
+    names = list(registry.NAMES)
+    assert list(functional.models.MODELS) == list(oop.models.MODELS) == names
+    assert list(MODEL_CONFIGS) == names
+
+
+@pytest.mark.parametrize("side", ["functional", "oop"])
+def test_every_model_file_is_registered_and_every_entry_has_its_files(side):
+    """Adding a model is one registry entry: a model file on a side that the registry does not
+    name, or an entry without its file on both sides, fails here."""
+    folder = ROOT / side / "models"
+    files = {f.stem for f in folder.glob("*.py") if f.name != "__init__.py"}
+    assert files == set(registry.FILES), (
+        f"{side}/models/ holds {sorted(files - set(registry.FILES))} unregistered; "
+        f"the registry names {sorted(set(registry.FILES) - files)} without a file there"
+    )
+
+
+@pytest.mark.parametrize("entry", registry.ENTRIES, ids=lambda e: e.name)
+def test_registry_entries_are_consistent(entry):
+    """Each entry's flags set fields its config has, its bench data set exists and builds the
+    config, and a flag it does not take is refused by name."""
+    import dataclasses
+
+    from shared import data
+
+    fields = {f.name for f in dataclasses.fields(entry.config)}
+    assert {f.field for f in entry.flags.values()} <= fields
+    assert set(entry.flags) <= set(registry.SIZE_FLAGS)
+    ds = data.load(entry.bench_data)
+    config = entry.config.for_data(ds)
+    assert entry.flag_values(config) == {
+        k: (entry.default(k) if k in entry.flags else None) for k in registry.SIZE_FLAGS
+    }
+    for flag in set(registry.SIZE_FLAGS) - set(entry.flags):
+        with pytest.raises(ValueError, match=f"the {entry.name} takes no --{flag}"):
+            entry.fields({flag: 1})
 
 
 def test_twin_models_have_the_same_attribute_names_in_the_same_order(mlp_config):
@@ -97,3 +136,102 @@ def test_twin_models_have_the_same_attribute_names_in_the_same_order(mlp_config)
     f_names = list(fconvert.to_canonical(f2.init_model(mlp_config, key=jax.random.PRNGKey(0))))
     o_names = list(o2.init_model(mlp_config, seed=0).state_dict())
     assert f_names == o_names == list(mlp_config.weight_shapes())
+
+
+# -- imports: the layering inside shared/, and no circles anywhere --
+PACKAGES = ("shared", "functional", "oop", "tools")
+# The contract's ground floor: what both sides and every command stand on. Above it, inside
+# shared/, the rooms of commands: shared.cli (but its leaf `base`), shared.bench, and level 0,
+# a rung of the ladder run as a script like the sides' level 1.
+ROOMS = ("shared.cli.", "shared.bench.", "shared.level0.")
+LEAVES = ("shared.cli", "shared.cli.base")  # the house argparse classes: imports nothing
+
+
+def all_modules() -> dict[str, pathlib.Path]:
+    """Every module of the packages and every helper module of tests/, by import name (the
+    suite's helpers are imported by their bare names: `import rounding`)."""
+    found = {}
+    for package in PACKAGES:
+        for name, path in zip(
+            modules(package), sorted((ROOT / package).rglob("*.py")), strict=True
+        ):
+            found[name] = path
+    for path in [*(ROOT / "tests").glob("*.py"), *(ROOT / "tests" / "traps").glob("*.py")]:
+        found.setdefault(path.stem, path)
+    return found
+
+
+def imported(path: pathlib.Path, known: dict[str, pathlib.Path]) -> set[str]:
+    """The modules of `known` that the file imports, anywhere in it (a deferred import inside a
+    function closes a circle as surely as one at the top)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                out.add(sub if sub in known else node.module)
+    return out & set(known)
+
+
+@pytest.fixture(scope="module")
+def import_graph() -> dict[str, set[str]]:
+    known = all_modules()
+    return {name: imported(path, known) - {name} for name, path in known.items()}
+
+
+def contract(name: str) -> bool:
+    return name.startswith("shared") and name not in LEAVES and not name.startswith(ROOMS)
+
+
+def test_the_contract_imports_no_command_room_and_shared_no_upper_floor(import_graph):
+    """The contract modules (data, configs, registry, optim, checkpoint, metrics, run, compare,
+    ngram, ...) import only each other and the leaf `shared.cli.base`; nothing in shared/
+    imports a side or tools/; the sides import neither each other nor tools/."""
+    wrong = []
+    for name, deps in import_graph.items():
+        for dep in deps:
+            if contract(name) and dep.startswith(ROOMS) and dep not in LEAVES:
+                wrong.append(f"{name} (the contract) imports {dep} (a command room)")
+            if name.startswith("shared") and dep.split(".")[0] in ("functional", "oop", "tools"):
+                wrong.append(f"{name} imports {dep}, a floor above shared/")
+            for side, other in (("functional", "oop"), ("oop", "functional")):
+                if name.split(".")[0] == side and dep.split(".")[0] in (other, "tools"):
+                    wrong.append(f"{name} imports {dep}")
+    assert not wrong, "; ".join(sorted(wrong))
+
+
+def test_no_import_circles(import_graph):
+    """Depth-first search for a cycle in the import graph of the packages and the suite's
+    helpers; the first one found is named in full."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for dep in sorted(import_graph[name]):
+            if state.get(dep) == 1:
+                return [*path, name, dep][[*path, name].index(dep) :]
+            if dep not in state and (cycle := visit(dep, [*path, name])):
+                return cycle
+        state[name] = 2
+        return None
+
+    for name in sorted(import_graph):
+        if name not in state and (cycle := visit(name, [])):
+            pytest.fail("import circle: " + " -> ".join(cycle))
+
+
+def test_no_folder_or_module_shadows_an_installed_library():
+    """A folder or module named like an installed distribution's top-level package, or like a
+    standard-library module, would shadow it wherever its folder is on sys.path (`keras3/`,
+    never `keras/`)."""
+    theirs = {name for name, dists in importlib.metadata.packages_distributions().items()
+              if set(dists) != {"paradigms"}} | set(sys.stdlib_module_names)  # fmt: skip
+    names = set(PACKAGES) | {"tests"}
+    for top in (*PACKAGES, "tests"):
+        for path in (ROOT / top).rglob("*"):
+            if "__pycache__" not in path.parts and (path.is_dir() or path.suffix == ".py"):
+                names.add(path.stem)
+    names -= {"__init__", "conftest"}
+    assert not sorted(names & theirs), f"these names shadow libraries: {sorted(names & theirs)}"
