@@ -23,6 +23,7 @@ from shared.cli import bench as cli_bench
 SIDE = "functional"
 
 
+# -- command line --
 @errors.entry_point("python -m functional.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
@@ -35,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- variants --
 def run(args: cli_bench.BenchArgs) -> dict:
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
-    from functional import train
-    from functional.convert import with_state
+    from functional import interface, train
     from functional.models import MODELS
     from functional.optim import make_optimizer
 
@@ -50,13 +51,12 @@ def run(args: cli_bench.BenchArgs) -> dict:
     model_cfg, module = args.model_config(ds), MODELS[args.model]
     cfg = args.train_config()
     with jax.enable_x64(args.dtype == "float64"), jax.default_device(device), train.precision(cfg):
-        model, mstate = with_state(
-            module.init_model(model_cfg, key=jax.random.PRNGKey(0), dtype=args.dtype)
-        )
+        key = jax.random.PRNGKey(0)
+        model, mstate = interface.init(module, model_cfg, key=key, dtype=args.dtype)
         params, static = eqx.partition(model, eqx.is_array)
         optimizer = make_optimizer(cfg.optimizer, cfg.schedule, args.dtype)
         opt_state = optimizer.init(params)
-        uniform = train.uniform_step(module, optimizer, static, mstate is not None, 0)
+        uniform = interface.uniform_step(module, optimizer, static, 0)
         batches = [tuple(map(jnp.asarray, b)) for b in args.batches(ds, args.steps)]
         peak = matmul_peak(args.dtype)
         analytic = measure.analytic_flops(args, model_cfg)
@@ -141,6 +141,7 @@ def scan(args: cli_bench.BenchArgs, uniform, state, batches, cost: dict) -> dict
     return measure.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
 
 
+# -- measuring --
 def xla_flops(compiled) -> float | None:
     analysis = compiled.cost_analysis()
     if isinstance(analysis, list):  # older jax: one dict per device

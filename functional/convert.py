@@ -32,6 +32,7 @@ LAYOUT_RULES: dict[type, dict[str, Rule]] = {
 _IDENTITY: Rule = (lambda a: a, lambda a: a)
 
 
+# -- weights --
 def is_array_or_shape(leaf) -> bool:
     """An array, or the shape and dtype of one (a skeleton's leaf)."""
     return eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)
@@ -232,13 +233,7 @@ def model_state_from_canonical(
     return state
 
 
-# -- a model with or without state, as init_model returns it --
-def with_state(init) -> tuple[PyTree, eqx.nn.State | None]:
-    """`init_model`'s result as `(model, state)`: a model with state (BatchNorm) returns the
-    pair itself, the others return the model alone and get `None`."""
-    return init if isinstance(init, tuple) else (init, None)
-
-
+# -- a model with its state --
 def to_canonical_with_state(model: PyTree, state: eqx.nn.State | None) -> dict[str, np.ndarray]:
     """Weights and, if any, the state's buffers: what a checkpoint holds of a model."""
     return {

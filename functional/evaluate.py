@@ -13,25 +13,26 @@ import sys
 
 import jax
 
-from functional.convert import from_canonical_with_state, skeleton, with_state
+from functional import interface
+from functional.convert import from_canonical_with_state
 from functional.models import MODELS
 from shared import checkpoint, data, errors
 from shared.cli import evaluate as cli_eval
 
 
+# -- evaluation --
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the equinox model."""
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
-        init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
+        init = interface.template(module, req.model_config, dtype=req.dtype)
         with checkpoint.about(req.path):
-            model, state = from_canonical_with_state(*with_state(init), req.ckpt.weights)
-        extra = () if state is None else (state,)  # BatchNorm: inference reads the statistics
+            model, state = from_canonical_with_state(*init, req.ckpt.weights)
         x, y = (data.as_dtype(a, req.dtype) for a in (req.dataset.x_test, req.dataset.y_test))
-        loss, accuracy = module.evaluate(model, *extra, x, y)
-        return float(loss), float(accuracy)
+        return interface.evaluate(module, model, state, x, y)  # BatchNorm: the statistics
 
 
+# -- command line --
 @errors.entry_point("python -m functional.evaluate")
 def main(argv: list[str] | None = None) -> int:
     req = cli_eval.parse_eval("functional", argv)

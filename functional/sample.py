@@ -16,12 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional.convert import from_canonical, skeleton
+from functional import interface
+from functional.convert import from_canonical
 from functional.models import MODELS
 from shared import checkpoint, errors
 from shared.cli import sample as cli_sample
 
 
+# -- drawing --
 def pick(logits, key, temperature: float, top_k: int | None):
     """The next character: the argmax at temperature 0, else a draw from the softmax of
     `logits / temperature`, restricted to the `top_k` likeliest. The largest logit is taken
@@ -35,11 +37,7 @@ def pick(logits, key, temperature: float, top_k: int | None):
     return jax.random.categorical(key, logits)
 
 
-def initial_state(model):
-    """What `decode` starts from: the GPT's empty KV cache, or the RNN's zero carries."""
-    return model.init_cache() if hasattr(model, "init_cache") else model.init_carries()
-
-
+# -- generation --
 def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, key) -> np.ndarray:
     """`n` character ids continuing `prompt`, `(n,)`: one `lax.scan` reads the prompt, then
     feeds each drawn character back in."""
@@ -56,19 +54,20 @@ def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, ke
             return (state, nxt), nxt
 
         steps = jnp.arange(len(prompt) - 1 + n)
-        return jax.lax.scan(step, (initial_state(model), prompt[0]), (steps, keys))[1]
+        return jax.lax.scan(step, (model.init_decode(), prompt[0]), (steps, keys))[1]
 
     keys = jax.random.split(key, len(prompt) - 1 + n)
     return np.asarray(run(model, jnp.asarray(prompt), keys))[len(prompt) - 1 :]
 
 
+# -- command line --
 @errors.entry_point("python -m functional.sample")
 def main(argv: list[str] | None = None) -> int:
     req = cli_sample.parse_sample("functional", argv)
     # on the CPU, as oop.sample: a GPU's float32 products would default to TF32 (docs/traps.md)
     with jax.enable_x64(req.dtype == "float64"), jax.default_device(jax.devices("cpu")[0]):
         module = MODELS[req.ckpt.model]
-        init = skeleton(module.init_model, req.model_config, dtype=req.dtype)
+        init, _ = interface.template(module, req.model_config, dtype=req.dtype)
         with checkpoint.about(req.path):
             model = from_canonical(init, req.ckpt.weights)
         ids = generate(model, req.prompt, req.max_new_tokens, req.temperature, req.top_k,

@@ -16,26 +16,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from functional import interface
 from functional.convert import (
     canonical_like,
     from_canonical_with_state,
     opt_state_from_canonical,
     opt_state_to_canonical,
-    skeleton,
     to_canonical_with_state,
-    with_state,
 )
 from functional.models import MODELS
 from functional.optim import make_optimizer
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder
+from shared.run import RunFolder, RunOptions
 from shared.weights import jitter
 
 SIDE = "functional"
 
 
+# -- device and precision --
 def pick_device(name: str) -> jax.Device:
     if name == "cpu":
         return jax.devices("cpu")[0]
@@ -63,45 +63,21 @@ def versions() -> dict[str, str]:
     return {"jax": jax.__version__, "equinox": equinox.__version__, "optax": optax.__version__}
 
 
-def uniform_step(module, optimizer, static, has_state: bool, seed: int):
-    """Every model's step as `(params, state, opt_state, x, y, k) -> (params, state, opt_state,
-    loss)` for update `k`. `state` is None without BatchNorm. A model with Dropout gets the key
-    `fold_in(dropout_key, k)`: one key per update, derived rather than carried, so a resumed run
-    draws the masks an uninterrupted one would."""
-    step = module.make_step(optimizer, static)
-    stochastic = getattr(module, "STOCHASTIC", False)
-    dropout_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)  # not the init key's stream
-
-    def uniform(params, mstate, opt_state, x, y, k):
-        if has_state:
-            return step(params, mstate, opt_state, x, y)
-        if stochastic:
-            params, opt_state, loss = step(
-                params, opt_state, x, y, jax.random.fold_in(dropout_key, k)
-            )
-        else:
-            params, opt_state, loss = step(params, opt_state, x, y)
-        return params, mstate, opt_state, loss
-
-    return uniform
-
-
-def run(
-    cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
-) -> dict:
+# -- the loop --
+def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     device = pick_device(cfg.device)
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
         return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len))
 
 
-def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) -> dict:
+def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dict:
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
-    # a model with state (BatchNorm statistics) comes with it; the others have none
+    # a model with state (BatchNorm statistics) comes with it; the others have None
     ckpt = None
     if opts.init or opts.resume:  # the weights come from the file: nothing to draw
-        model, mstate = with_state(skeleton(module.init_model, model_cfg, dtype=cfg.dtype))
+        model, mstate = interface.template(module, model_cfg, dtype=cfg.dtype)
         like = canonical_like(model, mstate)  # names, shapes and dtypes to expect
         ckpt = checkpoint.load_weights(
             opts.init or opts.resume,
@@ -111,9 +87,8 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
         )
         model, mstate = from_canonical_with_state(model, mstate, ckpt.weights)
     else:
-        model, mstate = with_state(
-            module.init_model(model_cfg, key=jax.random.PRNGKey(cfg.seed), dtype=cfg.dtype)
-        )
+        key = jax.random.PRNGKey(cfg.seed)
+        model, mstate = interface.init(module, model_cfg, key=key, dtype=cfg.dtype)
     if opts.jitter:  # the rounding control: one ulp away from the start
         jittered = jitter(to_canonical_with_state(model, mstate), cfg.seed)
         model, mstate = from_canonical_with_state(model, mstate, jittered)
@@ -124,17 +99,15 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     start = 0
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
-    step = jax.jit(uniform_step(module, optimizer, static, mstate is not None, cfg.seed))
+    step = jax.jit(interface.uniform_step(module, optimizer, static, cfg.seed))
     x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
         weights = to_canonical_with_state(eqx.combine(params, static), mstate)
         return {**weights, **opt_state_to_canonical(opt_state, k)}
 
-    def evaluate(params, mstate):
-        model = eqx.combine(params, static)
-        extra = () if mstate is None else (mstate,)  # inference mode reads the statistics
-        return map(float, module.evaluate(model, *extra, x_test, y_test))
+    def evaluate(params, mstate):  # inference mode reads the statistics, if any
+        return interface.evaluate(module, eqx.combine(params, static), mstate, x_test, y_test)
 
     folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
     x_train = data.as_dtype(ds.x_train, dtype)
@@ -177,6 +150,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset) ->
     }
 
 
+# -- command line --
 @errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from oop import train
+from oop import interface, train
 from oop.models import MODELS
 from oop.optim import make_optimizer
 from shared import data, errors
@@ -27,6 +27,7 @@ from shared.cli import bench as cli_bench
 SIDE = "oop"
 
 
+# -- command line --
 @errors.entry_point("python -m oop.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- variants --
 def run(args: cli_bench.BenchArgs) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -43,7 +45,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     model_cfg, module = args.model_config(ds), MODELS[args.model]
     cfg = args.train_config()
     train.set_precision(cfg, device)
-    model = module.init_model(model_cfg, seed=0, dtype=args.dtype).to(device)
+    model = interface.init(module, model_cfg, seed=0, dtype=args.dtype).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.named_parameters())
     batches = [
         tuple(torch.as_tensor(a, device=device) for a in b) for b in args.batches(ds, args.steps)
@@ -51,8 +53,9 @@ def run(args: cli_bench.BenchArgs) -> dict:
     peak = matmul_peak(args.dtype, device)
     analytic = measure.analytic_flops(args, model_cfg)
 
+    eager = interface.uniform_step(module, model, optimizer, None)  # (x, y) -> loss, in place
     with FlopCounterMode(display=False) as counter:  # one update, matrix products only
-        module.train_step(model, optimizer, *batches[0])
+        eager(*batches[0])
     flops = float(counter.get_total_flops())
     # what every variant reports beside its times: the same update's cost
     cost = dict(
@@ -82,9 +85,6 @@ def run(args: cli_bench.BenchArgs) -> dict:
             **cost,
         )
 
-    def eager(x, y):
-        return module.train_step(model, optimizer, x, y)
-
     results = [timed(eager, "eager")]
     if "compile" not in args.skip:
         results.append(timed(torch.compile(eager), "compile"))
@@ -102,6 +102,7 @@ def run(args: cli_bench.BenchArgs) -> dict:
     }
 
 
+# -- measuring --
 def sync(device: torch.device) -> None:
     """Wait for the queued GPU work; the CPU runs eagerly."""
     if device.type == "cuda":

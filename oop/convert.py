@@ -13,6 +13,7 @@ from torch import nn
 from shared.weights import CheckpointError, check_weights
 
 
+# -- weights --
 def to_canonical(module: nn.Module) -> dict[str, np.ndarray]:
     """Parameters and buffers by canonical name, as NumPy arrays on the host (copies)."""
     return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}

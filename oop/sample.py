@@ -2,9 +2,9 @@
 
     python -m oop.sample --checkpoint runs/gru-f/final.safetensors --prompt "def "
 
-A GPT's KV cache lives in its attention modules, which `decode` writes in place; an RNN's state
-is carried from one decode call to the next. The draws come from one `torch.Generator` seeded
-with `--seed`.
+The model keeps what it has read: a GPT's KV cache in its attention modules, an RNN's state in
+the module, both written in place by each `decode` after one `reset_decode`. The draws come
+from one `torch.Generator` seeded with `--seed`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import sys
 import numpy as np
 import torch
 
+from oop import interface
 from oop.convert import from_canonical
 from oop.models import MODELS
 from shared import checkpoint, errors
 from shared.cli import sample as cli_sample
 
 
+# -- drawing --
 def pick(logits: torch.Tensor, generator: torch.Generator, temperature: float, top_k):
     """The next character per row: argmax at temperature 0, else a draw from the softmax of
     `logits / temperature`, restricted to the `top_k` likeliest. The largest logit is taken
@@ -34,45 +36,31 @@ def pick(logits: torch.Tensor, generator: torch.Generator, temperature: float, t
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
-def decoder(model):
-    """`token -> logits` that remembers what it has read. A GPT keeps its KV cache in its own
-    buffers (emptied here by `reset_cache`); an RNN's state is held by this closure."""
-    if hasattr(model, "reset_cache"):
-        model.reset_cache(batch=1)
-        return model.decode
-    state = None
-
-    def decode(token):
-        nonlocal state
-        state, logits = model.decode(token, state)
-        return logits
-
-    return decode
-
-
+# -- generation --
 @torch.no_grad()
 def generate(model, prompt: np.ndarray, n: int, temperature: float, top_k, *, seed: int):
     """`n` character ids continuing `prompt`, `(n,)`."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    decode = decoder(model)
+    model.reset_decode(batch=1)
     for token in prompt:  # read the prompt
-        logits = decode(torch.tensor([int(token)]))
+        logits = model.decode(torch.tensor([int(token)]))
     out = []
     for _ in range(n):
         token = pick(logits, generator, temperature, top_k)
         out.append(int(token))
-        logits = decode(token)
+        logits = model.decode(token)
     return np.array(out, dtype=np.int64)
 
 
+# -- command line --
 @errors.entry_point("python -m oop.sample")
 def main(argv: list[str] | None = None) -> int:
     req = cli_sample.parse_sample("oop", argv)
     module = MODELS[req.ckpt.model]
     with checkpoint.about(req.path):
-        model = from_canonical(module.init_model(req.model_config, seed=0, dtype=req.dtype),
-                               req.ckpt.weights)  # fmt: skip
+        template = interface.init(module, req.model_config, seed=0, dtype=req.dtype)
+        model = from_canonical(template, req.ckpt.weights)
     ids = generate(model, req.prompt, req.max_new_tokens, req.temperature, req.top_k, seed=req.seed)
     print(req.decode(req.prompt) + req.decode(ids))
     return 0

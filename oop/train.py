@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from oop import interface
 from oop.convert import (
     canonical_dtypes,
     canonical_shapes,
@@ -26,12 +27,13 @@ from oop.optim import make_optimizer, make_scheduler
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder
+from shared.run import RunFolder, RunOptions
 from shared.weights import jitter
 
 SIDE = "oop"
 
 
+# -- device and precision --
 def pick_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
@@ -60,9 +62,8 @@ def versions() -> dict[str, str]:
     return {"torch": torch.__version__}
 
 
-def run(
-    cfg: TrainConfig, model_cfg, opts: cli.RunOptions, dataset: data.Dataset | None = None
-) -> dict:
+# -- the loop --
+def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     device = pick_device(cfg.device)
     set_precision(cfg, device)
@@ -70,11 +71,11 @@ def run(
 
 
 def _run(
-    cfg: TrainConfig, model_cfg, opts: cli.RunOptions, ds: data.Dataset, device: torch.device
+    cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, device: torch.device
 ) -> dict:
     module = MODELS[cfg.model]
     dtype = module.DTYPES[cfg.dtype]
-    model = module.init_model(model_cfg, seed=cfg.seed, dtype=cfg.dtype)
+    model = interface.init(module, model_cfg, seed=cfg.seed, dtype=cfg.dtype)  # state inside
     ckpt = None
     if opts.init or opts.resume:
         ckpt = checkpoint.load_weights(
@@ -120,13 +121,13 @@ def _run(
     folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
-    clip = cfg.optimizer.clip_norm
+    step = interface.uniform_step(module, model, optimizer, cfg.optimizer.clip_norm)
     with folder, folder.bar(start) as bar:
         if not opts.resume:  # the first file: from here on, the folder holds this run
             folder.save("init", to_canonical(model), 0)
         t0 = time.perf_counter()
         for k, (x, y) in enumerate(loader, start=start + 1):
-            loss = module.train_step(model, optimizer, x.to(device), y.to(device), clip_norm=clip)
+            loss = step(x.to(device), y.to(device))  # model and optimizer move in place
             scheduler.step()  # once per update, after optimizer.step()
             pending.append(loss)
             if not folder.boundary(k):
@@ -135,7 +136,7 @@ def _run(
             folder.log_losses(k, losses, time.perf_counter() - t0, bar)
             pending = []
             if folder.wants_eval(k):
-                test_loss, accuracy = (float(v) for v in module.evaluate(model, x_test, y_test))
+                test_loss, accuracy = interface.evaluate(module, model, x_test, y_test)
                 folder.log_eval(k, test_loss, accuracy, bar)
             if folder.wants_save(k):
                 folder.save_verified(f"step-{k}", state(k), k)
@@ -148,6 +149,7 @@ def _run(
     }
 
 
+# -- command line --
 @errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)

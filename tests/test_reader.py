@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from shared import registry
 from tools import reader
 from tools.docs_markdown import Links, slug
 
@@ -16,7 +17,7 @@ from tools.docs_markdown import Links, slug
 def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
     written = {p.name for p in site.iterdir()}
     models = reader.twin_names()
-    assert {"mlp", "cnn", "cnn_bn", "cnn_dropout", "rnn", "gpt"} <= set(models)
+    assert models == [*registry.FILES, "layers", "interface"]  # every model, in reading order
     docs = reader.doc_names()
     assert {"architecture", "levels", "traps", "optimizers", "benchmarks", "reading"} <= set(docs)
     assert written == {f"{m}.html" for m in models} | {f"{d}.html" for d in docs} | {
@@ -27,7 +28,7 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
     }
     for m in models:
         text = (site / f"{m}.html").read_text()
-        functional = reader.sections(reader.read(f"functional/models/{m}.py"))
+        functional = reader.sections(reader.read(reader.twin_path("functional", m)))
         # one row per section, a functional and an OOP cell in each, in the files' order
         assert text.count('data-side="functional"') == text.count('data-side="OOP"')
         assert text.count('data-side="functional"') == len(functional)
@@ -47,7 +48,7 @@ def test_each_section_links_the_tests_that_prove_it(site):
     ]
     text = (site / "gpt.html").read_text()
     assert 'href="' in text and ">test_one_adamw_step_and_100_in_float64</a>" in text
-    for model in reader.twin_names():  # every model has its train step proved
+    for model in registry.FILES:  # every model has its train step proved
         assert (model, "train step") in proved, model
 
 
@@ -79,7 +80,9 @@ def test_every_section_is_explained_by_the_models_docs_page(model, site):
     and every heading of the page is an anchor of the built page."""
     title, text = reader.title_and_body(reader.read(f"docs/models/{model}.md"), model)
     _, parts = reader.explanations(text)
-    names = [s.name for s in reader.sections(reader.read(f"functional/models/{model}.py"))[1:]]
+    names = [
+        s.name for s in reader.sections(reader.read(reader.twin_path("functional", model)))[1:]
+    ]
     missing = [n for n in names if reader.explanation_for(n, parts) is None]
     assert missing == [], f"docs/models/{model}.md has no heading for {missing}"
     built = (site / f"{model}.html").read_text()
@@ -158,13 +161,3 @@ def test_heading_anchors_are_githubs():
         == "batchnorm-state-in-state-out--or-buffers"
     )
     assert slug("`nn.GRU` defaults to `batch_first=False`") == "nngru-defaults-to-batch_firstfalse"
-
-
-def test_an_empty_section_says_which_section_serves_it(site):
-    """cnn_bn's OOP file reuses the MLP's loss and step: one import under `evaluate` serves the
-    empty `loss` and `train step` sections, and their cells say so instead of standing blank."""
-    page = (site / "cnn_bn.html").read_text()
-    note = 'class="empty">empty on this side: the code under <b>evaluate</b> serves it too'
-    assert page.count(note) == 2
-    empty = [s for s in reader.sections(reader.read("oop/models/cnn_bn.py")) if not s.code.strip()]
-    assert [s.name for s in empty] == ["loss", "train step"]

@@ -1,6 +1,7 @@
 """The side-by-side reader: `python -m tools.reader` builds a static site under `docs/site/`.
 
-One page per model: the functional twin on the left, the OOP twin on the right, cut at the
+One page per model, and one each for the layers and the interface the models share: the
+functional twin on the left, the OOP twin on the right, cut at the
 section headers both files carry (`# -- config --` ... `# -- evaluate --`) and laid out row by
 row, so corresponding code starts at the same height; each row carries the explanation of the
 model's docs page (`docs/models/NAME.md`) under the `## ` heading that names that section,
@@ -50,7 +51,7 @@ img { max-width: 100%; } pre { overflow-x: auto; } .doc pre, .rest pre, .explain
 nav.pages { float: right; margin: 0 0 1em 1.5em; padding: .5em 1em; border: 1px solid #ccc; }
 .proofs { grid-column: 1 / -1; font-size: .85em; margin: .2em 0 .4em; }
 .code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px;
-  white-space: pre-wrap; } .empty { color: #777; font-style: italic; font-size: .85em; }
+  white-space: pre-wrap; }
 .ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
 @media (max-width: 1000px) {
   .twins, .ladder { grid-template-columns: minmax(0, 1fr); }
@@ -128,17 +129,6 @@ def code_html(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
 
-def cell(section: Section, side: list[Section]) -> str:
-    """A section's code; an empty one says which later section of the file serves it (a model
-    that reuses the MLP's loss and step imports all three under `evaluate`)."""
-    if section.code.strip():
-        return code_html(section.code)
-    later = side[side.index(section) + 1 :]
-    serving = next((s.name for s in later if s.code.strip()), None)
-    where = f": the code under <b>{html.escape(serving)}</b> serves it too" if serving else ""
-    return f'<p class="empty">empty on this side{where}</p>'
-
-
 def title_and_body(markdown: str, default: str) -> tuple[str, str]:
     """A Markdown page's `# ` title and the text below it."""
     m = re.match(r"\s*# (.+)(?:\n|$)", markdown)
@@ -197,7 +187,7 @@ def twin_page(
         for side, href, path in zip(
             ("functional (JAX)", "OOP (PyTorch)"),
             files,
-            (f"functional/models/{name}.py", f"oop/models/{name}.py"),
+            (twin_path("functional", name), twin_path("oop", name)),
             strict=True,
         )
     ]
@@ -221,8 +211,8 @@ def twin_page(
         if new:
             shown.add(found[0])
             rows.append(f'<div class="explain">{render(found[1])}</div>')
-        for side, cells, section in (("functional", left, a), ("OOP", right, b)):
-            rows.append(f'<div class="code" data-side="{side}">{cell(section, cells)}</div>')
+        for side, section in (("functional", a), ("OOP", b)):
+            rows.append(f'<div class="code" data-side="{side}">{code_html(section.code)}</div>')
     rows.append("</div>")
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
@@ -252,11 +242,19 @@ def read(path: str) -> str:
         return f.read()
 
 
+SIDE_TWINS = ("layers", "interface")  # twins beside the models, each with a page of its own
+
+
+def twin_path(side: str, name: str) -> str:
+    """`functional/models/mlp.py`, or `functional/layers.py` for a twin beside the models."""
+    return f"{side}/{name}.py" if name in SIDE_TWINS else f"{side}/models/{name}.py"
+
+
 def twin_names() -> list[str]:
-    """Every model file with twins, in the order the course climbs (`shared.registry`): the mlp
-    first. A file the registry does not name is no model of the package (a test says so)."""
-    return [f for f in registry.FILES
-            if all(os.path.exists(os.path.join(ROOT, side, "models", f"{f}.py"))
+    """Every twin pair with a page: the model files in the order the course climbs
+    (`shared.registry`, the mlp first), then the layers and the interface they share."""
+    return [f for f in (*registry.FILES, *SIDE_TWINS)
+            if all(os.path.exists(os.path.join(ROOT, twin_path(side, f)))
                    for side in ("functional", "oop"))]  # fmt: skip
 
 
@@ -271,7 +269,7 @@ def check_proofs(models: list[str], proved: dict) -> None:
     """A `proves` marker must name a model that has twins and a section its files have."""
     for model, section in proved:
         known = (
-            [s.name for s in sections(read(f"functional/models/{model}.py"))]
+            [s.name for s in sections(read(twin_path("functional", model)))]
             if model in models
             else []
         )
@@ -300,7 +298,7 @@ def build(out: str) -> list[str]:
     for name in models:
         docs_page = f"docs/models/{name}.md"
         text = read(docs_page) if os.path.exists(os.path.join(ROOT, docs_page)) else ""
-        functional, oop = read(f"functional/models/{name}.py"), read(f"oop/models/{name}.py")
+        functional, oop = read(twin_path("functional", name)), read(twin_path("oop", name))
         tests = {
             section: [(os.path.relpath(os.path.join(ROOT, f), out), t) for f, t in found]
             for (model, section), found in proved.items()
@@ -308,7 +306,7 @@ def build(out: str) -> list[str]:
         }
         render = functools.partial(links.render, source=docs_page)
         files = tuple(
-            os.path.relpath(os.path.join(ROOT, side, "models", f"{name}.py"), out)
+            os.path.relpath(os.path.join(ROOT, twin_path(side, name)), out)
             for side in ("functional", "oop")
         )
         write(f"{name}.html", twin_page(name, functional, oop, text, tests, render, files))

@@ -16,11 +16,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-# -- config --
 from shared import data, errors
 from shared.cli import ladder
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
+
+# -- config --
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
 tree_map = jax.tree_util.tree_map

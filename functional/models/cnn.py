@@ -13,26 +13,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-# -- config --
+from functional.layers import make_convs
+from functional.models import mlp
 from shared.config import CNNConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+HAS_STATE = False  # init_model returns the model alone
+STOCHASTIC = False  # the step takes no key
 
 
 # -- model --
-def make_convs(
-    config: CNNConfig, *, key: PRNGKeyArray, dtype, bias: bool = True
-) -> tuple[eqx.nn.Conv2d, ...]:
-    """The two 3x3 convs (padding 1) shared by `cnn`, `cnn_bn` and `cnn_dropout`: C -> width,
-    then width -> 2 * width. `bias=False` before a BatchNorm, which would cancel it."""
-    k0, k1 = jax.random.split(key)
-    c, w = config.in_channels, config.width
-    return (
-        eqx.nn.Conv2d(c, w, 3, padding=1, use_bias=bias, key=k0, dtype=dtype),
-        eqx.nn.Conv2d(w, 2 * w, 3, padding=1, use_bias=bias, key=k1, dtype=dtype),
-    )
-
-
 class CNN(eqx.Module):
     """Two blocks of 3x3 conv (padding 1) -> ReLU -> 2x2 max-pool, then a linear head.
 
@@ -75,10 +67,13 @@ def init_model(config: CNNConfig, *, key: PRNGKeyArray, dtype: str = "float32") 
 
 
 # -- loss --
-# -- train step --
-# -- evaluate --
-# Stateless and deterministic, so these are the MLP's: a vmapped mean cross-entropy, a pure
-# `(params, opt_state, x, y)` step for `jax.jit`, and a jitted (loss, accuracy).
-from functional.models.mlp import evaluate, loss_fn, make_step  # noqa: E402
+# Stateless and deterministic, so the loss, the step and the evaluation are the MLP's.
+loss_fn = mlp.loss_fn  # a vmapped mean cross-entropy
 
-__all__ = ["CNN", "DTYPES", "evaluate", "init_model", "loss_fn", "make_step"]
+
+# -- train step --
+make_step = mlp.make_step  # a pure `(params, opt_state, x, y) -> (params, opt_state, loss)`
+
+
+# -- evaluate --
+evaluate = mlp.evaluate  # a jitted `(loss, accuracy)`

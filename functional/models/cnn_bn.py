@@ -8,10 +8,10 @@ the parameters and the optimizer state. BatchNorm couples the examples of a batc
 per-example model reaches across the `vmap` with named-axis collectives (`lax.pmean` over
 `axis_name="batch"`), as `equinox.nn.BatchNorm` does.
 
-`BatchNorm2d` below is written here, not taken from equinox: equinox's layer normalises
-training batches with its running statistics in its default mode, takes `1 - momentum`,
-stores the biased variance, and debiases at inference in `mode="batch"`, so it does not
-compute what `torch.nn.BatchNorm2d` computes (see docs/traps.md).
+`BatchNorm2d` (in `functional/layers.py`) is written out, not taken from equinox: equinox's
+layer normalises training batches with its running statistics in its default mode, takes
+`1 - momentum`, stores the biased variance, and debiases at inference in `mode="batch"`, so it
+does not compute what `torch.nn.BatchNorm2d` computes (see docs/traps.md).
 """
 
 from __future__ import annotations
@@ -24,67 +24,14 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from functional.models.cnn import make_convs
-
-# -- config --
+from functional.layers import BatchNorm2d, make_convs
 from shared.config import CNNBNConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
-MOMENTUM, EPS = 0.1, 1e-5  # torch.nn.BatchNorm2d's defaults, with torch's meaning of momentum
-
-
-# -- layers --
-class BatchNorm2d(eqx.Module):
-    """`torch.nn.BatchNorm2d(channels)` for one `(C, H, W)` example inside a named `vmap`.
-
-    Training: normalise with the batch's mean and *biased* variance over (batch, H, W), and
-    move the running statistics by `running = (1 - momentum) * running + momentum * batch`,
-    with the *unbiased* variance (`n / (n - 1)`), as torch does. Inference: normalise with the
-    running statistics. `num_batches_tracked` counts training calls, as torch's buffer does.
-
-    **Arguments:**
-
-    - `channels`: C.
-    - `dtype`: of the weight, bias and running statistics.
-    - `axis_name`: the name the caller gives the batch axis of its `jax.vmap`.
-    """
-
-    weight: Float[Array, " channels"]
-    bias: Float[Array, " channels"]
-    index: eqx.nn.StateIndex  # -> (running_mean, running_var, num_batches_tracked)
-    axis_name: str = eqx.field(static=True)
-    state_names: tuple[str, ...] = eqx.field(static=True)  # canonical names of the state
-
-    def __init__(self, channels: int, *, dtype=jnp.float32, axis_name: str = "batch"):
-        self.weight = jnp.ones(channels, dtype)
-        self.bias = jnp.zeros(channels, dtype)
-        count = jnp.zeros((), jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
-        self.index = eqx.nn.StateIndex(
-            (jnp.zeros(channels, dtype), jnp.ones(channels, dtype), count)
-        )
-        self.axis_name = axis_name
-        self.state_names = ("running_mean", "running_var", "num_batches_tracked")
-
-    def __call__(
-        self, x: Float[Array, "channels h w"], state: eqx.nn.State, *, inference: bool
-    ) -> tuple[Float[Array, "channels h w"], eqx.nn.State]:
-        running_mean, running_var, count = state.get(self.index)
-        if inference:
-            mean, var = running_mean, running_var
-        else:
-            mean = jax.lax.pmean(x.mean(axis=(1, 2)), self.axis_name)  # (C,) over batch, H, W
-            var = jax.lax.pmean(((x - mean[:, None, None]) ** 2).mean(axis=(1, 2)), self.axis_name)
-            n = jax.lax.psum(1, self.axis_name) * x.shape[1] * x.shape[2]  # values per channel
-            state = state.set(
-                self.index,
-                (
-                    (1 - MOMENTUM) * running_mean + MOMENTUM * mean,
-                    (1 - MOMENTUM) * running_var + MOMENTUM * var * (n / (n - 1)),
-                    count + 1,
-                ),
-            )
-        y = (x - mean[:, None, None]) / jnp.sqrt(var[:, None, None] + EPS)
-        return y * self.weight[:, None, None] + self.bias[:, None, None], state
+HAS_STATE = True  # init_model returns (model, state): the BatchNorm statistics
+STOCHASTIC = False  # the step takes no key
 
 
 # -- model --

@@ -18,44 +18,15 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from functional.layers import Dropout, make_convs
 from functional.models import mlp
-from functional.models.cnn import make_convs
-
-# -- config --
 from shared.config import CNNDropoutConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+HAS_STATE = False  # init_model returns the model alone
 STOCHASTIC = True  # the step takes a key; the training loop gives update k `fold_in(key, k)`
-
-
-# -- layers --
-class Dropout(eqx.Module):
-    """`torch.nn.Dropout(p)`: in training, zero each value with probability `p` and scale the
-    kept ones by `1 / (1 - p)`; in inference, the identity.
-
-    **Arguments:**
-
-    - `p`: the drop probability.
-
-    Called as `dropout(x, key=key, inference=...)`; `mask` (keep = True) replaces the draw,
-    for tests that feed both sides the same mask.
-    """
-
-    p: float = eqx.field(static=True)
-
-    def __call__(
-        self,
-        x: Float[Array, " n"],
-        *,
-        key: PRNGKeyArray | None,
-        inference: bool,
-        mask: Bool[Array, " n"] | None = None,
-    ) -> Float[Array, " n"]:
-        if inference or self.p == 0.0:
-            return x
-        if mask is None:
-            mask = jax.random.bernoulli(key, 1.0 - self.p, x.shape)  # keep with prob 1 - p
-        return jnp.where(mask, x / (1.0 - self.p), 0.0)
 
 
 # -- model --

@@ -2,7 +2,7 @@
 
 Twin of `oop/models/gpt.py`; read the two side by side. The model sees one sequence `(time,)`
 and `jax.vmap` adds the batch. Every dropout draw takes a key split from the step's key. For
-generation, `init_cache` builds the key/value cache as a pytree of arrays, and `decode` takes
+generation, `init_decode` builds the key/value cache as a pytree of arrays, and `decode` takes
 it in and returns a new one with each token, where the torch twin writes into buffers that its
 modules own. Shapes in comments: T time, C n_embd, nh heads, hs = C / nh, S block_size.
 """
@@ -18,12 +18,14 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from functional.models.cnn_dropout import Dropout
-
-# -- config --
+from functional.layers import Dropout
+from functional.models import mlp
 from shared.config import GPTConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+HAS_STATE = False  # init_model returns the model alone
 STOCHASTIC = True  # the step takes a key; the training loop gives update k `fold_in(key, k)`
 INIT_STD = 0.02  # GPT-2's N(0, 0.02) for every Linear and Embedding weight
 KVCache = tuple[Float[Array, "nh S hs"], Float[Array, "nh S hs"]]
@@ -206,8 +208,8 @@ class GPT(eqx.Module):
 
     def forward(
         self, idx: Int[Array, " T"], caches: list[KVCache] | None, pos, *, key, inference: bool
-    ) -> tuple[list[KVCache] | None, Float[Array, "T vocab"]]:
-        """`T` token ids at positions `pos..pos + T - 1` -> (the caches with them, their logits).
+    ) -> tuple[Float[Array, "T vocab"], list[KVCache] | None]:
+        """`T` token ids at positions `pos..pos + T - 1` -> (their logits, the caches with them).
         Without caches (`None`), a plain causal pass over `idx` from position 0."""
         t = idx.shape[0]
         if t > self.block_size:  # JAX would clamp the position lookup silently; torch raises
@@ -224,18 +226,19 @@ class GPT(eqx.Module):
             x, cache = block(x, cache, pos, key=k, inference=inference)
             new.append(cache)
         x = jax.vmap(self.ln_f)(x)  # (T, C)
-        return (None if caches is None else new), x @ self.wte.weight.T  # tied head: (T, vocab)
+        return x @ self.wte.weight.T, (None if caches is None else new)  # tied head: (T, vocab)
 
     def __call__(
         self, idx: Int[Array, " T"], *, key=None, inference=False
     ) -> Float[Array, "T vocab"]:
         """One sequence of ids -> logits at every position. Training needs a `key` when
         dropout > 0; `inference=True` turns dropout off."""
-        return self.forward(idx, None, 0, key=key, inference=inference)[1]  # (T, vocab)
+        return self.forward(idx, None, 0, key=key, inference=inference)[0]  # (T, vocab)
 
-    def init_cache(self) -> dict:
-        """An empty KV cache for one sequence: per block `(k, v)` zeros `(nh, S, hs)`, the
-        window of tokens read so far `(S,)`, and `pos`, how many of them there are."""
+    def init_decode(self) -> dict:
+        """What `decode` starts from, an empty KV cache for one sequence: per block `(k, v)`
+        zeros `(nh, S, hs)`, the window of tokens read so far `(S,)`, and `pos`, how many of
+        them there are."""
         attn, s = self.blocks[0].attn, self.block_size
         nh, c, dtype = attn.n_head, self.wte.weight.shape[1], self.wte.weight.dtype
         zeros = jnp.zeros((nh, s, c // nh), dtype)
@@ -243,22 +246,21 @@ class GPT(eqx.Module):
         return {"layers": layers, "tokens": jnp.zeros(s, jnp.int32), "pos": jnp.asarray(0)}
 
     def decode(self, cache: dict, token: Int[Array, ""]) -> tuple[dict, Float[Array, " vocab"]]:
-        """One token in, the next token's logits out: cache in, new cache out, dropout off. Past
+        """One token in, the next token's logits out: cache in, new cache out, dropout off, in the
+        order of a `lax.scan` body (`functional.sample` scans it). Past
         `block_size` the window slides by one and the cache is rebuilt from it (every position
         moved), which is what a pass over the last `block_size` tokens gives."""
         s, off = self.block_size, {"key": None, "inference": True}
 
         def append(cache):
             pos = cache["pos"]
-            layers, logits = self.forward(
-                token[None], cache["layers"], pos, key=None, inference=True
-            )
+            logits, layers = self.forward(token[None], cache["layers"], pos, **off)
             tokens = cache["tokens"].at[pos].set(token.astype(jnp.int32))
             return {"layers": layers, "tokens": tokens, "pos": pos + 1}, logits[-1]
 
         def slide(cache):
             tokens = jnp.roll(cache["tokens"], -1).at[s - 1].set(token.astype(jnp.int32))
-            layers, logits = self.forward(tokens, cache["layers"], 0, **off)
+            logits, layers = self.forward(tokens, cache["layers"], 0, **off)
             return {"layers": layers, "tokens": tokens, "pos": cache["pos"]}, logits[-1]
 
         return jax.lax.cond(cache["pos"] < s, append, slide, cache)
@@ -282,7 +284,6 @@ def loss_fn(
 
 
 # -- train step --
-from functional.models import mlp  # noqa: E402  (its step, with this file's loss)
 
 
 def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callable:

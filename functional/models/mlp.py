@@ -16,10 +16,13 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-# -- config --
 from shared.config import MLPConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+HAS_STATE = False  # init_model returns the model alone
+STOCHASTIC = False  # the step takes no key
 
 
 # -- model --

@@ -20,10 +20,14 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
-# -- config --
+from functional.models import mlp
 from shared.config import RNNConfig
 
+# -- config --
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+HAS_STATE = False  # init_model returns the model alone
+STOCHASTIC = False  # the step takes no key
 Carry = Float[Array, " hidden"] | tuple[Float[Array, " hidden"], Float[Array, " hidden"]]
 
 
@@ -73,8 +77,8 @@ def hidden(carry: Carry) -> Float[Array, " hidden"]:
 
 def scan_layer(
     cell: str, w: dict, xs: Float[Array, "time in"], carry: Carry, mask: Bool[Array, " time"]
-) -> tuple[Carry, Float[Array, "time hidden"]]:
-    """One layer over a sequence with `lax.scan`: `(final carry, hidden state at every step)`.
+) -> tuple[Float[Array, "time hidden"], Carry]:
+    """One layer over a sequence with `lax.scan`: `(hidden state at every step, final carry)`.
     Where `mask` is False (padding) the carry passes through unchanged, so the final carry is
     the state after the last real step, and the output is zero: what `pack_padded_sequence`
     and `pad_packed_sequence` give in torch."""
@@ -85,7 +89,8 @@ def scan_layer(
         carry = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, carry)
         return carry, jnp.where(keep, hidden(carry), 0)  # zeros at padding, as in torch
 
-    return jax.lax.scan(step, carry, (xs, mask))
+    carry, hs = jax.lax.scan(step, carry, (xs, mask))  # scan's order: (carry, outputs)
+    return hs, carry
 
 
 def layer_weights(rnn: dict, k: int) -> dict:
@@ -135,8 +140,8 @@ class RNNModel(eqx.Module):
 
     def states(
         self, x: Float[Array, "time in"] | Int[Array, " time"], length: Int[Array, ""] | None = None
-    ) -> tuple[list[Carry], Float[Array, "time hidden"]]:
-        """One sequence -> (each layer's final carry, the top layer's hidden state per step).
+    ) -> tuple[Float[Array, "time hidden"], list[Carry]]:
+        """One sequence -> (the top layer's hidden state per step, each layer's final carry).
         `length` marks steps from it on as padding."""
         xs = jax.vmap(self.embed)(x) if self.embed is not None else x  # (time, in)
         steps = xs.shape[0]
@@ -145,20 +150,20 @@ class RNNModel(eqx.Module):
         for k in range(self.layers):
             width = self.rnn[f"weight_hh_l{k}"].shape[1]
             carry = zero_carry(self.cell, width, xs.dtype)
-            carry, xs = scan_layer(self.cell, layer_weights(self.rnn, k), xs, carry, mask)
+            xs, carry = scan_layer(self.cell, layer_weights(self.rnn, k), xs, carry, mask)
             finals.append(carry)  # xs is now this layer's (time, hidden) output
-        return finals, xs
+        return xs, finals
 
     def __call__(self, x, length=None) -> Float[Array, ""] | Float[Array, "time vocab"]:
         """adding: `(time, 2)` -> the predicted sum, `()`. next-char: `(time,)` ids -> logits
         `(time, vocab)`."""
-        finals, hs = self.states(x, length)
+        hs, finals = self.states(x, length)
         if self.task == "regress":
             return self.head(hidden(finals[-1]))[0]  # the top layer's last real state
         return jax.vmap(self.head)(hs)  # (time, vocab)
 
-    def init_carries(self) -> list[Carry]:
-        """Zero states, one per layer: where generation starts."""
+    def init_decode(self) -> list[Carry]:
+        """What `decode` starts from: zero carries, one per layer."""
         dtype = self.head.weight.dtype
         return [zero_carry(self.cell, self.rnn[f"weight_hh_l{k}"].shape[1], dtype)
                 for k in range(self.layers)]  # fmt: skip
@@ -166,7 +171,8 @@ class RNNModel(eqx.Module):
     def decode(
         self, carries: list[Carry], token: Int[Array, ""]
     ) -> tuple[list[Carry], Float[Array, " vocab"]]:
-        """One character in, the logits of the next out: state in, state out."""
+        """One character in, the logits of the next out: state in, state out, in the order of a
+        `lax.scan` body (`functional.sample` scans it)."""
         x = self.embed(token)  # (width,)
         new = []
         for k, carry in enumerate(carries):
@@ -195,7 +201,6 @@ def loss_fn(model: RNNModel, x, y, lengths: Int[Array, " batch"] | None = None) 
 
 
 # -- train step --
-from functional.models import mlp  # noqa: E402  (its step, with this file's loss)
 
 
 def make_step(optimizer: optax.GradientTransformation, static: PyTree) -> Callable:

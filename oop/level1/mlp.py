@@ -16,12 +16,13 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-# -- config --
 from oop.data import make_loader
 from shared import errors
 from shared.cli import ladder
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
+
+# -- config --
 
 Params = dict  # {"layers": [{"weight": (out, in), "bias": (out,)}, ...]}: canonical names
 

@@ -12,25 +12,18 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-# -- config --
+from oop.layers import make_convs
+from oop.models import mlp
 from shared.config import CNNConfig
 
+# -- config --
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HAS_STATE = False  # no buffers that train() mode moves
+STOCHASTIC = False  # nothing drawn in train() mode
 
 
 # -- model --
-def make_convs(config: CNNConfig, *, dtype: torch.dtype, bias: bool = True) -> nn.ModuleList:
-    """The two 3x3 convs (padding 1) shared by `cnn`, `cnn_bn` and `cnn_dropout`: C -> width,
-    then width -> 2 * width. `bias=False` before a BatchNorm, which would cancel it."""
-    c, w = config.in_channels, config.width
-    return nn.ModuleList(
-        [
-            nn.Conv2d(c, w, 3, padding=1, bias=bias, dtype=dtype),
-            nn.Conv2d(w, 2 * w, 3, padding=1, bias=bias, dtype=dtype),
-        ]
-    )
-
-
 class CNN(nn.Module):
     """Two blocks of 3x3 conv (padding 1) -> ReLU -> 2x2 max-pool, then a linear head.
 
@@ -66,10 +59,13 @@ def init_model(config: CNNConfig, *, seed: int, dtype: str = "float32") -> CNN:
 
 
 # -- loss --
-# -- train step --
-# -- evaluate --
-# Without buffers or randomness these are the MLP's: F.cross_entropy, the zero_grad / backward /
-# step update in place, and (loss, accuracy) under no_grad in eval mode.
-from oop.models.mlp import evaluate, loss_fn, train_step  # noqa: E402
+# Without buffers or randomness, the loss, the step and the evaluation are the MLP's.
+loss_fn = mlp.loss_fn  # F.cross_entropy
 
-__all__ = ["CNN", "DTYPES", "evaluate", "init_model", "loss_fn", "train_step"]
+
+# -- train step --
+train_step = mlp.train_step  # zero_grad / backward / step, in place
+
+
+# -- evaluate --
+evaluate = mlp.evaluate  # (loss, accuracy) under no_grad, in eval mode

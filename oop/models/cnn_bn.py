@@ -16,16 +16,15 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from oop.models.cnn import make_convs
-
-# -- config --
+from oop.layers import BatchNorm2d, make_convs
+from oop.models import mlp
 from shared.config import CNNBNConfig
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# -- config --
 
-# -- layers --
-# torch's own nn.BatchNorm2d (momentum 0.1, eps 1e-5): batch statistics with the biased
-# variance in train(), running ones in eval(), the running variance updated unbiased.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HAS_STATE = True  # buffers that train() mode moves: the BatchNorm statistics
+STOCHASTIC = False  # nothing drawn in train() mode
 
 
 # -- model --
@@ -43,9 +42,7 @@ class CNNBN(nn.Module):
         super().__init__()
         self.convs = make_convs(config, dtype=dtype, bias=False)
         w = config.width
-        self.norms = nn.ModuleList(
-            [nn.BatchNorm2d(w, dtype=dtype), nn.BatchNorm2d(2 * w, dtype=dtype)]
-        )
+        self.norms = nn.ModuleList([BatchNorm2d(w, dtype=dtype), BatchNorm2d(2 * w, dtype=dtype)])
         self.pool = nn.MaxPool2d(2, stride=2)
         self.head = nn.Linear(config.head_features, config.out_features, dtype=dtype)
         self.image_shape = config.image_shape
@@ -64,8 +61,14 @@ def init_model(config: CNNBNConfig, *, seed: int, dtype: str = "float32") -> CNN
 
 
 # -- loss --
-# -- train step --
-# -- evaluate --
-from oop.models.mlp import evaluate, loss_fn, train_step  # noqa: E402
+# The MLP's: train_step calls model.train() (the norms use the batch and move their buffers),
+# evaluate calls model.eval() (they use the buffers), and that is all BatchNorm needs.
+loss_fn = mlp.loss_fn
 
-__all__ = ["CNNBN", "DTYPES", "evaluate", "init_model", "loss_fn", "train_step"]
+
+# -- train step --
+train_step = mlp.train_step
+
+
+# -- evaluate --
+evaluate = mlp.evaluate

@@ -14,25 +14,15 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from oop.models.cnn import make_convs
-
-# -- config --
+from oop.layers import Dropout, make_convs
+from oop.models import mlp
 from shared.config import CNNDropoutConfig
 
+# -- config --
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-# -- layers --
-class Dropout(nn.Dropout):
-    """`nn.Dropout(p)`, plus `mask`: when set (a boolean `(batch, n)` tensor, keep = True) and
-    in training mode, it replaces the random draw. For tests only; None in normal use."""
-
-    mask: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.mask is None:
-            return super().forward(x)  # torch's own: draws from the global generator
-        return torch.where(self.mask, x / (1.0 - self.p), torch.zeros_like(x))
+HAS_STATE = False  # no buffers that train() mode moves
+STOCHASTIC = True  # train() mode draws masks from torch's global generator
 
 
 # -- model --
@@ -66,9 +56,13 @@ def init_model(config: CNNDropoutConfig, *, seed: int, dtype: str = "float32") -
 
 
 # -- loss --
-# -- train step --
-# -- evaluate --
 # The MLP's: train_step calls model.train() (masks on), evaluate calls model.eval() (off).
-from oop.models.mlp import evaluate, loss_fn, train_step  # noqa: E402
+loss_fn = mlp.loss_fn
 
-__all__ = ["CNNDropout", "DTYPES", "Dropout", "evaluate", "init_model", "loss_fn", "train_step"]
+
+# -- train step --
+train_step = mlp.train_step
+
+
+# -- evaluate --
+evaluate = mlp.evaluate

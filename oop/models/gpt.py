@@ -2,7 +2,7 @@
 
 Twin of `functional/models/gpt.py`; read the two side by side. The modules take a batch
 `(B, T)` from the start. Dropout draws from torch's global generator in `train()` mode. For
-generation, `reset_cache` gives every attention layer key/value buffers and `decode` writes
+generation, `reset_decode` gives every attention layer key/value buffers and `decode` writes
 into them in place, token after token, where the functional twin returns a new cache pytree.
 Shapes in comments: B batch, T time, C n_embd, nh heads, hs = C / nh, S block_size.
 """
@@ -16,10 +16,15 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-# -- config --
+from oop.layers import Dropout
+from oop.models import mlp
 from shared.config import GPTConfig
 
+# -- config --
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HAS_STATE = False  # no buffers that train() mode moves
+STOCHASTIC = True  # train() mode draws masks from torch's global generator
 INIT_STD = 0.02  # GPT-2's N(0, 0.02) for every Linear and Embedding weight
 
 
@@ -40,8 +45,8 @@ class CausalSelfAttention(nn.Module):
         self.k_proj = nn.Linear(c, c, bias=config.bias, dtype=dtype)
         self.v_proj = nn.Linear(c, c, bias=config.bias, dtype=dtype)
         self.out_proj = nn.Linear(c, c, bias=config.bias, dtype=dtype)
-        self.attn_drop = nn.Dropout(config.dropout)
-        self.resid_drop = nn.Dropout(config.dropout)
+        self.attn_drop = Dropout(config.dropout)
+        self.resid_drop = Dropout(config.dropout)
         self.n_head, self.sdpa = config.n_head, sdpa
         s = config.block_size
         # True = may attend: SDPA's polarity (nn.MultiheadAttention's attn_mask is the opposite)
@@ -86,7 +91,7 @@ class MLP(nn.Module):
         c = config.n_embd
         self.fc = nn.Linear(c, 4 * c, bias=config.bias, dtype=dtype)
         self.proj = nn.Linear(4 * c, c, bias=config.bias, dtype=dtype)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(self, x: Float[Tensor, "B T C"]) -> Float[Tensor, "B T C"]:
         return self.drop(self.proj(F.gelu(self.fc(x))))  # (B, T, 4C) inside
@@ -127,7 +132,7 @@ class GPT(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(config.vocab_size, config.n_embd, dtype=dtype)
         self.wpe = nn.Embedding(config.block_size, config.n_embd, dtype=dtype)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             Block(config, dtype=dtype, sdpa=sdpa) for _ in range(config.n_layer)
         )
@@ -147,7 +152,7 @@ class GPT(nn.Module):
     def forward(
         self, idx: Int[Tensor, "B T"], pos: int | None = None
     ) -> Float[Tensor, "B T vocab"]:
-        """Token ids -> logits at every position. With `pos` (after `reset_cache`), `idx` are
+        """Token ids -> logits at every position. With `pos` (after `reset_decode`), `idx` are
         positions `pos..pos + T - 1` and every attention layer adds them to its cache."""
         t = idx.shape[1]
         if (pos or 0) + t > self.block_size:
@@ -158,8 +163,9 @@ class GPT(nn.Module):
             x = block(x, pos)
         return F.linear(self.ln_f(x), self.wte.weight)  # tied head: (B, T, vocab)
 
-    def reset_cache(self, batch: int = 1) -> None:
-        """Empty key/value buffers in every attention layer, for `batch` sequences."""
+    def reset_decode(self, batch: int = 1) -> None:
+        """Before `decode`: empty key/value buffers in every attention layer, for `batch`
+        sequences."""
         for block in self.blocks:
             block.attn.reset_cache(batch)
         self.tokens = self.wte.weight.new_zeros(batch, self.block_size, dtype=torch.long)
@@ -193,7 +199,6 @@ def loss_fn(model: GPT, x: Int[Tensor, "B T"], y: Int[Tensor, "B T"]) -> Float[T
 
 
 # -- train step --
-from oop.models import mlp  # noqa: E402  (its step, with this file's loss)
 
 
 def train_step(model: GPT, optimizer, x: Tensor, y: Tensor, *, clip_norm=None) -> Tensor:

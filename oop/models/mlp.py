@@ -13,10 +13,13 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-# -- config --
 from shared.config import MLPConfig
 
+# -- config --
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HAS_STATE = False  # no buffers that train() mode moves
+STOCHASTIC = False  # nothing drawn in train() mode
 
 
 # -- model --

@@ -15,10 +15,14 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# -- config --
+from oop.models import mlp
 from shared.config import RNNConfig
 
+# -- config --
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HAS_STATE = False  # no buffers that train() mode moves
+STOCHASTIC = False  # nothing drawn in train() mode
 FUSED = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
 
@@ -26,9 +30,9 @@ CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
 # -- layers --
 def cell_loop(
     model: RNNModel, x: Tensor, lengths: Tensor | None = None
-) -> tuple[list[Tensor], Float[Tensor, "batch time hidden"]]:
-    """What the fused call computes, step by step: `(each layer's final state, top layer's h
-    per step)`; a state is `h`, or `(h, c)` for the LSTM. Each layer is an `nn.*Cell` holding
+) -> tuple[Float[Tensor, "batch time hidden"], list[Tensor]]:
+    """What the fused call computes, step by step: `(top layer's h per step, each layer's final
+    state)`; a state is `h`, or `(h, c)` for the LSTM. Each layer is an `nn.*Cell` holding
     the fused module's weights of that layer; a padded step leaves the state unchanged and
     outputs zeros, as packing does."""
     rnn, xs = model.rnn, model.embed(x) if model.embed is not None else x  # (batch, time, in)
@@ -56,7 +60,7 @@ def cell_loop(
             outputs.append(torch.where(keep, h, 0.0))  # zeros at padding, as pad_packed gives
         xs = torch.stack(outputs, dim=1)  # (batch, time, hidden): the next layer's input
         finals.append(state)  # h, or (h, c) for the LSTM
-    return finals, xs
+    return xs, finals
 
 
 # -- model --
@@ -83,13 +87,14 @@ class RNNModel(nn.Module):
             first, config.width, num_layers=config.layers, batch_first=True, dtype=dtype
         )
         self.head = nn.Linear(config.width, config.out_features, dtype=dtype)
+        self.decode_state = None  # what decode has read: set by reset_decode and decode
 
     def states(
         self, x: Tensor, lengths: Tensor | None = None
-    ) -> tuple[Tensor | tuple[Tensor, Tensor], Float[Tensor, "batch time hidden"]]:
-        """(the fused module's final state, `h_n` `(layers, batch, hidden)` or `(h_n, c_n)` for
-        the LSTM, after each sequence's last real step; the top layer's h per step, zeros at
-        padded steps)."""
+    ) -> tuple[Float[Tensor, "batch time hidden"], Tensor | tuple[Tensor, Tensor]]:
+        """(the top layer's h per step, zeros at padded steps; the fused module's final state,
+        `h_n` `(layers, batch, hidden)` or `(h_n, c_n)` for the LSTM, after each sequence's last
+        real step), in the order torch's own modules return them."""
         xs = self.embed(x) if self.embed is not None else x  # (batch, time, in)
         if lengths is None:
             out, last = self.rnn(xs)
@@ -97,22 +102,30 @@ class RNNModel(nn.Module):
             packed = pack_padded_sequence(xs, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, last = self.rnn(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=xs.shape[1])
-        return last, out
+        return out, last
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """adding: `(batch, time, 2)` -> predicted sums `(batch,)`. next-char: `(batch, time)`
         ids -> logits `(batch, time, vocab)`."""
-        last, out = self.states(x, lengths)
+        out, last = self.states(x, lengths)
         h_n = last[0] if self.cell == "lstm" else last  # (layers, batch, hidden)
         if self.task == "regress":
             return self.head(h_n[-1])[:, 0]  # the top layer's last real state
         return self.head(out)
 
-    def decode(self, token: Int[Tensor, " batch"], state=None) -> tuple[object, Tensor]:
-        """One character per sequence in, the logits of the next out; `state` (None: zeros)
-        is the fused module's `h` (or `(h, c)`), returned updated."""
-        out, state = self.rnn(self.embed(token)[:, None], state)  # (batch, 1, hidden)
-        return state, self.head(out[:, 0])  # (batch, vocab)
+    def reset_decode(self, batch: int = 1) -> None:
+        """Before `decode`: forget what was read (the state starts at zeros, as torch's modules
+        start from `None`). `batch` is taken for the GPT's sake; the state's shape follows the
+        first token."""
+        self.decode_state = None
+
+    @torch.no_grad()
+    def decode(self, token: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
+        """One character per sequence in, the logits of the next out; the fused module's `h`
+        (or `(h, c)`) stays in `self.decode_state`, replaced at each call, as the GPT keeps its
+        caches."""
+        out, self.decode_state = self.rnn(self.embed(token)[:, None], self.decode_state)
+        return self.head(out[:, 0])  # (batch, vocab)
 
 
 def init_model(config: RNNConfig, *, seed: int, dtype: str = "float32") -> RNNModel:
@@ -135,7 +148,6 @@ def loss_fn(
 
 
 # -- train step --
-from oop.models import mlp  # noqa: E402  (its step, with this file's loss)
 
 
 def train_step(
