@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rounding
-from rounding import F64_TOL
-from twins import PAIRS, OOPLevel1, OOPLevel2, cast, trainer
+from pairs import F64_TOL, cast
+from twins import PAIRS, OOPLevel1, OOPLevel2, trainer
 
 import oop.level1.mlp as o1
 import shared.level0.mlp as l0
