@@ -231,13 +231,13 @@ class OOPLevel2:
         return canonical(self.model)
 
 
-# Each neighbouring pair on the ladder, on each side, and the two level-2 twins.
+# Each neighbouring pair on the ladder, on each side. The two level-2 twins are the MLP's
+# twin pair, built by tests/pairs.py like every other model's (tests/test_mlp.py).
 PAIRS = {
     "level0-functional.level1": (Level0, FunctionalLevel1),
     "functional.level1-functional.models": (FunctionalLevel1, FunctionalLevel2),
     "level0-oop.level1": (Level0, OOPLevel1),
     "oop.level1-oop.models": (OOPLevel1, OOPLevel2),
-    "functional.models-oop.models": (FunctionalLevel2, OOPLevel2),
 }
 
 
