@@ -243,16 +243,23 @@ def run_oop(
 
 
 # -- both loops from one TrainConfig, through the package's factories --
+def make_step(name: str, config, tx, dtype: str):
+    """The model's functional step for the optax transformation `tx`, compiled as its row says
+    (a trap's naive port is an optax chain no TrainConfig describes)."""
+    module = functional.models.MODELS[name]
+    with jax.enable_x64(dtype == "float64"):
+        template = fconvert.with_state(fconvert.skeleton(module.init_model, config, dtype=dtype))
+        static = eqx.partition(template[0], fconvert.is_array_or_shape)[1]
+    return TWINS[name].jit(module.make_step(tx, static))
+
+
 @functools.cache
 def compiled_step(name: str, config, cfg: TrainConfig):
     """`(tx, step)` for `cfg`'s optimizer and schedule, compiled once per setting and shared
     by every run that uses it (the twins' run and its rounding controls)."""
     with jax.enable_x64(cfg.dtype == "float64"):
-        model = functional.models.MODELS[name]
-        template = fconvert.with_state(fconvert.skeleton(model.init_model, config, dtype=cfg.dtype))
-        static = eqx.partition(template[0], fconvert.is_array_or_shape)[1]
         tx = foptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
-        return tx, TWINS[name].jit(model.make_step(tx, static))
+    return tx, make_step(name, config, tx, cfg.dtype)
 
 
 Trainer = Callable[[Weights, Sequence[tuple]], Run]
