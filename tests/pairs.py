@@ -74,6 +74,11 @@ def _host(x) -> np.ndarray:
     return np.asarray(x.detach() if isinstance(x, torch.Tensor) else x, np.float64)
 
 
+def _nan_first_max(gaps: list[float]) -> float:
+    """The largest gap, NaN if any is (Python's `max` would skip a NaN that is not first)."""
+    return float(np.max(gaps, initial=0.0))
+
+
 def max_abs_diff(a, b) -> float:
     """The largest |a - b|, in float64. Two weight sets (canonical dicts, JAX pytrees, equinox
     or torch modules) are compared by canonical name, and their names must agree; two tuples
@@ -82,9 +87,9 @@ def max_abs_diff(a, b) -> float:
     if _is_weights(a) or _is_weights(b):
         a, b = canonical(a), canonical(b)
         assert a.keys() == b.keys(), f"different weights: {sorted(a.keys() ^ b.keys())}"
-        return max((max_abs_diff(a[k], b[k]) for k in a), default=0.0)
+        return _nan_first_max([max_abs_diff(a[k], b[k]) for k in a])
     if isinstance(a, tuple) and isinstance(b, tuple):
-        return max(max_abs_diff(x, y) for x, y in zip(a, b, strict=True))
+        return _nan_first_max([max_abs_diff(x, y) for x, y in zip(a, b, strict=True)])
     return float(np.max(np.abs(_host(a) - _host(b)), initial=0.0))
 
 
