@@ -179,6 +179,45 @@ def pair(name: str, config, weights: Weights, dtype: str = "float64"):
     return functional_model(name, config, weights, dtype), oop_model(name, config, weights, dtype)
 
 
+# -- one forward and backward pass on each side --
+@dataclass(frozen=True)
+class Pass:
+    """One side's forward and backward pass on one batch, in training mode."""
+
+    outputs: np.ndarray  # the model's outputs for the batch (logits, or an RNN's predictions)
+    loss: float
+    grads: Weights  # d loss / d every weight, by canonical name
+    model: object  # the side's model the pass ran on (equinox, or nn.Module with its .grad)
+
+
+@eqx.filter_jit
+def _functional_pass(loss_fn, model, x, y, *rest):
+    """Outputs, loss and gradients in one compilation (`loss_fn` is static)."""
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(model, x, y, *rest)
+    return jax.vmap(model)(x, *rest), loss, grads
+
+
+def forward_and_backward(
+    name: str, config, weights: Weights, batch: tuple, dtype: str = "float64"
+) -> tuple[Pass, Pass]:
+    """Both twins of a model without state from the same `weights` on one batch `(x, y, *rest)`
+    (`rest`: an RNN's lengths): `(functional, oop)` outputs, loss and every gradient."""
+    assert not TWINS[name].state, f"{name}: its pass threads a state, which this does not"
+    batch = _floats_in(batch, dtype)
+    with jax.enable_x64(dtype == "float64"):
+        model = functional_model(name, config, weights, dtype)
+        out, loss, grads = _functional_pass(functional.models.MODELS[name].loss_fn, model, *batch)
+        f = Pass(np.asarray(out), float(loss), fconvert.to_canonical(grads), model)
+    module = oop_model(name, config, weights, dtype)
+    x, y, *rest = map(torch.from_numpy, batch)
+    with torch.no_grad():
+        out = module(x, *rest).numpy()
+    loss = oop.models.MODELS[name].loss_fn(module, x, y, *rest)
+    loss.backward()
+    grads = {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
+    return f, Pass(out, loss.item(), grads, module)
+
+
 # -- the two training loops --
 @dataclass(frozen=True)
 class Trajectory:

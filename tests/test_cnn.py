@@ -5,27 +5,21 @@ facts the docs state: NCHW batches, conv weights `(out, in, 3, 3)`, torch's `(ou
 
 from __future__ import annotations
 
-import equinox as eqx
-import jax
 import numpy as np
 import pytest
 import rounding
-import torch
 from pairs import (
     F64_TOL,
     batches_of,
-    canonical,
     cast,
+    forward_and_backward,
     functional_model,
     initial_weights,
-    max_abs_diff,
     oop_model,
     trainers,
 )
 
-import functional.models.cnn as fcnn
 import oop.convert as oconvert
-import oop.models.cnn as ocnn
 from shared import data
 from shared.config import CNNConfig, TrainConfig
 from shared.optim import OptimizerSpec
@@ -57,26 +51,16 @@ def test_canonical_names_shapes_and_layouts(setup):
 def test_forward_loss_and_gradients(setup, dtype):
     ds, config, weights = setup
     x, y = ds.x_train[:BATCH].astype(dtype), ds.y_train[:BATCH]
-    with jax.enable_x64(dtype == "float64"):
-        model = functional_model("cnn", config, weights, dtype)
-        logits_f = np.asarray(eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x))
-        loss_f, grads_f = eqx.filter_jit(eqx.filter_value_and_grad(fcnn.loss_fn))(model, x, y)
-        grads_f = canonical(grads_f)
-    torch_model = oop_model("cnn", config, weights, dtype)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    logits_o = torch_model(xt).detach().numpy()
-    loss_o = ocnn.loss_fn(torch_model, xt, yt)
-    loss_o.backward()
-    grads_o = {k: p.grad.numpy() for k, p in torch_model.named_parameters()}
+    f, o = forward_and_backward("cnn", config, weights, (x, y), dtype)
     if dtype == "float64":
-        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in grads_o})
+        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in o.grads})
     else:  # from float32's unit roundoff and the values' size (tests/rounding.py)
         bounds = rounding.classifier_bounds(oop_model("cnn", config, weights, "float32"), x, y)
-    rounding.assert_within({"": np.abs(logits_f.astype(np.float64) - logits_o)},
+    rounding.assert_within({"": np.abs(f.outputs.astype(np.float64) - o.outputs)},
                            {"": bounds.logits}, "logits")  # fmt: skip
-    assert max_abs_diff(loss_f, loss_o) <= bounds.loss
-    assert grads_f.keys() == grads_o.keys()
-    diff = {k: np.abs(grads_f[k].astype(np.float64) - grads_o[k]) for k in grads_f}
+    assert abs(f.loss - o.loss) <= bounds.loss
+    assert f.grads.keys() == o.grads.keys()
+    diff = {k: np.abs(f.grads[k].astype(np.float64) - o.grads[k]) for k in f.grads}
     rounding.assert_within(diff, bounds.grads, "d loss / d")
 
 

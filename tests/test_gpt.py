@@ -17,7 +17,16 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from pairs import F64_TOL, batches_of, cast, initial_weights, max_abs_diff, pair, trainers
+from pairs import (
+    F64_TOL,
+    batches_of,
+    cast,
+    forward_and_backward,
+    initial_weights,
+    max_abs_diff,
+    pair,
+    trainers,
+)
 from pairs import functional_model as functional_twin
 
 import functional.convert as fconvert
@@ -126,15 +135,9 @@ def test_a_later_token_never_changes_earlier_logits():
 @pytest.mark.proves("gpt", "model", "loss")
 def test_every_gradient_agrees_and_the_tied_matrix_sums_both_uses():
     x, y = tokens((BATCH, CFG.block_size)), tokens((BATCH, CFG.block_size), seed=1)
-    with jax.enable_x64(True):
-        loss_f, grads = eqx.filter_jit(eqx.filter_value_and_grad(fgpt.loss_fn))(
-            functional_model(), x, y
-        )
-        grads = fconvert.to_canonical(grads)
-    torch_model = oop_model()
-    loss_o = ogpt.loss_fn(torch_model, torch.from_numpy(x), torch.from_numpy(y))
-    loss_o.backward()
-    assert abs(float(loss_f) - loss_o.item()) <= F64_TOL
+    f, o = forward_and_backward("gpt", CFG, weights(), (x, y))
+    grads, torch_model = f.grads, o.model  # the nn.Module holds its gradients in .grad
+    assert abs(f.loss - o.loss) <= F64_TOL
     for name, p in torch_model.named_parameters():
         assert max_abs_diff(grads[name], p.grad) <= F64_TOL, name
     # the key bias shifts every score of a query equally, and softmax ignores the shift

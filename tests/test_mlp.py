@@ -8,16 +8,11 @@ tests/test_ladder.py's.
 
 from __future__ import annotations
 
-import equinox as eqx
-import jax
 import numpy as np
 import pytest
 import rounding
-import torch
-from pairs import F64_TOL, batches_of, canonical, cast, functional_model, oop_model, trainers
+from pairs import F64_TOL, batches_of, cast, forward_and_backward, oop_model, trainers
 
-import functional.models.mlp as fmlp
-import oop.models.mlp as omlp
 import shared.level0.mlp as l0
 from shared.config import MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
@@ -47,38 +42,23 @@ def setup(digits):
     return digits, config, l0.init(config, seed=0)
 
 
-def gradients(config, weights, x, y, dtype):
-    """Logits, loss and canonical gradients of both twins on one batch."""
-    with jax.enable_x64(dtype == "float64"):
-        model = functional_model("mlp", config, weights, dtype)
-        logits_f = np.asarray(eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x))
-        loss_f, grads_f = eqx.filter_jit(eqx.filter_value_and_grad(fmlp.loss_fn))(model, x, y)
-    torch_model = oop_model("mlp", config, weights, dtype)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    with torch.no_grad():
-        logits_o = torch_model(xt).numpy()
-    loss_o = omlp.loss_fn(torch_model, xt, yt)
-    loss_o.backward()
-    grads_o = {k: p.grad.numpy() for k, p in torch_model.named_parameters()}
-    return (logits_f, float(loss_f), canonical(grads_f)), (logits_o, loss_o.item(), grads_o)
-
-
 @pytest.mark.proves("mlp", "model", "loss")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_forward_loss_and_gradients(dtype, setup):
     """Logits, loss and every gradient, on one batch."""
     ds, config, weights = setup
     x, y = ds.x_train[:BATCH].astype(dtype), ds.y_train[:BATCH]
-    (la, lossa, ga), (lb, lossb, gb) = gradients(config, weights, x, y, dtype)
+    f, o = forward_and_backward("mlp", config, weights, (x, y), dtype)
     if dtype == "float64":
-        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in gb})
+        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in o.grads})
     else:  # from float32's unit roundoff and the values' size (tests/rounding.py)
         bounds = rounding.classifier_bounds(oop_model("mlp", config, weights, "float32"), x, y)
-    rounding.assert_within({"": np.abs(la.astype(np.float64) - lb)}, {"": bounds.logits}, "logits")
-    loss = abs(lossa - lossb)
+    logits = np.abs(f.outputs.astype(np.float64) - o.outputs)
+    rounding.assert_within({"": logits}, {"": bounds.logits}, "logits")
+    loss = abs(f.loss - o.loss)
     assert loss <= bounds.loss, f"losses differ by {loss:.3e} > {bounds.loss:.1e}"
-    assert set(ga) == set(gb) == set(config.weight_shapes())
-    diff = {k: np.abs(ga[k].astype(np.float64) - gb[k]) for k in ga}
+    assert set(f.grads) == set(o.grads) == set(config.weight_shapes())
+    diff = {k: np.abs(f.grads[k].astype(np.float64) - o.grads[k]) for k in f.grads}
     rounding.assert_within(diff, bounds.grads, "d loss / d")  # names the weight and element
 
 
@@ -89,7 +69,7 @@ def first_update(setup):
     x, y = batches_of(ds.x_train, ds.y_train, BATCH, 1, "float64")[0]
     start = cast(weights, "float32")  # the float32 weights both sides start from, exactly
     model = oop_model("mlp", config, start, "float32")
-    _, (_, _, grads) = gradients(config, cast(start, "float64"), x, y, "float64")
+    grads = forward_and_backward("mlp", config, cast(start, "float64"), (x, y))[1].grads
     return grads, rounding.classifier_bounds(model, x, y).grads
 
 
