@@ -1,42 +1,23 @@
 """Both sides' training loops, built from one `TrainConfig` by the package's own factories, on a
 small problem, recording what the optimizer tests compare after every update.
 
-The loops are the ones `functional/train.py` and `oop/train.py` run (the same factories, step
-functions and schedule handling), minus files and evaluation, so a test can afford dozens of
-optimizer x schedule combinations. The functional step compiles with `quick_jit`
-(tests/quick.py): most of these tests' time is compilation.
+The loops are `tests/pairs.py`'s, which run the package's step functions, optimizers and
+schedulers as `functional/train.py` and `oop/train.py` do, minus files and evaluation, so a
+test can afford dozens of optimizer x schedule combinations. The functional step compiles with
+`quick_jit` (tests/quick.py): most of these tests' time is compilation.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
-import equinox as eqx
-import jax
-import numpy as np
-import torch
-from quick import quick_jit
+from pairs import EVERY_UPDATE, Run, Weights, cast, functional_trainer, max_abs_diff, oop_trainer
 
-import functional.convert as fconvert
-import functional.models.mlp as fmlp
-import functional.optim as foptim
-import oop.convert as oconvert
-import oop.models.mlp as omlp
-import oop.optim as ooptim
 import shared.level0.mlp as l0
 from shared import data
 from shared.config import MLPConfig, TrainConfig
 
 BATCH = 32
-Weights = dict[str, np.ndarray]
-
-
-@dataclass
-class Trajectory:
-    losses: np.ndarray  # (steps,) the loss of each update
-    weights: list[Weights]  # canonical weights after each update
-    opt_state: Weights  # canonical optimizer state after the last update
 
 
 @functools.cache
@@ -48,46 +29,21 @@ def problem(steps: int) -> tuple[MLPConfig, Weights, tuple]:
     return config, l0.init(config, seed=0), tuple(next(batches) for _ in range(steps))
 
 
-def functional_run(cfg: TrainConfig) -> Trajectory:
+def functional_run(cfg: TrainConfig) -> Run:
+    """The functional MLP under `cfg`: every update's loss and weights, the optimizer state."""
     config, weights, batches = problem(cfg.steps)
-    with jax.enable_x64(cfg.dtype == "float64"):
-        model = fconvert.skeleton(fmlp.init_model, config, dtype=cfg.dtype)
-        model = fconvert.from_canonical(model, {k: v.astype(cfg.dtype) for k, v in weights.items()})
-        params, static = eqx.partition(model, eqx.is_array)
-        tx = foptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
-        state = tx.init(params)
-        step = quick_jit(fmlp.make_step(tx, static))
-        losses, out = [], []
-        for x, y in batches:
-            params, state, loss = step(params, state, x.astype(cfg.dtype), y)
-            losses.append(float(loss))
-            out.append(fconvert.to_canonical(params))
-        return Trajectory(np.array(losses), out, fconvert.opt_state_to_canonical(state, cfg.steps))
+    train = functional_trainer("mlp", config, cfg, at=EVERY_UPDATE, opt_state=True)
+    return train(cast(weights, cfg.dtype), batches)
 
 
-def oop_run(cfg: TrainConfig) -> Trajectory:
+def oop_run(cfg: TrainConfig) -> Run:
+    """The torch MLP under `cfg`: every update's loss and weights, the optimizer state."""
     config, weights, batches = problem(cfg.steps)
-    dtype = omlp.DTYPES[cfg.dtype]
-    model = omlp.init_model(config, seed=0, dtype=cfg.dtype)
-    oconvert.from_canonical(model, {k: v.astype(cfg.dtype) for k, v in weights.items()})
-    optimizer = ooptim.make_optimizer(cfg.optimizer, model.named_parameters())
-    scheduler = ooptim.make_scheduler(cfg.optimizer, cfg.schedule, optimizer, cfg.steps)
-    losses, out = [], []
-    for x, y in batches:
-        xt, yt = torch.as_tensor(x, dtype=dtype), torch.as_tensor(y)
-        loss = omlp.train_step(model, optimizer, xt, yt, clip_norm=cfg.optimizer.clip_norm)
-        scheduler.step()
-        losses.append(float(loss))
-        out.append(oconvert.to_canonical(model))
-    return Trajectory(
-        np.array(losses), out, oconvert.optimizer_to_canonical(model, optimizer, cfg.steps)
-    )
+    train = oop_trainer("mlp", config, cfg, at=EVERY_UPDATE, opt_state=True)
+    return train(cast(weights, cfg.dtype), batches)
 
 
-def max_weight_gap(a: list[Weights], b: list[Weights]) -> float:
+def max_weight_gap(a: Run, b: Run) -> float:
     """The largest |Δ| over every weight after every update."""
-    return max(
-        float(np.max(np.abs(x[k].astype(np.float64) - y[k])))
-        for x, y in zip(a, b, strict=True)
-        for k in x
-    )
+    assert a.at.keys() == b.at.keys() == set(range(1, len(a.losses) + 1))
+    return max(max_abs_diff(a.at[k], b.at[k]) for k in a.at)

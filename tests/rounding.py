@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pairs import F64_TOL, Trajectory, max_abs_diff
 
 from shared import compare, data
 from shared.weights import jitter
 
 U32 = 2.0**-24  # float32's unit roundoff: a correctly rounded operation errs by at most this
-F64_TOL = 1e-10  # float64 proves equality: rounding is 1e-16 per operation, 1e-10 catches bugs
 
 # The factor between the twins' gap and the largest control gap. The twins and each control are
 # draws of one chaotic process, so their ratio scatters. Measured over every float32 trajectory
@@ -230,12 +230,6 @@ def assert_within(diff: dict, bound: dict, what: str) -> None:
 
 
 # -- trajectories --
-@dataclass(frozen=True)
-class Trajectory:
-    losses: np.ndarray  # one per update
-    weights: dict[str, np.ndarray]  # canonical, at the end (weights and any state)
-
-
 # A side's training: (start weights, batches) -> Trajectory. Build it once (its compiled step
 # with it) so that the twins' run and the controls share one compilation.
 Trainer = Callable[[dict, Sequence[tuple]], Trajectory]
@@ -248,14 +242,7 @@ class Gap:
 
     @staticmethod
     def between(a: Trajectory, b: Trajectory) -> Gap:
-        assert a.weights.keys() == b.weights.keys(), sorted(a.weights.keys() ^ b.weights.keys())
-        loss = float(np.max(np.abs(a.losses.astype(np.float64) - b.losses)))
-        w = max(_max_diff(a.weights[k], b.weights[k]) for k in a.weights)
-        return Gap(loss, w)
-
-
-def _max_diff(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+        return Gap(max_abs_diff(a.losses, b.losses), max_abs_diff(a.weights, b.weights))
 
 
 def perturbed(weights: dict, batches: Sequence[tuple], seed: int):

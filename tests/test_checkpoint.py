@@ -10,7 +10,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from twins import canonical, cast
+from pairs import canonical, cast
 
 import functional.convert as fconvert
 import functional.models.mlp as f2

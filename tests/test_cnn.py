@@ -5,26 +5,24 @@ facts the docs state: NCHW batches, conv weights `(out, in, 3, 3)`, torch's `(ou
 
 from __future__ import annotations
 
-import functools
-
-import equinox as eqx
-import jax
 import numpy as np
 import pytest
 import rounding
-import torch
-from quick import run_jit
-from rounding import F64_TOL
-from twins import functional_trainer, oop_trainer
+from pairs import (
+    F64_TOL,
+    batches_of,
+    cast,
+    forward_and_backward,
+    functional_model,
+    initial_weights,
+    oop_model,
+    trainers,
+)
 
-import functional.convert as fconvert
-import functional.models.cnn as fcnn
-import functional.optim as foptim
 import oop.convert as oconvert
-import oop.models.cnn as ocnn
 from shared import data
-from shared.config import CNNConfig
-from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.config import CNNConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
 # float64 twins agree to rounding (measured: 9e-16 at most): F64_TOL. float32: a forward pass
 # and its gradients within bounds from the values' size, a trajectory against the rounding
@@ -36,32 +34,16 @@ STEPS, BATCH = 100, 64
 def setup():
     ds = data.load("digits")
     config = CNNConfig.for_data(ds, width=8)
-    with jax.enable_x64(True):
-        model = fcnn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
-        weights = fconvert.to_canonical(model)
-    return ds, config, weights
-
-
-def functional_model(config, weights, dtype):
-    model = fconvert.skeleton(fcnn.init_model, config, dtype=dtype)
-    return fconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights.items()})
-
-
-def oop_model(config, weights, dtype):
-    model = ocnn.init_model(config, seed=1, dtype=dtype)
-    return oconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights.items()})
+    return ds, config, initial_weights("cnn", config)
 
 
 @pytest.mark.proves("cnn", "config", "model")
 def test_canonical_names_shapes_and_layouts(setup):
     _, config, weights = setup
     assert {k: v.shape for k, v in weights.items()} == config.weight_shapes()
-    with jax.enable_x64(True):
-        eqx_bias = functional_model(config, weights, "float64").convs[0].bias
+    eqx_bias = functional_model("cnn", config, weights).convs[0].bias
     assert eqx_bias.shape == (8, 1, 1)  # equinox broadcasts over (C, H, W); torch keeps (C,)
-    assert oconvert.canonical_shapes(oop_model(config, weights, "float64")) == (
-        config.weight_shapes()
-    )
+    assert oconvert.canonical_shapes(oop_model("cnn", config, weights)) == config.weight_shapes()
 
 
 @pytest.mark.proves("cnn", "model", "loss", "evaluate")
@@ -69,48 +51,17 @@ def test_canonical_names_shapes_and_layouts(setup):
 def test_forward_loss_and_gradients(setup, dtype):
     ds, config, weights = setup
     x, y = ds.x_train[:BATCH].astype(dtype), ds.y_train[:BATCH]
-    with jax.enable_x64(dtype == "float64"):
-        model = functional_model(config, weights, dtype)
-        logits_f = np.asarray(eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x))
-        loss_f, grads_f = eqx.filter_jit(eqx.filter_value_and_grad(fcnn.loss_fn))(model, x, y)
-        grads_f = fconvert.to_canonical(grads_f)
-    torch_model = oop_model(config, weights, dtype)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    logits_o = torch_model(xt).detach().numpy()
-    loss_o = ocnn.loss_fn(torch_model, xt, yt)
-    loss_o.backward()
-    grads_o = {k: p.grad.numpy() for k, p in torch_model.named_parameters()}
+    f, o = forward_and_backward("cnn", config, weights, (x, y), dtype)
     if dtype == "float64":
-        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in grads_o})
+        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in o.grads})
     else:  # from float32's unit roundoff and the values' size (tests/rounding.py)
-        bounds = rounding.classifier_bounds(oop_model(config, weights, "float32"), x, y)
-    rounding.assert_within({"": np.abs(logits_f.astype(np.float64) - logits_o)},
+        bounds = rounding.classifier_bounds(oop_model("cnn", config, weights, "float32"), x, y)
+    rounding.assert_within({"": np.abs(f.outputs.astype(np.float64) - o.outputs)},
                            {"": bounds.logits}, "logits")  # fmt: skip
-    assert abs(float(loss_f) - float(loss_o.detach())) <= bounds.loss
-    assert grads_f.keys() == grads_o.keys()
-    diff = {k: np.abs(grads_f[k].astype(np.float64) - grads_o[k]) for k in grads_f}
+    assert abs(f.loss - o.loss) <= bounds.loss
+    assert f.grads.keys() == o.grads.keys()
+    diff = {k: np.abs(f.grads[k].astype(np.float64) - o.grads[k]) for k in f.grads}
     rounding.assert_within(diff, bounds.grads, "d loss / d")
-
-
-@functools.cache
-def compiled_step(config, opt: OptimizerSpec, dtype: str):
-    """One compiled step per setting, shared by the twins' run and the rounding controls."""
-    with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(fconvert.skeleton(fcnn.init_model, config, dtype=dtype),
-                               fconvert.is_array_or_shape)[1]  # fmt: skip
-        tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
-        return tx, run_jit(fcnn.make_step(tx, static))
-
-
-def trainers(config, dtype, opt: OptimizerSpec):
-    """Both sides as `rounding.Trainer`s, trained by the package's loops."""
-
-    tx, step = compiled_step(config, opt, dtype)
-    functional = functional_trainer(
-        lambda: fconvert.skeleton(fcnn.init_model, config, dtype=dtype), tx, step, dtype
-    )
-    oop = oop_trainer(lambda: ocnn.init_model(config, seed=1, dtype=dtype), opt, ocnn.train_step)
-    return functional, oop
 
 
 ADAM = OptimizerSpec.create("adam", lr=1e-3)
@@ -126,9 +77,8 @@ ADAM = OptimizerSpec.create("adam", lr=1e-3)
 def test_100_step_trajectory(setup, dtype):
     """float64 to F64_TOL; float32 against the rounding control (tests/rounding.py)."""
     ds, config, weights = setup
-    stream = data.batches(ds.x_train.astype(dtype), ds.y_train, BATCH, seed=0)
-    batches = [next(stream) for _ in range(STEPS)]
-    start = {k: v.astype(dtype) for k, v in weights.items()}
-    verdict = rounding.check_trajectories(*trainers(config, dtype, ADAM), start,
+    batches = batches_of(ds.x_train, ds.y_train, BATCH, STEPS, dtype)
+    cfg = TrainConfig(dtype=dtype, optimizer=ADAM)
+    verdict = rounding.check_trajectories(*trainers("cnn", config, cfg), cast(weights, dtype),
                                           batches, dtype, what="cnn adam")  # fmt: skip
     print("cnn adam", verdict)

@@ -8,8 +8,6 @@ across jitted calls), and the round trip of weights and state through a canonica
 
 from __future__ import annotations
 
-import functools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -17,18 +15,24 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from quick import run_jit
-from rounding import F64_TOL, Trajectory
+from pairs import (
+    F64_TOL,
+    batches_of,
+    cast,
+    functional_model,
+    initial_weights,
+    max_abs_diff,
+    oop_model,
+    trainers,
+)
 
 import functional.convert as fconvert
 import functional.models.cnn_bn as fbn
-import functional.optim as foptim
 import oop.convert as oconvert
 import oop.models.cnn_bn as obn
-import oop.optim as ooptim
 from shared import checkpoint, data
-from shared.config import CNNBNConfig
-from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.config import CNNBNConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
 # float64 twins agree to rounding (measured: 1.5e-14 at most): F64_TOL; float32 against the
 # rounding control (tests/rounding.py).
@@ -39,34 +43,13 @@ STEPS, BATCH, CHECK_AT = 100, 64, (1, 10, 100)
 def setup():
     ds = data.load("digits")
     config = CNNBNConfig.for_data(ds, width=8)
-    with jax.enable_x64(True):
-        model, state = fbn.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
-        canonical = {
-            **fconvert.to_canonical(model),
-            **fconvert.model_state_to_canonical(model, state),
-        }
-    return ds, config, canonical
-
-
-def cast(canonical, dtype):
-    return {k: v if v.dtype.kind == "i" else v.astype(dtype) for k, v in canonical.items()}
-
-
-def functional_pair(config, canonical, dtype):
-    model, state = fconvert.skeleton(fbn.init_model, config, dtype=dtype)
-    return fconvert.from_canonical_with_state(model, state, cast(canonical, dtype))
-
-
-def oop_model(config, canonical, dtype):
-    return oconvert.from_canonical(
-        obn.init_model(config, seed=1, dtype=dtype), cast(canonical, dtype)
-    )
+    return ds, config, initial_weights("cnn_bn", config)
 
 
 @pytest.mark.proves("cnn_bn", "layers")
 def test_state_holds_torchs_buffers(setup):
     _, config, canonical = setup
-    assert set(canonical) == set(oop_model(config, canonical, "float64").state_dict())
+    assert set(canonical) == set(oop_model("cnn_bn", config, canonical).state_dict())
     assert canonical["norms.0.num_batches_tracked"].dtype == np.int64
     assert canonical["norms.0.num_batches_tracked"].shape == ()
 
@@ -76,74 +59,29 @@ def test_forward_in_train_and_eval_mode_and_the_gradients(setup):
     ds, config, canonical = setup
     x, y = ds.x_train[:BATCH], ds.y_train[:BATCH]
     with jax.enable_x64(True):
-        model, state = functional_pair(config, canonical, "float64")
+        model, state = functional_model("cnn_bn", config, canonical, "float64")
         train_logits, state = eqx.filter_jit(fbn.batched(model, inference=False))(x, state)
         (_, _), grads = eqx.filter_jit(eqx.filter_value_and_grad(fbn.loss_fn, has_aux=True))(
-            model, functional_pair(config, canonical, "float64")[1], x, y
+            model, functional_model("cnn_bn", config, canonical, "float64")[1], x, y
         )
         eval_logits, _ = eqx.filter_jit(fbn.batched(model, inference=True))(x, state)
         after = fconvert.model_state_to_canonical(model, state)
-    torch_model = oop_model(config, canonical, "float64")
+    torch_model = oop_model("cnn_bn", config, canonical)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     torch_model.train()
     train_torch = torch_model(xt)
     buffers = {k: v.numpy().copy() for k, v in torch_model.state_dict().items() if k in after}
     torch_model.eval()
     eval_torch = torch_model(xt).detach().numpy()
-    assert np.max(np.abs(np.asarray(train_logits) - train_torch.detach().numpy())) <= F64_TOL
-    assert np.max(np.abs(np.asarray(eval_logits) - eval_torch)) <= F64_TOL
+    assert max_abs_diff(train_logits, train_torch) <= F64_TOL
+    assert max_abs_diff(eval_logits, eval_torch) <= F64_TOL
     for name, value in after.items():  # the statistics moved the same way
-        assert np.max(np.abs(value - buffers[name])) <= F64_TOL, name
-    torch_model = oop_model(config, canonical, "float64")
+        assert max_abs_diff(value, buffers[name]) <= F64_TOL, name
+    torch_model = oop_model("cnn_bn", config, canonical)
     obn.loss_fn(torch_model.train(), xt, yt).backward()
     grads = fconvert.to_canonical(grads)
     for name, p in torch_model.named_parameters():
-        assert np.max(np.abs(grads[name] - p.grad.numpy())) <= F64_TOL, name
-
-
-@functools.cache
-def compiled_step(config, opt: OptimizerSpec, dtype: str):
-    """One compiled step per setting, shared by the twins' run and the rounding controls."""
-    with jax.enable_x64(dtype == "float64"):
-        model, _ = fconvert.skeleton(fbn.init_model, config, dtype=dtype)
-        tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
-        static = eqx.partition(model, fconvert.is_array_or_shape)[1]
-        return tx, run_jit(fbn.make_step(tx, static))
-
-
-def trainers(config, dtype: str, opt: OptimizerSpec, seen: dict):
-    """Both sides through the package's loops, as `rounding.Trainer`s: losses, and weights +
-    buffers at the end; the first run of each side also records them at CHECK_AT in `seen`."""
-
-    def functional(start, batches):
-        tx, step = compiled_step(config, opt, dtype)
-        with jax.enable_x64(dtype == "float64"):
-            model, state = functional_pair(config, start, dtype)
-            params, static = eqx.partition(model, eqx.is_array)
-            opt_state, losses, at = tx.init(params), [], {}
-            for k, (x, y) in enumerate(batches, start=1):
-                params, state, opt_state, loss = step(params, state, opt_state, x, y)
-                losses.append(float(loss))
-                if k in CHECK_AT or k == len(batches):
-                    full = eqx.combine(params, static)
-                    at[k] = {**fconvert.to_canonical(params),
-                             **fconvert.model_state_to_canonical(full, state)}  # fmt: skip
-        seen.setdefault("functional", at)
-        return Trajectory(np.array(losses), at[len(batches)])
-
-    def oop(start, batches):
-        torch_model = oop_model(config, start, dtype)
-        optimizer = ooptim.make_optimizer(opt, torch_model.named_parameters())
-        losses, at = [], {}
-        for k, (x, y) in enumerate(batches, start=1):
-            loss = obn.train_step(torch_model, optimizer, torch.from_numpy(x), torch.from_numpy(y))
-            losses.append(float(loss))
-            if k in CHECK_AT or k == len(batches):
-                at[k] = oconvert.to_canonical(torch_model)
-        seen.setdefault("oop", at)
-        return Trajectory(np.array(losses), at[len(batches)])
-
-    return functional, oop
+        assert max_abs_diff(grads[name], p.grad) <= F64_TOL, name
 
 
 SGD, ADAM = (
@@ -169,14 +107,13 @@ def test_100_step_trajectory_and_running_statistics(setup, dtype, opt):
     against the rounding control (tests/rounding.py), the batch statistics amplifying rounding
     by an amount the trajectory decides."""
     ds, config, canonical = setup
-    stream = data.batches(ds.x_train.astype(dtype), ds.y_train, BATCH, seed=0)
-    batches = [next(stream) for _ in range(STEPS)]
-    seen = {}
-    verdict = rounding.check_trajectories(*trainers(config, dtype, opt, seen),
+    batches = batches_of(ds.x_train, ds.y_train, BATCH, STEPS, dtype)
+    cfg = TrainConfig(dtype=dtype, optimizer=opt)
+    verdict = rounding.check_trajectories(*trainers("cnn_bn", config, cfg, at=CHECK_AT),
                                           cast(canonical, dtype), batches, dtype,
                                           what=f"cnn_bn {opt.name}")  # fmt: skip
     print("cnn_bn", opt.name, verdict)
-    seen_f, seen_o = seen["functional"], seen["oop"]
+    seen_f, seen_o = verdict.a.at, verdict.b.at  # the twins' runs, not the controls'
     for k in CHECK_AT:
         assert seen_f[k].keys() == seen_o[k].keys()
         assert (
@@ -186,7 +123,7 @@ def test_100_step_trajectory_and_running_statistics(setup, dtype, opt):
         )
         if dtype == "float64":
             for name in seen_f[k]:
-                gap = float(np.max(np.abs(seen_f[k][name].astype(np.float64) - seen_o[k][name])))
+                gap = max_abs_diff(seen_f[k][name], seen_o[k][name])
                 assert gap <= F64_TOL, (k, name, gap)
 
 
@@ -197,7 +134,7 @@ def test_a_stale_state_raises_inside_one_trace_but_not_across_jitted_calls(setup
     update instead of continuing from it. Threading the returned state is the caller's job."""
     ds, config, canonical = setup
     x = ds.x_train[:4].astype(np.float32)
-    model, state = functional_pair(config, canonical, "float32")
+    model, state = functional_model("cnn_bn", config, canonical, "float32")
     train = fbn.batched(model, inference=False)
 
     def twice_from_the_same_state(x, state):  # one example, inside the named vmap
@@ -221,23 +158,20 @@ def test_weights_and_state_round_trip_through_a_checkpoint(setup, tmp_path):
     running statistics and num_batches_tracked included."""
     ds, config, canonical = setup
     with jax.enable_x64(True):  # one training-mode batch moves the statistics off 0 and 1
-        model, state = functional_pair(config, canonical, "float64")
+        model, state = functional_model("cnn_bn", config, canonical, "float64")
         _, state = eqx.filter_jit(fbn.loss_fn)(model, state, ds.x_train[:BATCH], ds.y_train[:BATCH])
-        trained = {
-            **fconvert.to_canonical(model),
-            **fconvert.model_state_to_canonical(model, state),
-        }
+        trained = fconvert.to_canonical_with_state(model, state)
     assert trained["norms.0.num_batches_tracked"] == 1
     meta = dict(model="cnn_bn", model_config={}, train_config={}, step=100)
     checkpoint.save(tmp_path / "a.safetensors", trained, side="functional", **meta)
-    torch_model = oop_model(config, checkpoint.read(tmp_path / "a.safetensors").tensors, "float64")
+    torch_model = oop_model("cnn_bn", config, checkpoint.read(tmp_path / "a.safetensors").tensors)
     checkpoint.save(
         tmp_path / "b.safetensors", oconvert.to_canonical(torch_model), side="oop", **meta
     )
     back = checkpoint.read(tmp_path / "b.safetensors").tensors
     with jax.enable_x64(True):
-        model, state = functional_pair(config, back, "float64")
-        again = {**fconvert.to_canonical(model), **fconvert.model_state_to_canonical(model, state)}
+        model, state = functional_model("cnn_bn", config, back, "float64")
+        again = fconvert.to_canonical_with_state(model, state)
     assert again.keys() == trained.keys()
     for name in trained:
         assert again[name].dtype == trained[name].dtype and np.array_equal(

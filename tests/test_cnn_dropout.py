@@ -6,25 +6,19 @@ keep values with probability 1 - p and scale them by 1 / (1 - p).
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from quick import run_jit
+from pairs import F64_TOL, batches_of, initial_weights, max_abs_diff, pair, trainers
 
-import functional.convert as fconvert
 import functional.models.cnn_dropout as fdrop
-import functional.optim as foptim
-import oop.convert as oconvert
 import oop.models.cnn_dropout as odrop
-import oop.optim as ooptim
 from shared import data
-from shared.config import CNNDropoutConfig
-from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.config import CNNDropoutConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
-F64_TOL = 1e-10  # float64 twins agree to rounding
 P, STEPS, BATCH = 0.5, 100, 32
 DRAWS = 200_000  # values per statistical check: the keep rate's std is 1.1e-3 at p = 0.5
 SIGMAS = 5  # a fair draw lands this far from 1 - p with probability < 1e-6
@@ -34,24 +28,14 @@ SIGMAS = 5  # a fair draw lands this far from 1 - p with probability < 1e-6
 def setup():
     ds = data.load("digits")
     config = CNNDropoutConfig.for_data(ds, width=4, dropout=P)
-    with jax.enable_x64(True):
-        weights = fconvert.to_canonical(
-            fdrop.init_model(config, key=jax.random.PRNGKey(0), dtype="float64")
-        )
-    return ds, config, weights
-
-
-def pair(config, weights):
-    f = fconvert.skeleton(fdrop.init_model, config, dtype="float64")
-    o = odrop.init_model(config, seed=1, dtype="float64")
-    return fconvert.from_canonical(f, weights), oconvert.from_canonical(o, weights)
+    return ds, config, initial_weights("cnn_dropout", config)
 
 
 @pytest.mark.proves("cnn_dropout", "model", "evaluate")
 def test_inference_is_the_same_function_and_needs_no_key(setup):
     ds, config, weights = setup
+    f, o = pair("cnn_dropout", config, weights)
     with jax.enable_x64(True):
-        f, o = pair(config, weights)
         lf, af = fdrop.evaluate(f, ds.x_test, ds.y_test)
     lo, ao = odrop.evaluate(o, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
     assert abs(float(lf) - float(lo)) <= F64_TOL
@@ -61,33 +45,16 @@ def test_inference_is_the_same_function_and_needs_no_key(setup):
 @pytest.mark.proves("cnn_dropout", "layers", "loss", "train step")
 def test_same_masks_give_the_same_100_step_trajectory(setup):
     """float64, under Adam (one optimizer: tests/test_optimizers.py proves every optimizer)."""
-    opt = OptimizerSpec.create("adam", lr=1e-3)
+    cfg = TrainConfig(dtype="float64", optimizer=OptimizerSpec.create("adam", lr=1e-3))
     ds, config, weights = setup
     rng = np.random.default_rng(0)
-    stream = data.batches(ds.x_train, ds.y_train, BATCH, seed=0)
-    batches = [next(stream) for _ in range(STEPS)]
+    batches = batches_of(ds.x_train, ds.y_train, BATCH, STEPS, "float64")
     masks = [rng.random((BATCH, config.head_features)) >= P for _ in range(STEPS)]  # keep
-    with jax.enable_x64(True):
-        f, o = pair(config, weights)
-        params, static = eqx.partition(f, eqx.is_array)
-        tx = foptim.make_optimizer(opt, ScheduleSpec(), "float64")
-        state, step = tx.init(params), run_jit(fdrop.make_step(tx, static))
-        losses_f = []
-        for (x, y), m in zip(batches, masks, strict=True):
-            params, state, loss = step(params, state, x, y, None, jnp.asarray(m))
-            losses_f.append(float(loss))
-        final_f = fconvert.to_canonical(params)
-    optimizer = ooptim.make_optimizer(opt, o.named_parameters())
-    losses_o = []
-    for (x, y), m in zip(batches, masks, strict=True):
-        o.dropout.mask = torch.from_numpy(m)
-        losses_o.append(
-            float(odrop.train_step(o, optimizer, torch.from_numpy(x), torch.from_numpy(y)))
-        )
-    final_o = oconvert.to_canonical(o)
-    assert np.max(np.abs(np.array(losses_f) - np.array(losses_o))) <= F64_TOL
-    assert max(float(np.max(np.abs(final_f[k] - final_o[k]))) for k in final_f) <= F64_TOL
-    assert len(set(np.round(losses_f, 6))) > 1  # the masks do change the training
+    batches = [(x, y, m) for (x, y), m in zip(batches, masks, strict=True)]  # fed to both sides
+    f, o = (train(weights, batches) for train in trainers("cnn_dropout", config, cfg))
+    assert max_abs_diff(f.losses, o.losses) <= F64_TOL
+    assert max_abs_diff(f.weights, o.weights) <= F64_TOL
+    assert len(set(np.round(f.losses, 6))) > 1  # the masks do change the training
 
 
 def kept_and_scale(values: np.ndarray) -> tuple[float, np.ndarray]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import chex
 import equinox as eqx
 import jax
-from twins import cast
+from pairs import functional_model
 
 import functional.models.mlp as f2
 import shared.level0.mlp as l0
-from functional.convert import from_canonical, skeleton
 from functional.optim import make_optimizer
 from shared import data
 from shared.config import MLPConfig, TrainConfig
@@ -26,8 +25,7 @@ def setup(digits, optimizer="adam"):
     mlp_config = MLPConfig(in_features=digits.in_features, out_features=10, width=16, layers=1)
     init_weights = l0.init(mlp_config, seed=0)
     cfg = TrainConfig(optimizer=OptimizerSpec.create(optimizer, lr=1e-3), dtype="float64")
-    template = skeleton(f2.init_model, mlp_config, dtype="float64")
-    model = from_canonical(template, cast(init_weights, "float64"))
+    model = functional_model("mlp", mlp_config, init_weights, "float64")
     params, static = eqx.partition(model, eqx.is_array)
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
     return params, optimizer.init(params), f2.make_step(optimizer, static)

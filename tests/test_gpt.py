@@ -10,8 +10,6 @@ sides; and each side's sampler draws top-k/temperature frequencies a chi-square 
 
 from __future__ import annotations
 
-import functools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -19,23 +17,29 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from quick import quick_jit
-from rounding import Trajectory
-from twins import gap, max_abs_diff
+from pairs import (
+    F64_TOL,
+    batches_of,
+    cast,
+    forward_and_backward,
+    initial_weights,
+    max_abs_diff,
+    pair,
+    trainers,
+)
+from pairs import functional_model as functional_twin
 
 import functional.convert as fconvert
 import functional.models.gpt as fgpt
-import functional.optim as foptim
 import functional.sample as fsample
 import oop.convert as oconvert
 import oop.models.gpt as ogpt
-import oop.optim as ooptim
 import oop.sample as osample
 from shared import checkpoint, data
-from shared.config import GPTConfig, to_dict
+from shared.config import GPTConfig, TrainConfig, to_dict
 from shared.optim import OptimizerSpec, ScheduleSpec
 
-F64_TOL = 1e-10  # float64 twins agree to rounding (measured: ~1e-16)
+# float64 twins agree to rounding (measured: ~1e-16): F64_TOL
 CFG = GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=8, vocab_size=13)
 BATCH = 3
 # the issue's recipe: AdamW without decay on biases, LayerNorms and embeddings, linear warmup
@@ -47,21 +51,18 @@ ADAMW = OptimizerSpec.create(
 SCHEDULE = ScheduleSpec(name="cosine", warmup_steps=10, eta_min=1e-4)
 
 
-@functools.cache
 def weights(config: GPTConfig = CFG) -> dict[str, np.ndarray]:
-    with jax.enable_x64(True):
-        model = fgpt.init_model(config, key=jax.random.PRNGKey(3), dtype="float64")
-        return fconvert.to_canonical(model)
+    return initial_weights("gpt", config, key=3)
 
 
 def functional_model(config: GPTConfig = CFG, dtype: str = "float64"):
-    model = fconvert.skeleton(fgpt.init_model, config, dtype=dtype)
-    return fconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights(config).items()})
+    return functional_twin("gpt", config, weights(config), dtype)
 
 
 def oop_model(config: GPTConfig = CFG, dtype: str = "float64", **kwargs):
+    """The nn.Module twin; `kwargs` choose its attention (`sdpa=True`: torch's fused kernel)."""
     model = ogpt.GPT(config, dtype=ogpt.DTYPES[dtype], **kwargs)
-    return oconvert.from_canonical(model, {k: v.astype(dtype) for k, v in weights(config).items()})
+    return oconvert.from_canonical(model, cast(weights(config), dtype))
 
 
 def tokens(shape, seed: int = 0) -> np.ndarray:
@@ -110,8 +111,8 @@ def test_logits_agree_and_sdpa_equals_the_written_out_attention():
         logits_f = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(functional_model(), x)
     torch_model = oop_model().eval()
     logits_o = torch_model(torch.from_numpy(x))
-    assert gap(logits_f, logits_o) <= F64_TOL
-    assert gap(oop_model(sdpa=True).eval()(torch.from_numpy(x)), logits_o) <= F64_TOL
+    assert max_abs_diff(logits_f, logits_o) <= F64_TOL
+    assert max_abs_diff(oop_model(sdpa=True).eval()(torch.from_numpy(x)), logits_o) <= F64_TOL
 
 
 @pytest.mark.proves("gpt", "layers")
@@ -128,25 +129,19 @@ def test_a_later_token_never_changes_earlier_logits():
         ):
             before, after = side_logits(x), side_logits(changed)
             assert np.array_equal(before[:5], after[:5])  # positions 0..4 cannot see token 5
-            assert gap(before[5:], after[5:]) > 1e-3  # and the later ones do
+            assert max_abs_diff(before[5:], after[5:]) > 1e-3  # and the later ones do
 
 
 @pytest.mark.proves("gpt", "model", "loss")
 def test_every_gradient_agrees_and_the_tied_matrix_sums_both_uses():
     x, y = tokens((BATCH, CFG.block_size)), tokens((BATCH, CFG.block_size), seed=1)
-    with jax.enable_x64(True):
-        loss_f, grads = eqx.filter_jit(eqx.filter_value_and_grad(fgpt.loss_fn))(
-            functional_model(), x, y
-        )
-        grads = fconvert.to_canonical(grads)
-    torch_model = oop_model()
-    loss_o = ogpt.loss_fn(torch_model, torch.from_numpy(x), torch.from_numpy(y))
-    loss_o.backward()
-    assert abs(float(loss_f) - loss_o.item()) <= F64_TOL
+    f, o = forward_and_backward("gpt", CFG, weights(), (x, y))
+    grads, torch_model = f.grads, o.model  # the nn.Module holds its gradients in .grad
+    assert abs(f.loss - o.loss) <= F64_TOL
     for name, p in torch_model.named_parameters():
-        assert gap(grads[name], p.grad) <= F64_TOL, name
+        assert max_abs_diff(grads[name], p.grad) <= F64_TOL, name
     # the key bias shifts every score of a query equally, and softmax ignores the shift
-    assert gap(grads["blocks.0.attn.k_proj.bias"], 0.0) <= F64_TOL
+    assert max_abs_diff(grads["blocks.0.attn.k_proj.bias"], 0.0) <= F64_TOL
     # untie by hand: the embedding's gradient plus the head's is the tied gradient
     head = torch_model.wte.weight.detach().clone().requires_grad_()
     hidden = torch_model.ln_f(_trunk(torch_model, torch.from_numpy(x)))
@@ -154,7 +149,7 @@ def test_every_gradient_agrees_and_the_tied_matrix_sums_both_uses():
     loss = torch.nn.functional.cross_entropy((hidden @ head.T).flatten(0, 1),
                                              torch.from_numpy(y).flatten())  # fmt: skip
     loss.backward()
-    assert gap(torch_model.wte.weight.grad + head.grad, grads["wte.weight"]) <= F64_TOL
+    assert max_abs_diff(torch_model.wte.weight.grad + head.grad, grads["wte.weight"]) <= F64_TOL
 
 
 def _trunk(model: ogpt.GPT, idx: torch.Tensor) -> torch.Tensor:
@@ -169,56 +164,17 @@ def _trunk(model: ogpt.GPT, idx: torch.Tensor) -> torch.Tensor:
 TRAJ_CFG = dict(n_layer=1, n_head=2, n_embd=16, block_size=8)
 
 
-@functools.cache
-def compiled_step(cfg: GPTConfig, dtype: str, horizon: int):
-    """One compiled step per setting, shared by the twins' run and the rounding controls."""
-    with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(fconvert.skeleton(fgpt.init_model, cfg, dtype=dtype),
-                               fconvert.is_array_or_shape)[1]  # fmt: skip
-        tx = foptim.make_optimizer(ADAMW, SCHEDULE.resolved(horizon), dtype)
-        return tx, quick_jit(fgpt.make_step(tx, static))
-
-
 def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
     """`steps` AdamW updates with warmup and a cosine over `horizon` updates, clipping, on
     pycorpus windows of 8 characters, both sides from one init through `rounding`: returns
-    its verdict and the weights of both sides after the first update."""
+    its verdict, whose runs hold the weights after the first update (`.at[1]`)."""
     ds = data.load_sequences("pycorpus", seq_len=CFG.block_size)
     cfg = GPTConfig(**TRAJ_CFG, vocab_size=ds.in_features)
-    stream = data.batches(ds.x_train, ds.y_train, batch, seed=0)
-    batches = [next(stream) for _ in range(steps)]
-    firsts = []
-
-    def functional(start, batches):
-        tx, step = compiled_step(cfg, dtype, horizon)
-        with jax.enable_x64(dtype == "float64"):
-            model = fconvert.from_canonical(fconvert.skeleton(fgpt.init_model, cfg, dtype=dtype),
-                                            start)  # fmt: skip
-            params = eqx.partition(model, eqx.is_array)[0]
-            state, losses = tx.init(params), []
-            for xb, yb in batches:
-                params, state, loss = step(params, state, xb, yb)
-                losses.append(float(loss))
-                if len(losses) == 1:
-                    firsts.append(fconvert.to_canonical(params))
-            return Trajectory(np.array(losses), fconvert.to_canonical(params))
-
-    def oop(start, batches):
-        o = oconvert.from_canonical(ogpt.GPT(cfg, dtype=ogpt.DTYPES[dtype]), start)
-        optimizer = ooptim.make_optimizer(ADAMW, o.named_parameters())
-        scheduler = ooptim.make_scheduler(ADAMW, SCHEDULE.resolved(horizon), optimizer, horizon)
-        losses = []
-        for xb, yb in batches:
-            losses.append(float(ogpt.train_step(o, optimizer, torch.from_numpy(xb),
-                                                torch.from_numpy(yb), clip_norm=1.0)))  # fmt: skip
-            scheduler.step()
-            if len(losses) == 1:
-                firsts.append(oconvert.to_canonical(o))
-        return Trajectory(np.array(losses), oconvert.to_canonical(o))
-
-    start = {k: v.astype(dtype) for k, v in weights(cfg).items()}
-    verdict = rounding.check_trajectories(functional, oop, start, batches, dtype, what="gpt")
-    return verdict, firsts[0], firsts[1]
+    batches = batches_of(ds.x_train, ds.y_train, batch, steps, dtype)
+    train = TrainConfig(steps=horizon, dtype=dtype, optimizer=ADAMW, schedule=SCHEDULE)
+    start = cast(weights(cfg), dtype)
+    return rounding.check_trajectories(*trainers("gpt", cfg, train, at=(1,)), start, batches,
+                                       dtype, what="gpt")  # fmt: skip
 
 
 @pytest.mark.proves("gpt", "train step")
@@ -227,14 +183,14 @@ def test_one_adamw_step_and_100_in_float64():
     zero true gradient; Adam divides their rounding noise by its own size, so they move by up
     to lr per update in a direction rounding picks. Measured: 2.8e-13 apart after 100 updates,
     the largest gap of any weight, 1.8e-15 in loss (see docs/models/gpt.md)."""
-    _, first_f, first_o = trajectory("float64", 100)
-    assert max_abs_diff(first_f, first_o) <= F64_TOL
+    verdict = trajectory("float64", 100)
+    assert max_abs_diff(verdict.a.at[1], verdict.b.at[1]) <= F64_TOL
 
 
 @pytest.mark.proves("gpt", "train step")
 def test_100_steps_in_float32():
     """Against the rounding control (tests/rounding.py): Adam turns rounding into steps."""
-    verdict, _, _ = trajectory("float32", 100)
+    verdict = trajectory("float32", 100)
     print("gpt adamw", verdict)
 
 
@@ -255,8 +211,8 @@ def test_decoding_with_the_cache_is_the_forward_pass_also_past_the_block():
             cached_f.append(np.asarray(logits))
     torch_model.reset_cache(batch=1)
     cached_o = [torch_model.decode(torch.tensor([int(t)]))[0] for t in seq]
-    assert gap(cached_f, plain) <= F64_TOL
-    assert gap(np.stack([c.numpy() for c in cached_o]), plain) <= F64_TOL
+    assert max_abs_diff(cached_f, plain) <= F64_TOL
+    assert max_abs_diff(np.stack([c.numpy() for c in cached_o]), plain) <= F64_TOL
 
 
 def test_greedy_text_is_identical_on_both_sides(tmp_path, capsys):
@@ -313,12 +269,14 @@ def test_dropout_is_off_in_inference_and_keyed_in_training():
     with jax.enable_x64(True):
         plain = np.asarray(eqx.filter_jit(fgpt.GPT.__call__)(functional_model(), x[0],
                                                              inference=True))  # fmt: skip
-        f = fconvert.from_canonical(fconvert.skeleton(fgpt.init_model, noisy, dtype="float64"),
-                                    weights())  # fmt: skip
+        f, o = pair("gpt", noisy, weights())
         call = eqx.filter_jit(fgpt.GPT.__call__)
-        assert gap(call(f, jnp.asarray(x[0]), inference=True), plain) == 0.0
+        assert max_abs_diff(call(f, jnp.asarray(x[0]), inference=True), plain) == 0.0
         a, b, c = (call(f, jnp.asarray(x[0]), key=jax.random.PRNGKey(k)) for k in (1, 1, 2))
-        assert gap(a, b) == 0.0 and gap(a, c) > 1e-3 and gap(a, plain) > 1e-3
-    o = oconvert.from_canonical(ogpt.GPT(noisy, dtype=torch.float64), weights())
-    assert gap(o.eval()(torch.from_numpy(x))[0], plain) <= F64_TOL
-    assert gap(o.train()(torch.from_numpy(x))[0], plain) > 1e-3
+        assert (
+            max_abs_diff(a, b) == 0.0
+            and max_abs_diff(a, c) > 1e-3
+            and max_abs_diff(a, plain) > 1e-3
+        )
+    assert max_abs_diff(o.eval()(torch.from_numpy(x))[0], plain) <= F64_TOL
+    assert max_abs_diff(o.train()(torch.from_numpy(x))[0], plain) > 1e-3

@@ -1,5 +1,6 @@
 """The MLP ladder, rung against rung: level 0 (NumPy, manual gradients) against level 1 on each
-side, level 1 against level 2 on each side, and the equinox model against the nn.Module.
+side, and level 1 against level 2 on each side. The level-2 twins against each other (the
+equinox model against the nn.Module) are tests/test_mlp.py's, like every other model's.
 
 Every pair starts from the same canonical weights and sees the same digits batches. In float64
 the two must agree to about 1e-10 everywhere. In float32 a single operation is held to a bound
@@ -12,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rounding
-from rounding import F64_TOL
-from twins import PAIRS, OOPLevel1, OOPLevel2, cast, trainer
+from pairs import F64_TOL, cast
+from twins import PAIRS, OOPLevel1, OOPLevel2, trainer
 
 import oop.level1.mlp as o1
 import shared.level0.mlp as l0
@@ -63,7 +64,6 @@ def f32_bounds(digits, mlp_config, init_weights):
     return rounding.classifier_bounds(model, digits.x_train[:BATCH], digits.y_train[:BATCH])
 
 
-@pytest.mark.proves("mlp", "model", "loss")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_forward_loss_and_gradients(dtype, digits, mlp_config, init_weights, f32_bounds):
     """Every neighbouring pair: logits, loss and every gradient, on one batch."""
@@ -98,7 +98,6 @@ def first_update(digits, mlp_config, init_weights):
     return grads, rounding.classifier_bounds(model, x, y).grads
 
 
-@pytest.mark.proves("mlp", "train step")
 @pytest.mark.parametrize("dtype,opt", CASES)
 def test_one_step_and_trajectory(dtype, opt, digits, mlp_config, init_weights, first_update):
     """Every neighbouring pair: one update (a single operation: a bound from the gradient's

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from optim_twins import functional_run, max_weight_gap, oop_run
+from pairs import F64_TOL, max_abs_diff
 
 from functional.optim import make_optimizer as functional_optimizer
 from functional.optim import make_schedule
@@ -23,9 +24,8 @@ from shared.optim import (
     learning_rate,
 )
 
-# float64 twins agree to rounding. Measured worst case 1.9e-13, centered RMSprop (its
+# float64 twins agree to rounding, F64_TOL. Measured worst case 1.9e-13, centered RMSprop (its
 # sqrt(E[g²] - E[g]²) subtracts nearly equal numbers); every other optimizer below 1e-14.
-F64_TOL = 1e-10
 LR_TOL = 1e-15  # a schedule value, relative: a few float64 roundings apart at most
 STEPS = 100  # the issue asks for 100+ updates
 
@@ -91,12 +91,12 @@ def config(opt: str, sched: str, warmup: str = "", dtype: str = "float64") -> Tr
 def test_optimizer_and_schedule_twins_agree_per_step(opt, sched, warmup):
     cfg = config(opt, sched, warmup)
     f, o = functional_run(cfg), oop_run(cfg)
-    assert np.max(np.abs(f.losses - o.losses)) <= F64_TOL
-    assert max_weight_gap(f.weights, o.weights) <= F64_TOL
+    assert max_abs_diff(f.losses, o.losses) <= F64_TOL
+    assert max_weight_gap(f, o) <= F64_TOL
     assert f.opt_state.keys() == o.opt_state.keys(), sorted(f.opt_state.keys() ^ o.opt_state.keys())
     for name, value in f.opt_state.items():
         assert value.dtype == o.opt_state[name].dtype, name
-        assert np.max(np.abs(value - o.opt_state[name])) <= F64_TOL, name
+        assert max_abs_diff(value, o.opt_state[name]) <= F64_TOL, name
 
 
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))

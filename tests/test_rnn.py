@@ -9,8 +9,6 @@ loop, fused vs an `nn.*Cell` loop); and 100 updates stay together.
 
 from __future__ import annotations
 
-import functools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,19 +16,19 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from quick import quick_jit
-from twins import functional_trainer, gap, oop_trainer
+from pairs import F64_TOL, batches_of, initial_weights, max_abs_diff, trainers
+from pairs import functional_model as functional_twin
+from pairs import oop_model as oop_twin
 
 import functional.convert as fconvert
 import functional.models.rnn as frnn
-import functional.optim as foptim
 import oop.convert as oconvert
 import oop.models.rnn as ornn
 from shared import data
-from shared.config import RNNConfig
-from shared.optim import OptimizerSpec, ScheduleSpec
+from shared.config import RNNConfig, TrainConfig
+from shared.optim import OptimizerSpec
 
-F64_TOL = 1e-10  # float64 twins agree to rounding (measured: ~1e-15)
+# float64 twins agree to rounding (measured: ~1e-15): F64_TOL
 CELLS = ("rnn", "gru", "lstm")
 TASKS = ("regress", "next-char")
 BATCH, STEPS_T, VOCAB = 4, 9, 13
@@ -42,13 +40,8 @@ def config(cell: str, task: str, layers: int = 2, width: int = 6) -> RNNConfig:
                      layers=layers, task=task)  # fmt: skip
 
 
-@functools.cache
 def weights(cell: str, task: str, layers: int = 2) -> dict[str, np.ndarray]:
-    with jax.enable_x64(True):
-        model = frnn.init_model(
-            config(cell, task, layers), key=jax.random.PRNGKey(3), dtype="float64"
-        )
-        return fconvert.to_canonical(model)
+    return initial_weights(cell, config(cell, task, layers), key=3)
 
 
 def batch(task: str, seed: int = 0):
@@ -59,26 +52,16 @@ def batch(task: str, seed: int = 0):
 
 
 def functional_model(cell, task, layers=2):
-    model = fconvert.skeleton(frnn.init_model, config(cell, task, layers), dtype="float64")
-    return fconvert.from_canonical(model, weights(cell, task, layers))
+    return functional_twin(cell, config(cell, task, layers), weights(cell, task, layers))
 
 
 def oop_model(cell, task, layers=2):
-    model = ornn.init_model(config(cell, task, layers), seed=0, dtype="float64")
-    return oconvert.from_canonical(model, weights(cell, task, layers))
+    return oop_twin(cell, config(cell, task, layers), weights(cell, task, layers))
 
 
 def layer_state(last, k: int):
     """Layer k of torch's final state: `h_n[k]`, or `(h_n[k], c_n[k])` for the LSTM."""
     return tuple(t[k] for t in last) if isinstance(last, tuple) else last[k]
-
-
-def gap_states(a, b) -> float:
-    """Largest |Δ| between two states, `h` or `(h, c)`, from either side."""
-    if isinstance(a, tuple):
-        return max(gap_states(x, y) for x, y in zip(a, b, strict=True))
-    a, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in (a, b))
-    return gap(a, b)
 
 
 @pytest.mark.proves("rnn", "config")
@@ -118,15 +101,15 @@ def test_states_outputs_and_every_gradient_agree(cell, task):
     o = oop_model(cell, task, layers)
     lt = torch.from_numpy(lengths)
     last, hs_o = o.states(torch.from_numpy(x), lt)
-    assert gap(hs, hs_o.detach()) <= F64_TOL  # the top layer's h at every step
+    assert max_abs_diff(hs, hs_o.detach()) <= F64_TOL  # the top layer's h at every step
     for k, carry in enumerate(finals):  # every layer's h (and c) after its last real step
-        assert gap_states(carry, layer_state(last, k)) <= F64_TOL
-    assert gap(out, o(torch.from_numpy(x), lt).detach()) <= F64_TOL
+        assert max_abs_diff(carry, layer_state(last, k)) <= F64_TOL
+    assert max_abs_diff(out, o(torch.from_numpy(x), lt).detach()) <= F64_TOL
     loss_o = ornn.loss_fn(o, torch.from_numpy(x), torch.from_numpy(y), lt)
     loss_o.backward()
     assert abs(float(loss_f) - loss_o.item()) <= F64_TOL
     for name, p in o.named_parameters():  # through time, through layers
-        assert gap(grads[name], p.grad) <= F64_TOL, name
+        assert max_abs_diff(grads[name], p.grad) <= F64_TOL, name
 
 
 @pytest.mark.proves("rnn", "layers")
@@ -139,9 +122,9 @@ def test_fused_call_equals_the_cell_loop(cell):
         for lengths in (None, torch.from_numpy(LENGTHS)):
             last, hs = o.states(torch.from_numpy(x), lengths)
             finals, hs_loop = ornn.cell_loop(o, torch.from_numpy(x), lengths)
-            assert gap(hs.detach(), hs_loop.detach()) <= F64_TOL
+            assert max_abs_diff(hs.detach(), hs_loop.detach()) <= F64_TOL
             for k, state in enumerate(finals):  # h, and c for the LSTM
-                assert gap_states(state, layer_state(last, k)) <= F64_TOL
+                assert max_abs_diff(state, layer_state(last, k)) <= F64_TOL
 
 
 @pytest.mark.proves("rnn", "layers")
@@ -161,22 +144,16 @@ def test_scan_equals_a_python_loop(cell, length):
         for t in range(length):
             state = frnn.CELLS[cell](layer, jnp.asarray(x[0, t]), state)
             loop.append(frnn.hidden(state))
-    assert gap(hs[:length], jnp.stack(loop)) <= F64_TOL  # XLA fuses the scanned body: ~1e-16
-    assert gap(hs[length:], 0.0) == 0.0 if length < STEPS_T else True  # zeros on the padding
-    assert gap_states(final, state) <= F64_TOL  # h, and c for the LSTM
+    assert (
+        max_abs_diff(hs[:length], jnp.stack(loop)) <= F64_TOL
+    )  # XLA fuses the scanned body: ~1e-16
+    assert (
+        max_abs_diff(hs[length:], 0.0) == 0.0 if length < STEPS_T else True
+    )  # zeros on the padding
+    assert max_abs_diff(final, state) <= F64_TOL  # h, and c for the LSTM
 
 
 # -- training: 100 steps on both tasks --
-@functools.cache
-def compiled_step(cfg: RNNConfig, opt: OptimizerSpec, dtype: str):
-    """One compiled step per setting, shared by the twins' run and the rounding controls."""
-    with jax.enable_x64(dtype == "float64"):
-        static = eqx.partition(fconvert.skeleton(frnn.init_model, cfg, dtype=dtype),
-                               fconvert.is_array_or_shape)[1]  # fmt: skip
-        tx = foptim.make_optimizer(opt, ScheduleSpec(), dtype)
-        return tx, quick_jit(frnn.make_step(tx, static))
-
-
 def trajectory(cell, task, dtype, steps):
     """Both sides through `rounding.check_trajectories`; returns its verdict."""
     if task == "regress":
@@ -185,21 +162,10 @@ def trajectory(cell, task, dtype, steps):
     else:
         ds = data.load_sequences("pycorpus", seq_len=12)
         cfg = RNNConfig(cell=cell, in_features=ds.in_features, width=16, layers=2, task=task)
-    x = ds.x_train.astype(dtype) if task == "regress" else ds.x_train
-    y = ds.y_train.astype(dtype) if task == "regress" else ds.y_train
-    stream = data.batches(x, y, 8, seed=0)
-    batches = [next(stream) for _ in range(steps)]
-    opt = OptimizerSpec.create("adam", lr=3e-3)
-
-    tx, step = compiled_step(cfg, opt, dtype)
-    functional = functional_trainer(
-        lambda: fconvert.skeleton(frnn.init_model, cfg, dtype=dtype), tx, step, dtype
-    )
-    oop = oop_trainer(lambda: ornn.init_model(cfg, seed=0, dtype=dtype), opt, ornn.train_step)
-
-    with jax.enable_x64(dtype == "float64"):
-        start = fconvert.to_canonical(frnn.init_model(cfg, key=jax.random.PRNGKey(0), dtype=dtype))
-    return rounding.check_trajectories(functional, oop, start, batches, dtype,
+    batches = batches_of(ds.x_train, ds.y_train, 8, steps, dtype)
+    train = TrainConfig(dtype=dtype, optimizer=OptimizerSpec.create("adam", lr=3e-3))
+    start = initial_weights(cell, cfg, dtype=dtype)
+    return rounding.check_trajectories(*trainers(cell, cfg, train), start, batches, dtype,
                                        what=f"{cell} {task}")  # fmt: skip
 
 

@@ -9,18 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from pairs import F64_TOL, max_abs_diff, pair
 
-import functional.convert as fconvert
-import functional.models.rnn as frnn
 import functional.sample
 import functional.train
-import oop.convert as oconvert
-import oop.models.rnn as ornn
 import oop.sample
 from shared import checkpoint, data
 from shared.config import GRUConfig, model_config_from_dict, to_dict
 
-F64_TOL = 1e-10  # float64: decoding step by step is the forward pass, to rounding
+# float64: decoding step by step is the forward pass, to rounding (F64_TOL)
 SIDES = {"functional": functional.sample, "oop": oop.sample}
 
 
@@ -60,26 +57,22 @@ def test_decoding_step_by_step_is_the_forward_pass(char_checkpoint):
     ckpt = checkpoint.read(char_checkpoint)
     config = model_config_from_dict(ckpt.model, ckpt.model_config)
     ids = np.random.default_rng(0).integers(0, config.in_features, 12)
+    model, torch_model = pair(ckpt.model, config, ckpt.weights)
     with jax.enable_x64(True):
-        model = fconvert.from_canonical(
-            fconvert.skeleton(frnn.init_model, config, dtype="float64"), ckpt.weights
-        )
         full = model(jnp.asarray(ids))  # (time, vocab)
         carries, steps = model.init_carries(), []
         for t in ids:
             carries, logits = model.decode(carries, jnp.asarray(t))
             steps.append(logits)
-        assert float(jnp.max(jnp.abs(full - jnp.stack(steps)))) <= F64_TOL
-    torch_model = oconvert.from_canonical(ornn.init_model(config, seed=0, dtype="float64"),
-                                          ckpt.weights)  # fmt: skip
+        assert max_abs_diff(full, jnp.stack(steps)) <= F64_TOL
     with torch.no_grad():
         full_o = torch_model(torch.from_numpy(ids)[None])[0]
         state, steps_o = None, []
         for t in ids:
             state, logits = torch_model.decode(torch.tensor([int(t)]), state)
             steps_o.append(logits[0])
-    assert float((full_o - torch.stack(steps_o)).abs().max()) <= F64_TOL
-    assert float(np.max(np.abs(np.asarray(full) - full_o.numpy()))) <= F64_TOL
+    assert max_abs_diff(full_o, torch.stack(steps_o)) <= F64_TOL
+    assert max_abs_diff(full, full_o) <= F64_TOL
 
 
 def test_the_run_records_the_text_it_trained_on(char_checkpoint):

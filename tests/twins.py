@@ -2,8 +2,8 @@
 
 Each implementation starts from the same canonical weights and exposes the same five things:
 logits, loss, the gradient of every parameter (by canonical name), one optimizer update, and
-its current weights. `canonical()` is the one helper that turns a JAX tree or a torch state
-into `name -> NumPy array`, so a comparison never cares which side a value came from.
+its current weights (`pairs.canonical`, so a comparison never cares which side a value came
+from). The level-2 twins of every other model are built by `tests/pairs.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import equinox as eqx
 import jax
 import numpy as np
 import torch
+from pairs import Trajectory, Weights, canonical, cast
 from quick import quick_jit
-from rounding import Trajectory
 
 import functional.convert as fconvert
 import functional.level1.mlp as f1
@@ -29,43 +29,6 @@ import shared.level0.mlp as l0
 from functional.optim import make_optimizer as functional_optimizer
 from oop.optim import make_optimizer as oop_optimizer
 from shared.config import MLPConfig, TrainConfig
-
-Weights = dict[str, np.ndarray]
-
-
-def canonical(x) -> Weights:
-    """Canonical weights of anything on the ladder: a NumPy dict, a JAX pytree or equinox
-    module, an nn.Module, or a level-1 dict of torch tensors."""
-    if isinstance(x, torch.nn.Module):
-        return oconvert.to_canonical(x)
-    if isinstance(x, dict) and x and all(isinstance(v, np.ndarray) for v in x.values()):
-        return dict(x)
-    leaves = jax.tree_util.tree_leaves(x)
-    if leaves and isinstance(leaves[0], torch.Tensor):
-        return {k: v.detach().numpy().copy() for k, v in o1.named(x)}
-    return fconvert.to_canonical(x)
-
-
-def cast(weights: Weights, dtype: str) -> Weights:
-    return {k: v.astype(dtype) for k, v in weights.items()}
-
-
-def gap(a, b) -> float:
-    """Largest |a - b| of two arrays (NumPy, JAX, or torch tensors), in float64."""
-    a, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in (a, b))
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-
-
-def max_abs_diff(a, b) -> float:
-    """Largest |a - b| over every canonical weight; the names must agree."""
-    a, b = canonical(a), canonical(b)
-    assert a.keys() == b.keys(), f"different weights: {sorted(a.keys() ^ b.keys())}"
-    return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in a)
-
-
-def assert_weights_close(a, b, atol: float, what: str = "weights") -> None:
-    diff = max_abs_diff(a, b)
-    assert diff <= atol, f"{what}: max |Δ| = {diff:.3e} > {atol:.1e}"
 
 
 def _x64(method):
@@ -268,13 +231,13 @@ class OOPLevel2:
         return canonical(self.model)
 
 
-# Each neighbouring pair on the ladder, on each side, and the two level-2 twins.
+# Each neighbouring pair on the ladder, on each side. The two level-2 twins are the MLP's
+# twin pair, built by tests/pairs.py like every other model's (tests/test_mlp.py).
 PAIRS = {
     "level0-functional.level1": (Level0, FunctionalLevel1),
     "functional.level1-functional.models": (FunctionalLevel1, FunctionalLevel2),
     "level0-oop.level1": (Level0, OOPLevel1),
     "oop.level1-oop.models": (OOPLevel1, OOPLevel2),
-    "functional.models-oop.models": (FunctionalLevel2, OOPLevel2),
 }
 
 
@@ -311,35 +274,5 @@ def trainer(cls, config: MLPConfig, cfg: TrainConfig):
                 first = first or impl.weights()
             _RUNS[key] = RungRun(np.array(losses), impl.weights(), first)
         return _RUNS[key]
-
-    return train
-
-
-def functional_trainer(template, tx, step, dtype: str):
-    """A functional model's training as a `rounding.Trainer`: the start's weights put into
-    `template()` (a fresh model of the right shapes), then the compiled `step` over the batches."""
-
-    def train(start, batches):
-        with jax.enable_x64(dtype == "float64"):
-            params = eqx.partition(fconvert.from_canonical(template(), start), eqx.is_array)[0]
-            state, losses = tx.init(params), []
-            for batch in batches:
-                params, state, loss = step(params, state, *batch)
-                losses.append(float(loss))
-            return Trajectory(np.array(losses), fconvert.to_canonical(params))
-
-    return train
-
-
-def oop_trainer(template, opt, train_step):
-    """An OOP model's training as a `rounding.Trainer`: the start loaded into `template()`, a
-    torch optimizer from `opt`, and the model's in-place `train_step` over the batches."""
-
-    def train(start, batches):
-        model = oconvert.from_canonical(template(), start)
-        optimizer = oop_optimizer(opt, model.named_parameters())
-        losses = [float(train_step(model, optimizer, *map(torch.from_numpy, batch)))
-                  for batch in batches]  # fmt: skip
-        return Trajectory(np.array(losses), oconvert.to_canonical(model))
 
     return train

@@ -11,7 +11,8 @@ The test modules turn every entry into a failing-naive / passing-fixed pair of t
 `python tests/traps/render.py` (`make traps`) draws one figure per trap into docs/figures/traps/.
 
 Everything here runs in float64 (inside `jax.enable_x64`) on a 2-16-2 MLP and 2-D moons, so a
-fixed port agrees to rounding (F64_TOL) and a trap's gap stands far above it.
+fixed port agrees to rounding (F64_TOL) and a trap's gap stands far above it. The two training
+loops are tests/pairs.py's, given the optimizer (and scheduler) a trap's port builds.
 """
 
 from __future__ import annotations
@@ -20,26 +21,19 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import equinox as eqx
-import jax
 import numpy as np
 import optax
+import pairs
 import pytest
 import torch
+from pairs import F64_TOL, Weights, max_abs_diff
 
-import functional.convert as fconvert
-import functional.models.mlp as fmlp
-import oop.convert as oconvert
-import oop.models.mlp as omlp
 import shared.level0.mlp as l0
 from shared import data
 from shared.config import MLPConfig
 
-F64_TOL = 1e-10  # what agreement to float64 rounding promises over a short run
 STEPS = 60  # updates per trajectory: long enough for momentum and schedules to matter
 BATCH = 32
-
-Weights = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -102,52 +96,40 @@ def problem() -> tuple[MLPConfig, Weights, list[tuple[np.ndarray, np.ndarray]]]:
 
 def max_gap(a: Iterable[Weights], b: Iterable[Weights]) -> np.ndarray:
     """Per step, the largest |a - b| over every canonical weight."""
-    return np.array(
-        [max(float(np.max(np.abs(x[k] - y[k]))) for k in x) for x, y in zip(a, b, strict=True)]
-    )
+    return np.array([max_abs_diff(x, y) for x, y in zip(a, b, strict=True)])
 
 
-# -- the functional loop --
+def _each_update(run: pairs.Run) -> list[Weights]:
+    return [run.at[k] for k in range(1, len(run.losses) + 1)]
+
+
+# -- the two loops: tests/pairs.py's, on the tiny problem --
 def run_functional(tx: optax.GradientTransformation, steps: int = STEPS) -> list[Weights]:
     """Canonical weights after each of `steps` updates of the functional MLP under `tx`."""
     config, weights, batches = problem()
-    with jax.enable_x64(True):
-        model = fconvert.skeleton(fmlp.init_model, config, dtype="float64")
-        params, static = eqx.partition(fconvert.from_canonical(model, weights), eqx.is_array)
-        step = jax.jit(fmlp.make_step(tx, static))
-        state, out = tx.init(params), []
-        for x, y in batches[:steps]:
-            params, state, _ = step(params, state, x, y)
-            out.append(fconvert.to_canonical(params))
-    return out
+    step = pairs.make_step("mlp", config, tx, "float64")
+    run = pairs.run_functional(
+        "mlp", config, weights, batches[:steps], tx, step, dtype="float64", at=pairs.EVERY_UPDATE
+    )
+    return _each_update(run)
 
 
-# -- the OOP loop --
 def run_oop(
     make: Callable[[list[tuple[str, torch.nn.Parameter]]], torch.optim.Optimizer],
     steps: int = STEPS,
     *,
     scheduler: Callable[[torch.optim.Optimizer], object] | None = None,
-    clip: Callable[[Iterable[torch.nn.Parameter]], object] | None = None,
+    clip_norm: float | None = None,
 ) -> list[Weights]:
     """Canonical weights after each update of the torch MLP. `make(named_params)` builds the
     optimizer, `scheduler(optimizer)` an LR scheduler stepped after each update, and
-    `clip(parameters)` runs between `backward()` and `step()`."""
+    `clip_norm` clips the gradients' global norm between `backward()` and `step()`."""
     config, weights, batches = problem()
-    model = oconvert.from_canonical(omlp.init_model(config, seed=0, dtype="float64"), weights)
-    optimizer = make(list(model.named_parameters()))
-    sched = scheduler(optimizer) if scheduler else None
-    out = []
-    for x, y in batches[:steps]:
-        optimizer.zero_grad(set_to_none=True)
-        omlp.loss_fn(model, torch.from_numpy(x), torch.from_numpy(y)).backward()
-        if clip is not None:
-            clip(model.parameters())
-        optimizer.step()
-        if sched is not None:
-            sched.step()
-        out.append(oconvert.to_canonical(model))
-    return out
+    run = pairs.run_oop(
+        "mlp", config, weights, batches[:steps], make, dtype="float64",
+        make_scheduler=scheduler, clip_norm=clip_norm, at=pairs.EVERY_UPDATE,
+    )  # fmt: skip
+    return _each_update(run)
 
 
 def params_of(named: list[tuple[str, torch.nn.Parameter]]) -> list[torch.nn.Parameter]:

@@ -22,6 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from harness import Trap, naive_and_fixed_tests
+from pairs import max_abs_diff
 from torch import nn
 
 from functional.models.cnn_bn import BatchNorm2d
@@ -87,7 +88,7 @@ def package_bn():
 
 def running_gap(ours, i: int) -> np.ndarray:
     """Per step, max over channels of |Δ| in field i (1 = running_mean, 2 = running_var)."""
-    return np.array([np.max(np.abs(a[i] - b[i])) for a, b in zip(torch_bn(), ours, strict=True)])
+    return np.array([max_abs_diff(a[i], b[i]) for a, b in zip(torch_bn(), ours, strict=True)])
 
 
 def output_gap(ours, step: int = 1) -> np.ndarray:
@@ -173,7 +174,7 @@ def trajectories(bias: bool) -> np.ndarray:
             pairs += [(bn.bias, params.norm.bias)]
             if bias:
                 pairs.append((conv.bias, params.conv.bias[:, 0, 0]))
-            gaps.append(max(np.max(np.abs(a.detach().numpy() - np.asarray(b))) for a, b in pairs))
+            gaps.append(max(max_abs_diff(a, b) for a, b in pairs))
     return np.array(gaps)
 
 

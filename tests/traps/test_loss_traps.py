@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from harness import Trap, naive_and_fixed_tests, problem
+from pairs import max_abs_diff
 
 import shared.level0.mlp as l0
 
@@ -67,7 +68,7 @@ def gap(loss_fn, torch_kw: dict, *, ignore: bool = False, grad_only: bool = Fals
     try:
         for logits, y in batches(ignore):
             (lt, gt), (lj, gj) = torch_ce(logits, y, **torch_kw), jax_ce(loss_fn, logits, y)
-            g = float(np.max(np.abs(gt - gj)))
+            g = max_abs_diff(gt, gj)
             out.append(g if grad_only else max(abs(lt - lj), g))
     finally:
         torch.set_num_threads(threads)

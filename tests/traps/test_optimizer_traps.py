@@ -51,7 +51,7 @@ def torch_rmsprop_momentum_exponential():
 def torch_sgd_clipped():
     return run_oop(
         lambda named: torch.optim.SGD(params_of(named), lr=CLIP_LR),
-        clip=lambda ps: torch.nn.utils.clip_grad_norm_(ps, MAX_NORM),
+        clip_norm=MAX_NORM,  # torch.nn.utils.clip_grad_norm_ between backward and step
     )
 
 
