@@ -33,6 +33,7 @@ import torch
 from quick import quick_jit, run_jit
 
 import functional.convert as fconvert
+import functional.interface as finterface
 import functional.models
 import functional.optim as foptim
 import oop.convert as oconvert
@@ -144,6 +145,7 @@ TWINS = {
     "gpt": Twin(quick_jit),
 }
 assert TWINS.keys() == functional.models.MODELS.keys() == oop.models.MODELS.keys()
+assert all(t.state == functional.models.MODELS[n].HAS_STATE for n, t in TWINS.items())
 
 
 # -- the twins, from one canonical checkpoint --
@@ -152,10 +154,9 @@ def initial_weights(name: str, config, key: int = 0, dtype: str = "float64") -> 
     """The functional side's initial draw (weights and any buffers) for `config`, canonical:
     the one checkpoint both twins start from. Drawn in `dtype` (float64 unless asked)."""
     with jax.enable_x64(dtype == "float64"):
-        init = functional.models.MODELS[name].init_model(
-            config, key=jax.random.PRNGKey(key), dtype=dtype
-        )
-        return fconvert.to_canonical_with_state(*fconvert.with_state(init))
+        module = functional.models.MODELS[name]
+        made = finterface.init(module, config, key=jax.random.PRNGKey(key), dtype=dtype)
+        return fconvert.to_canonical_with_state(*made)
 
 
 def functional_model(name: str, config, weights: Weights, dtype: str = "float64"):
@@ -247,7 +248,8 @@ def run_functional(
     batch: the loss of each, the weights after the updates in `at` and after the last."""
     twin, n = TWINS[name], len(batches)
     with jax.enable_x64(dtype == "float64"):
-        model, state = fconvert.with_state(functional_model(name, config, start, dtype))
+        made = functional_model(name, config, start, dtype)
+        model, state = made if twin.state else (made, None)
         params, static = eqx.partition(model, eqx.is_array)
         tx_state, losses, seen = tx.init(params), [], {}
         for k, batch in enumerate(batches, start=1):
@@ -292,7 +294,7 @@ def make_step(name: str, config, tx, dtype: str):
     (a trap's naive port is an optax chain no TrainConfig describes)."""
     module = functional.models.MODELS[name]
     with jax.enable_x64(dtype == "float64"):
-        template = fconvert.with_state(fconvert.skeleton(module.init_model, config, dtype=dtype))
+        template = finterface.template(module, config, dtype=dtype)
         static = eqx.partition(template[0], fconvert.is_array_or_shape)[1]
     return TWINS[name].jit(module.make_step(tx, static))
 

@@ -46,7 +46,7 @@ def setup():
     return ds, config, initial_weights("cnn_bn", config)
 
 
-@pytest.mark.proves("cnn_bn", "layers")
+@pytest.mark.proves("layers", "batch norm")
 def test_state_holds_torchs_buffers(setup):
     _, config, canonical = setup
     assert set(canonical) == set(oop_model("cnn_bn", config, canonical).state_dict())
@@ -54,7 +54,8 @@ def test_state_holds_torchs_buffers(setup):
     assert canonical["norms.0.num_batches_tracked"].shape == ()
 
 
-@pytest.mark.proves("cnn_bn", "layers", "model", "loss", "evaluate")
+@pytest.mark.proves("layers", "batch norm")
+@pytest.mark.proves("cnn_bn", "model", "loss", "evaluate")
 def test_forward_in_train_and_eval_mode_and_the_gradients(setup):
     ds, config, canonical = setup
     x, y = ds.x_train[:BATCH], ds.y_train[:BATCH]

@@ -13,7 +13,9 @@ import pytest
 import torch
 from pairs import F64_TOL, batches_of, initial_weights, max_abs_diff, pair, trainers
 
+import functional.layers as flayers
 import functional.models.cnn_dropout as fdrop
+import oop.layers as olayers
 import oop.models.cnn_dropout as odrop
 from shared import data
 from shared.config import CNNDropoutConfig, TrainConfig
@@ -42,7 +44,8 @@ def test_inference_is_the_same_function_and_needs_no_key(setup):
     assert abs(float(af) - float(ao)) <= F64_TOL  # float64 on both sides (traps.md: mean-of-bool)
 
 
-@pytest.mark.proves("cnn_dropout", "layers", "loss", "train step")
+@pytest.mark.proves("layers", "dropout")
+@pytest.mark.proves("cnn_dropout", "model", "loss", "train step")
 def test_same_masks_give_the_same_100_step_trajectory(setup):
     """float64, under Adam (one optimizer: tests/test_optimizers.py proves every optimizer)."""
     cfg = TrainConfig(dtype="float64", optimizer=OptimizerSpec.create("adam", lr=1e-3))
@@ -62,21 +65,21 @@ def kept_and_scale(values: np.ndarray) -> tuple[float, np.ndarray]:
     return float(kept.mean()), np.unique(values[kept])
 
 
-@pytest.mark.proves("cnn_dropout", "layers")
+@pytest.mark.proves("layers", "dropout")
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_each_side_keeps_1_minus_p_and_scales_by_its_inverse(p):
     ones = np.ones(DRAWS)
     with jax.enable_x64(True):
-        layer = fdrop.Dropout(p)
+        layer = flayers.Dropout(p)
         f = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(0), inference=False))
         again = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(0), inference=False))
         other = np.asarray(layer(jnp.asarray(ones), key=jax.random.PRNGKey(1), inference=False))
     torch.manual_seed(0)
-    o = odrop.Dropout(p).train()(torch.from_numpy(ones)).numpy()
+    o = olayers.Dropout(p).train()(torch.from_numpy(ones)).numpy()
     std = (p * (1 - p) / DRAWS) ** 0.5
     for values in (f, o):
         rate, scales = kept_and_scale(values)
         assert abs(rate - (1 - p)) <= SIGMAS * std, rate
         np.testing.assert_allclose(scales, [1 / (1 - p)], rtol=1e-15)  # one value: 1/(1-p)
     assert np.array_equal(f, again) and not np.array_equal(f, other)  # the key decides
-    assert np.array_equal(odrop.Dropout(p).eval()(torch.from_numpy(ones)).numpy(), ones)
+    assert np.array_equal(olayers.Dropout(p).eval()(torch.from_numpy(ones)).numpy(), ones)

@@ -205,11 +205,11 @@ def test_decoding_with_the_cache_is_the_forward_pass_also_past_the_block():
         f = functional_model()
         out = np.asarray(eqx.filter_jit(lambda m, w: jax.vmap(m)(w))(f, windows))  # (13, S, V)
         plain = np.concatenate([out[0], out[1:, -1]])  # causal: window 0 covers the first S
-        decode, cache, cached_f = eqx.filter_jit(fgpt.GPT.decode), f.init_cache(), []
+        decode, cache, cached_f = eqx.filter_jit(fgpt.GPT.decode), f.init_decode(), []
         for token in seq:
             cache, logits = decode(f, cache, jnp.asarray(token))
             cached_f.append(np.asarray(logits))
-    torch_model.reset_cache(batch=1)
+    torch_model.reset_decode(batch=1)
     cached_o = [torch_model.decode(torch.tensor([int(t)]))[0] for t in seq]
     assert max_abs_diff(cached_f, plain) <= F64_TOL
     assert max_abs_diff(np.stack([c.numpy() for c in cached_o]), plain) <= F64_TOL

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 import pytest
 import torch
+from pairs import F64_TOL
 
 import functional.interface as finterface
 import oop.interface as ointerface
@@ -21,7 +22,6 @@ from functional.models import MODELS as FMODELS
 from oop.models import MODELS as OMODELS
 from shared import data, registry
 
-F64_TOL = 1e-10  # float64 proves equality (tests/pairs.py holds the suite's one copy)
 CHAR_MODELS = [e for e in registry.ENTRIES if e.name in ("rnn", "gru", "lstm", "gpt")]
 
 

@@ -92,7 +92,7 @@ def test_states_outputs_and_every_gradient_agree(cell, task):
 
         @eqx.filter_jit  # one compilation for all of it
         def everything(f):
-            finals, hs = jax.vmap(f.states)(x, lengths)  # per layer (batch, ...); (batch, T, H)
+            hs, finals = jax.vmap(f.states)(x, lengths)  # (batch, T, H); per layer (batch, ...)
             loss, grads = jax.value_and_grad(frnn.loss_fn)(f, x, y, lengths)
             return finals, hs, jax.vmap(f)(x, lengths), loss, grads
 
@@ -100,7 +100,7 @@ def test_states_outputs_and_every_gradient_agree(cell, task):
         grads = fconvert.to_canonical(grads)
     o = oop_model(cell, task, layers)
     lt = torch.from_numpy(lengths)
-    last, hs_o = o.states(torch.from_numpy(x), lt)
+    hs_o, last = o.states(torch.from_numpy(x), lt)
     assert max_abs_diff(hs, hs_o.detach()) <= F64_TOL  # the top layer's h at every step
     for k, carry in enumerate(finals):  # every layer's h (and c) after its last real step
         assert max_abs_diff(carry, layer_state(last, k)) <= F64_TOL
@@ -120,8 +120,8 @@ def test_fused_call_equals_the_cell_loop(cell):
         o = oop_model(cell, task)
         x, _ = batch(task)
         for lengths in (None, torch.from_numpy(LENGTHS)):
-            last, hs = o.states(torch.from_numpy(x), lengths)
-            finals, hs_loop = ornn.cell_loop(o, torch.from_numpy(x), lengths)
+            hs, last = o.states(torch.from_numpy(x), lengths)
+            hs_loop, finals = ornn.cell_loop(o, torch.from_numpy(x), lengths)
             assert max_abs_diff(hs.detach(), hs_loop.detach()) <= F64_TOL
             for k, state in enumerate(finals):  # h, and c for the LSTM
                 assert max_abs_diff(state, layer_state(last, k)) <= F64_TOL
@@ -139,7 +139,7 @@ def test_scan_equals_a_python_loop(cell, length):
         layer = {k[len("rnn.") : -len("_l0")]: jnp.asarray(v) for k, v in w.items() if "_l0" in k}
         carry = frnn.zero_carry(cell, 6, jnp.float64)
         mask = jnp.arange(STEPS_T) < length
-        final, hs = frnn.scan_layer(cell, layer, jnp.asarray(x[0]), carry, mask)
+        hs, final = frnn.scan_layer(cell, layer, jnp.asarray(x[0]), carry, mask)
         state, loop = carry, []
         for t in range(length):
             state = frnn.CELLS[cell](layer, jnp.asarray(x[0, t]), state)

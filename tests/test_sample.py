@@ -60,17 +60,15 @@ def test_decoding_step_by_step_is_the_forward_pass(char_checkpoint):
     model, torch_model = pair(ckpt.model, config, ckpt.weights)
     with jax.enable_x64(True):
         full = model(jnp.asarray(ids))  # (time, vocab)
-        carries, steps = model.init_carries(), []
+        carries, steps = model.init_decode(), []
         for t in ids:
             carries, logits = model.decode(carries, jnp.asarray(t))
             steps.append(logits)
         assert max_abs_diff(full, jnp.stack(steps)) <= F64_TOL
     with torch.no_grad():
         full_o = torch_model(torch.from_numpy(ids)[None])[0]
-        state, steps_o = None, []
-        for t in ids:
-            state, logits = torch_model.decode(torch.tensor([int(t)]), state)
-            steps_o.append(logits[0])
+        torch_model.reset_decode(batch=1)  # the module keeps what it reads, as the gpt does
+        steps_o = [torch_model.decode(torch.tensor([int(t)]))[0] for t in ids]
     assert max_abs_diff(full_o, torch.stack(steps_o)) <= F64_TOL
     assert max_abs_diff(full, full_o) <= F64_TOL
 

@@ -5,7 +5,7 @@ BatchNorm gets only rounding noise as gradient, which Adam turns into steps; XLA
 `padding="SAME"` at stride 2 on an even size pads only on the right/bottom.
 
 The torch side is the reference; each naive port is the equinox / lax call a reader would write
-first, and the fixed one is `functional.models.cnn_bn.BatchNorm2d` or explicit padding. Batches
+first, and the fixed one is `functional.layers.BatchNorm2d` or explicit padding. Batches
 of 8 x 4-channel 6x6 images, everything in float64.
 """
 
@@ -25,7 +25,7 @@ from harness import Trap, naive_and_fixed_tests
 from pairs import max_abs_diff
 from torch import nn
 
-from functional.models.cnn_bn import BatchNorm2d
+from functional.layers import BatchNorm2d
 
 B, C, HW, K = 8, 4, 6, 5  # batch, channels, image side, batches fed to BatchNorm
 
