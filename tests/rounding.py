@@ -17,7 +17,8 @@ rounding) and whose floating inputs sit one ulp away at random (every sum of the
 rounds otherwise too, and the data's exact ties break as rounding breaks them). The twins'
 gap must stay within `FACTOR` times the largest control gap, plus a floor of a few ulps for
 runs where every gap is tiny. `check_trajectories` is the one place this is done; every
-model's float32 trajectory test calls it.
+model's float32 trajectory test calls it, with the two sides' trainers from tests/pairs.py
+(`pairs.trainers`), where float64's `F64_TOL` and the gap measurement `max_abs_diff` live.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def assert_within(diff: dict, bound: dict, what: str) -> None:
 
 # -- trajectories --
 # A side's training: (start weights, batches) -> Trajectory. Build it once (its compiled step
-# with it) so that the twins' run and the controls share one compilation.
+# with it) so that the twins' run and the controls share one compilation: `pairs.trainers`.
 Trainer = Callable[[dict, Sequence[tuple]], Trajectory]
 
 
