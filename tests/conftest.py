@@ -89,7 +89,7 @@ def site(tmp_path_factory) -> pathlib.Path:
 # suite from 114 s to 85 s) in collection order, so the long ones go first and the many short
 # ones even out the end.
 LONGEST_FIRST = ["test_scripts", "test_rnn", "test_optimizers", "test_gpt", "test_browser",
-                 "test_ladder"]  # fmt: skip
+                 "test_ladder", "test_mlp"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):

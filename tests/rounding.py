@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pairs import F64_TOL, Trajectory, max_abs_diff
+from pairs import F64_TOL, Trajectory, max_abs_diff, oop_model
 
 from shared import compare, data
 from shared.weights import jitter
@@ -91,6 +91,15 @@ class Bounds:
     logits: np.ndarray  # (batch, classes)
     loss: float
     grads: dict[str, np.ndarray]  # by canonical name
+
+
+def forward_bounds(name: str, config, weights, x: np.ndarray, y: np.ndarray, dtype: str,
+                   grads) -> Bounds:  # fmt: skip
+    """The bounds for the twins' logits, loss and every gradient on one batch: F64_TOL in
+    float64, `classifier_bounds` of the float32 model in float32."""
+    if dtype == "float64":
+        return Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in grads})
+    return classifier_bounds(oop_model(name, config, weights, "float32"), x, y)
 
 
 def classifier_bounds(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> Bounds:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import rounding
 from pairs import (
-    F64_TOL,
     batches_of,
     cast,
     forward_and_backward,
@@ -52,10 +51,7 @@ def test_forward_loss_and_gradients(setup, dtype):
     ds, config, weights = setup
     x, y = ds.x_train[:BATCH].astype(dtype), ds.y_train[:BATCH]
     f, o = forward_and_backward("cnn", config, weights, (x, y), dtype)
-    if dtype == "float64":
-        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in o.grads})
-    else:  # from float32's unit roundoff and the values' size (tests/rounding.py)
-        bounds = rounding.classifier_bounds(oop_model("cnn", config, weights, "float32"), x, y)
+    bounds = rounding.forward_bounds("cnn", config, weights, x, y, dtype, o.grads)
     rounding.assert_within({"": np.abs(f.outputs.astype(np.float64) - o.outputs)},
                            {"": bounds.logits}, "logits")  # fmt: skip
     assert abs(f.loss - o.loss) <= bounds.loss

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import rounding
 from pairs import F64_TOL, cast
-from twins import PAIRS, OOPLevel1, OOPLevel2, trainer
+from twins import CASES, OPTIMIZERS, PAIRS, OOPLevel1, OOPLevel2, trainer
 
 import oop.level1.mlp as o1
 import shared.level0.mlp as l0
@@ -25,20 +25,6 @@ from shared.optim import OptimizerSpec
 TRAJECTORY_STEPS = 100
 BATCH = 128
 WIDTH = 64  # the rungs are the same math at any width; 64 runs 4x faster than the default 256
-
-OPTIMIZERS = {
-    "sgd-momentum": dict(name="sgd", lr=0.05, momentum=0.9),
-    "adam": dict(name="adam", lr=1e-3),
-    # float64 only: the remaining SGD and Adam options of the training CLI
-    "sgd-nesterov-decay": dict(name="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adam-decay": dict(name="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
-}
-CASES = [
-    (dtype, opt)
-    for dtype in ("float64", "float32")
-    for opt in OPTIMIZERS
-    if dtype == "float64" or opt in ("sgd-momentum", "adam")
-]
 
 
 def train_config(dtype, **opt):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rounding
 from pairs import F64_TOL, batches_of, cast, forward_and_backward, oop_model, trainers
+from twins import CASES, OPTIMIZERS
 
 import shared.level0.mlp as l0
 from shared.config import MLPConfig, TrainConfig
@@ -19,19 +20,6 @@ from shared.optim import OptimizerSpec
 
 TRAJECTORY_STEPS, BATCH = 100, 128
 WIDTH = 64  # the same math at any width; 64 runs 4x faster than the default 256
-OPTIMIZERS = {
-    "sgd-momentum": dict(name="sgd", lr=0.05, momentum=0.9),
-    "adam": dict(name="adam", lr=1e-3),
-    # float64 only: the remaining SGD and Adam options of the training CLI
-    "sgd-nesterov-decay": dict(name="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adam-decay": dict(name="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
-}
-CASES = [
-    (dtype, opt)
-    for dtype in ("float64", "float32")
-    for opt in OPTIMIZERS
-    if dtype == "float64" or opt in ("sgd-momentum", "adam")
-]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +37,7 @@ def test_forward_loss_and_gradients(dtype, setup):
     ds, config, weights = setup
     x, y = ds.x_train[:BATCH].astype(dtype), ds.y_train[:BATCH]
     f, o = forward_and_backward("mlp", config, weights, (x, y), dtype)
-    if dtype == "float64":
-        bounds = rounding.Bounds(F64_TOL, F64_TOL, {k: F64_TOL for k in o.grads})
-    else:  # from float32's unit roundoff and the values' size (tests/rounding.py)
-        bounds = rounding.classifier_bounds(oop_model("mlp", config, weights, "float32"), x, y)
+    bounds = rounding.forward_bounds("mlp", config, weights, x, y, dtype, o.grads)
     logits = np.abs(f.outputs.astype(np.float64) - o.outputs)
     rounding.assert_within({"": logits}, {"": bounds.logits}, "logits")
     loss = abs(f.loss - o.loss)

@@ -30,6 +30,22 @@ from functional.optim import make_optimizer as functional_optimizer
 from oop.optim import make_optimizer as oop_optimizer
 from shared.config import MLPConfig, TrainConfig
 
+# The MLP's optimizer cases, shared by its twin tests (test_mlp.py) and the ladder
+# (test_ladder.py): two in float32 and float64, the remaining SGD and Adam options in float64.
+OPTIMIZERS = {
+    "sgd-momentum": dict(name="sgd", lr=0.05, momentum=0.9),
+    "adam": dict(name="adam", lr=1e-3),
+    # float64 only: the remaining SGD and Adam options of the training CLI
+    "sgd-nesterov-decay": dict(name="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam-decay": dict(name="adam", lr=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-3),
+}
+CASES = [
+    (dtype, opt)
+    for dtype in ("float64", "float32")
+    for opt in OPTIMIZERS
+    if dtype == "float64" or opt in ("sgd-momentum", "adam")
+]
+
 
 def _x64(method):
     """Run a functional method with JAX's 64-bit mode matching the implementation's dtype."""
