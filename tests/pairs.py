@@ -4,7 +4,8 @@ checkpoint, train both sides, and measure how far apart they are.
 - `F64_TOL` and `max_abs_diff`: what "the same" means in float64, and the one gap measurement.
 - `TWINS`: the adapter table, one row per name of `functional.models.MODELS` and
   `oop.models.MODELS`. Everything that differs between models (which compiler options its
-  step wants, whether it threads a state, what a batch feeds each side) is a field of its row;
+  step wants, what a batch feeds each side) is a field of its row, and whether it threads a
+  state is the model's own `HAS_STATE`;
   the code below reads the rows and never a model's name.
 - `functional_model`, `oop_model`, `pair`: the twins, from canonical weights (and buffers),
   moved between the sides by name through `functional/convert.py` and `oop/convert.py`.
@@ -120,10 +121,16 @@ def _torch_masks(model: torch.nn.Module, batch: tuple) -> tuple:
 class Twin:
     """How this scaffold drives one registered model on each side."""
 
+    name: str  # its name in the registry
     jit: Callable  # compiles its step: quickly or optimised, measured per model (tests/quick.py)
-    state: bool = False  # BatchNorm: init_model gives (model, state), the step threads the state
     args: Callable[[tuple], tuple] = _x_y  # a batch -> the functional step's arguments after x, y
     feed: Callable[[torch.nn.Module, tuple], tuple] = _torch_x_y  # a batch -> train_step's x, y
+
+    @property
+    def state(self) -> bool:
+        """The model's own `HAS_STATE` (BatchNorm): init_model gives (model, state) and the step
+        threads the state."""
+        return functional.models.MODELS[self.name].HAS_STATE
 
     def update(self, step, params, state, opt_state, batch):
         """One functional update, as `(params, state, opt_state, loss)` for every model."""
@@ -133,19 +140,18 @@ class Twin:
         return params, state, opt_state, loss
 
 
-_RNN = Twin(quick_jit)
 TWINS = {
-    "mlp": Twin(quick_jit),
-    "cnn": Twin(run_jit),
-    "cnn_bn": Twin(run_jit, state=True),
-    "cnn_dropout": Twin(run_jit, args=_x_y_no_key_masks, feed=_torch_masks),
-    "rnn": _RNN,
-    "gru": _RNN,
-    "lstm": _RNN,
-    "gpt": Twin(quick_jit),
+    "mlp": Twin("mlp", quick_jit),
+    "cnn": Twin("cnn", run_jit),
+    "cnn_bn": Twin("cnn_bn", run_jit),
+    "cnn_dropout": Twin("cnn_dropout", run_jit, args=_x_y_no_key_masks, feed=_torch_masks),
+    "rnn": Twin("rnn", quick_jit),
+    "gru": Twin("gru", quick_jit),
+    "lstm": Twin("lstm", quick_jit),
+    "gpt": Twin("gpt", quick_jit),
 }
 assert TWINS.keys() == functional.models.MODELS.keys() == oop.models.MODELS.keys()
-assert all(t.state == functional.models.MODELS[n].HAS_STATE for n, t in TWINS.items())
+assert all(n == t.name for n, t in TWINS.items())
 
 
 # -- the twins, from one canonical checkpoint --
