@@ -35,14 +35,34 @@ def traps():
                 yield f"tests/traps/{name}", trap
 
 
-def plot(trap, naive: np.ndarray, fixed: np.ndarray, path: str) -> None:
+def naive_result(trap) -> tuple[np.ndarray | None, str]:
+    """The naive port's divergence, or None and the error it raises (a trap that fails loudly)."""
+    if trap.raises is None:
+        return np.atleast_1d(trap.naive()), ""
+    try:
+        trap.naive()
+    except trap.raises as e:
+        return None, f"naive port raises {type(e).__name__}:\n{str(e).splitlines()[0][:60]}"
+    raise AssertionError(f"{trap.name}: the naive port should raise {trap.raises.__name__}")
+
+
+def plot(trap, naive: np.ndarray | None, error: str, fixed: np.ndarray, path: str) -> None:
+    """Naive against fixed per step; a log axis for gaps, a linear one where the fixed port
+    must match exactly (counts and fractions: `fixed_tol` 0)."""
+    log = trap.fixed_tol > 0
+    floor = FLOOR if log else 0.0
     fig, ax = plt.subplots(figsize=(4.2, 2.6), dpi=110)
-    x = np.arange(1, len(naive) + 1)
-    ax.semilogy(x, np.maximum(naive, FLOOR), label="naive port", color="tab:red")
-    ax.semilogy(
-        np.arange(1, len(fixed) + 1), np.maximum(fixed, FLOOR), label="fixed", color="tab:green"
-    )
-    ax.axhline(trap.fixed_tol, color="gray", lw=0.8, ls="--", label="tolerance")
+    draw = ax.semilogy if log else ax.plot
+    if naive is not None:
+        draw(np.arange(1, len(naive) + 1), np.maximum(naive, floor), label="naive port",
+             color="tab:red")  # fmt: skip
+    else:
+        ax.set_yscale("log" if log else "linear")
+        ax.text(0.5, 0.62, error, transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                color="tab:red", bbox={"facecolor": "white", "edgecolor": "tab:red"})  # fmt: skip
+    draw(np.arange(1, len(fixed) + 1), np.maximum(fixed, floor), label="fixed", color="tab:green")
+    if log:
+        ax.axhline(trap.fixed_tol, color="gray", lw=0.8, ls="--", label="tolerance")
     ax.set_title(trap.title, fontsize=8)
     what, _, per = trap.quantity.partition(" per ")  # "|Δ| per input": x is the input
     ax.set_xlabel(per or "step", fontsize=8)
@@ -57,14 +77,18 @@ def plot(trap, naive: np.ndarray, fixed: np.ndarray, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m tools.render_traps", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/figures/traps", help="folder for the PNG files")
+    p.add_argument("--only", nargs="+", metavar="TRAP", help="draw these traps only (names)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    print("| trap | naive gap | fixed gap | test |")
-    print("|---|---|---|---|")
+    print("| trap | kind | naive gap | fixed gap | test |")
+    print("|---|---|---|---|---|")
     for path, trap in traps():
-        naive, fixed = np.atleast_1d(trap.naive()), np.atleast_1d(trap.fixed())
-        plot(trap, naive, fixed, os.path.join(args.out, f"{trap.name}.png"))
-        print(f"| {trap.name} | {naive.max():.2e} | {fixed.max():.1e} | `{path}` |")
+        if args.only and trap.name not in args.only:
+            continue
+        (naive, error), fixed = naive_result(trap), np.atleast_1d(trap.fixed())
+        plot(trap, naive, error, fixed, os.path.join(args.out, f"{trap.name}.png"))
+        gap = f"{naive.max():.2e}" if naive is not None else f"raises {trap.raises.__name__}"
+        print(f"| {trap.name} | {trap.kind} | {gap} | {fixed.max():.1e} | `{path}` |")
     return 0
 
 

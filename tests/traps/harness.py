@@ -7,8 +7,12 @@ lists `Trap` entries; each entry has two computations that return a per-step div
   more than `naive_at_least`;
 - `fixed`: the correct translation, which must agree within `fixed_tol`.
 
+A trap of the **paradigm** (`kind="paradigm"`: pure functions against objects, tracing against
+running) may instead fail loudly: its `naive` then raises `raises` (the message matching
+`match`), and the figure shows the fixed port with the error written over it.
+
 The test modules turn every entry into a failing-naive / passing-fixed pair of tests, and
-`python tests/traps/render.py` (`make traps`) draws one figure per trap into docs/figures/traps/.
+`python -m tools.render_traps` (`make traps`) draws one figure per trap into docs/figures/traps/.
 
 Everything here runs in float64 (inside `jax.enable_x64`) on a 2-16-2 MLP and 2-D moons, so a
 fixed port agrees to rounding (F64_TOL) and a trap's gap stands far above it. The two training
@@ -48,12 +52,19 @@ class Trap:
     fixed: Callable[[], np.ndarray]
     naive_at_least: float  # the naive port diverges by more than this (measured value in doc)
     fixed_tol: float = F64_TOL
+    kind: str = "library"  # "library": a default or a numerical effect; "paradigm": a style's
+    raises: type[BaseException] | None = None  # the naive port fails with this instead
+    match: str = ""  # a regular expression its message matches
 
     def __repr__(self) -> str:  # pytest ids
         return self.name
 
 
 def check_naive(trap: Trap) -> float:
+    if trap.raises is not None:
+        with pytest.raises(trap.raises, match=trap.match):
+            trap.naive()
+        return float("inf")
     gap = float(np.max(trap.naive()))
     assert gap > trap.naive_at_least, (
         f"{trap.name}: the naive port should diverge by > {trap.naive_at_least:.1e}, got {gap:.3e}"
