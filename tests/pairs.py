@@ -15,7 +15,7 @@ checkpoint, train both sides, and measure how far apart they are.
   `(start, batches) -> Trajectory` functions `rounding.check_trajectories` runs twice more from
   a start one ulp away (the rounding control that judges a float32 trajectory).
 
-This is the floor of the test helpers: `rounding.py` (float32 bounds and controls), `twins.py`
+This is the base of the test helpers: `rounding.py` (float32 bounds and controls), `twins.py`
 (the MLP ladder), `optim_twins.py` and `traps/harness.py` import from it, never the reverse.
 """
 

@@ -1,4 +1,4 @@
-"""The architecture, checked: layering between the floors, and twin files that mirror."""
+"""The architecture, checked: layering between the tiers, and twin files that mirror."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def test_twin_models_have_the_same_attribute_names_in_the_same_order(mlp_config)
 
 # -- imports: the layering inside shared/, and no circles anywhere --
 PACKAGES = ("shared", "functional", "oop", "tools")
-# The contract's ground floor: what both sides and every command stand on. Above it, inside
+# The contract, the base tier: what both sides and every command stand on. Above it, inside
 # shared/, the rooms of commands: shared.cli (but its leaf `base`), shared.bench, and level 0,
 # a rung of the ladder run as a script like the sides' level 1.
 ROOMS = ("shared.cli.", "shared.bench.", "shared.level0.")
@@ -242,7 +242,7 @@ def contract(name: str) -> bool:
     return name.startswith("shared") and name not in LEAVES and not name.startswith(ROOMS)
 
 
-def test_the_contract_imports_no_command_room_and_shared_no_upper_floor(import_graph):
+def test_the_contract_imports_no_command_room_and_shared_no_upper_tier(import_graph):
     """The contract modules (data, configs, registry, optim, checkpoint, metrics, run, compare,
     ngram, ...) import only each other and the leaf `shared.cli.base`; nothing in shared/
     imports a side or tools/; the sides import neither each other nor tools/."""
@@ -252,7 +252,7 @@ def test_the_contract_imports_no_command_room_and_shared_no_upper_floor(import_g
             if contract(name) and dep.startswith(ROOMS) and dep not in LEAVES:
                 wrong.append(f"{name} (the contract) imports {dep} (a command room)")
             if name.startswith("shared") and dep.split(".")[0] in ("functional", "oop", "tools"):
-                wrong.append(f"{name} imports {dep}, a floor above shared/")
+                wrong.append(f"{name} imports {dep}, a tier above shared/")
             for side, other in (("functional", "oop"), ("oop", "functional")):
                 if name.split(".")[0] == side and dep.split(".")[0] in (other, "tools"):
                     wrong.append(f"{name} imports {dep}")
