@@ -156,7 +156,7 @@ def test_resume_refuses_conflicting_flags(written_at_50, flags, message, tmp_pat
     assert message in err and err.count("\n") == 1, err
 
 
-def test_resume_takes_the_settings_from_the_checkpoint(written_at_50, tmp_path):
+def test_resume_takes_the_settings_from_the_checkpoint(written_at_50, tmp_path, capsys):
     train_cfg, model, opts = cli.parse(
         "oop",
         ["--resume", written_at_50, "--steps", "120", "--lr", "0.01", "--out", str(tmp_path / "r")],
@@ -164,6 +164,11 @@ def test_resume_takes_the_settings_from_the_checkpoint(written_at_50, tmp_path):
     assert (train_cfg.optimizer.name, train_cfg.optimizer.weight_decay) == ("adamw", 1e-2)
     assert train_cfg.schedule.decay_steps == 100  # the horizon stays the original run's
     assert (train_cfg.steps, model.width, opts.resume) == (120, 16, written_at_50)
+    side = checkpoint.read(written_at_50).side
+    assert capsys.readouterr().out == (
+        f"resuming {written_at_50}: written by the {side} side at update 50; adamw (lr 0.01, "
+        "schedule cosine), on to update 120\n"
+    )
 
 
 def test_resume_refuses_an_init_checkpoint(uninterrupted, tmp_path, capsys):

@@ -338,6 +338,22 @@ def test_ladder_scripts_train(module, capsys):
     assert float(out.rsplit("test accuracy ", 1)[1]) >= 0.9
 
 
+def test_the_ladder_scripts_from_one_init_print_the_same_run(tmp_path, capsys):
+    """`--init`: levels 0 and 1 on both sides trained from one checkpoint, watched agreeing."""
+    import importlib
+
+    assert train("functional", tmp_path / "f", "--dry-run") == 0
+    init, lines = str(tmp_path / "f/init.safetensors"), []
+    capsys.readouterr()
+    for module in ("shared.level0.mlp", "functional.level1.mlp", "oop.level1.mlp"):
+        importlib.import_module(module).main(["--epochs", "2", "--init", init])
+        lines.append(capsys.readouterr().out.split("): ", 1)[1])
+    assert lines[0].startswith("22 updates, train loss ") and len(set(lines)) == 1, lines
+    with pytest.raises(SystemExit) as refused:  # a folder, not its file: refused at parse time
+        importlib.import_module("oop.level1.mlp").main(["--init", str(tmp_path / "f")])
+    assert refused.value.code == 2 and "is a folder" in capsys.readouterr().err
+
+
 # cnn runs the MLP's stateless path; cnn_bn and cnn_dropout add state and randomness to the
 # loops, the LSTM integer inputs (pycorpus), the gpt dropout keys and AdamW's no-decay mask. A
 # sequence run's own test below trains adding.

@@ -131,8 +131,13 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 @errors.entry_point("python -m functional.level1.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = ladder.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
+    ds, cfg, config, weights = ladder.parse_ladder("functional.level1.mlp", "level-1 JAX", argv)
     params = init(config, key=jax.random.PRNGKey(cfg.seed))
+    if weights is not None:  # --init: by canonical name, into this level's nested dicts
+        params = {"layers": [
+            {k: jnp.asarray(weights[f"layers.{i}.{k}"], jnp.float32) for k in ("weight", "bias")}
+            for i in range(len(params["layers"]))
+        ]}  # fmt: skip
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     step = jax.jit(make_step(cfg))
     batches = data.batches(ds.x_train.astype("float32"), ds.y_train, cfg.batch_size, seed=cfg.seed)

@@ -129,8 +129,12 @@ def evaluate(params: Params, x, y) -> tuple[float, float]:
 
 @errors.entry_point("python -m oop.level1.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = ladder.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
+    ds, cfg, config, weights = ladder.parse_ladder("oop.level1.mlp", "level-1 PyTorch", argv)
     params = init(config, seed=cfg.seed)
+    if weights is not None:  # --init: copied by canonical name into the leaf tensors
+        with torch.no_grad():
+            for name, p in named(params):
+                p.copy_(torch.from_numpy(weights[name]))
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     loader = make_loader(
         ds.x_train,

@@ -75,6 +75,12 @@ def resumed(args: argparse.Namespace, dry_run_steps: int) -> tuple[TrainConfig, 
         eval_every=base.eval_every if args.eval_every is None else args.eval_every,
         save_every=base.save_every if args.save_every is None else args.save_every,
     )
+    print(
+        f"resuming {args.resume}: written by the {ckpt.side} side at update {ckpt.step}; "
+        f"{base.optimizer.name} (lr {base.optimizer.lr:g}, schedule {base.schedule.name}), "
+        f"on to update {train.steps}",
+        flush=True,
+    )
     return train, model
 
 

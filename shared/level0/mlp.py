@@ -160,8 +160,10 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 @errors.entry_point("python -m shared.level0.mlp")
 def main(argv: list[str] | None = None) -> int:
-    ds, cfg, config = ladder.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
+    ds, cfg, config, weights = ladder.parse_ladder("shared.level0.mlp", "level-0 NumPy", argv)
     params = init(config, seed=cfg.seed)
+    if weights is not None:  # --init: the canonical names are this level's own
+        params = {k: np.asarray(weights[k], np.float64) for k in params}
     opt_state = OPTIMIZERS[cfg.optimizer.name][0](params)
     batches = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=cfg.seed)
     for _ in range(cfg.steps):
