@@ -260,7 +260,8 @@ def twin_names() -> list[str]:
 
 def doc_names() -> list[str]:
     """The docs pages beside the models' (`docs/NAME.md`), in the index's order."""
-    first = ["architecture", "levels", "traps", "optimizers", "benchmarks", "reading", "safety"]
+    first = ["architecture", "levels", "traps", "debugging", "optimizers", "benchmarks",
+             "reading", "safety", "orientation"]  # fmt: skip
     found = {f[:-3] for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md")}
     return [d for d in first if d in found] + sorted(found - set(first))
 
