@@ -1,0 +1,5 @@
+import sys
+
+from tools.reader.pages import main
+
+sys.exit(main())
