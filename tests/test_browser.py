@@ -94,3 +94,43 @@ def test_docs_page_loads_its_figures_without_errors(name, browser, site):
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     assert errors == []
     page.close()
+
+
+def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
+    """The cnn_bn page at its train step: the anchor lands below the sticky column heads, the
+    OOP cell shows the MLP's train_step it reuses (marked as shared), code lines keep their
+    indentation (a long line scrolls its pane instead of wrapping to column 0), the sidebar
+    marks the page and every figure opens full size; in dark mode the page is dark."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="light")
+    page.goto((site / "cnn_bn.html").as_uri() + "#train-step")
+    heading = page.locator("#train-step h2").bounding_box()
+    head = page.locator(".twins > .head").first.bounding_box()
+    assert heading["y"] >= head["y"] + head["height"] - PIXEL  # not hidden under the heads
+    shared = page.locator('#train-step ~ .code[data-side="OOP"] .shared').first
+    assert "train_step of oop/models/mlp.py" in shared.inner_text()
+    assert "optimizer.zero_grad(" in shared.inner_text()  # the torch code itself is there
+    assert page.evaluate(
+        "Array.from(document.querySelectorAll('.code pre'))"
+        ".every(p => getComputedStyle(p).whiteSpace === 'pre')"
+    )
+    assert page.evaluate(  # at least one long line overflows its pane rather than wrapping
+        "Array.from(document.querySelectorAll('.code pre'))"
+        ".some(p => p.scrollWidth > p.clientWidth)"
+    )
+    assert page.locator("nav.side a.here").inner_text() == "CNN + BatchNorm"
+    assert page.locator("nav.toc a").count() >= 5 and page.locator("a[rel=next]").count() == 1
+    page.screenshot(path=os.path.join(ARTIFACTS, "cnn_bn-train-step-light.png"))
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark")
+    page.goto((site / "cnn_bn.html").as_uri() + "#train-step")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (light, dark) == ("rgb(255, 255, 255)", "rgb(13, 17, 23)")
+    page.screenshot(path=os.path.join(ARTIFACTS, "cnn_bn-train-step-dark.png"))
+    page.goto((site / "traps.html").as_uri())
+    figures = page.locator("main img")
+    assert figures.count() > 40
+    assert page.locator("a.figure > img").count() == figures.count()  # each opens full size
+    page.close()

@@ -1,24 +1,23 @@
 """The side-by-side reader: `python -m tools.reader` builds the static docs site (docs/site/).
 
-`pages` builds the pages, `style` holds the stylesheet; the names below are what the suite and
-`make docs` use.
+`source` reads the twin files, docs pages and tests as text; `pages` lays out the twin, ladder
+and docs pages and builds the site; `frame` gives every page its sidebar, contents and
+previous/next; `style` is the stylesheet. The names below are what the suite and `make docs`
+use.
 """
 
-from tools.reader.pages import (  # noqa: F401
-    MARKDOWN,
+from tools.docs_markdown import MARKDOWN  # noqa: F401
+from tools.reader.frame import SITE, page  # noqa: F401
+from tools.reader.pages import build, main, reused, title_and_body, twin_page  # noqa: F401
+from tools.reader.source import (  # noqa: F401
     ROOT,
-    build,
     doc_names,
     explanation_for,
     explanations,
     heading_sections,
-    main,
-    page,
     proofs,
     read,
     sections,
-    title_and_body,
     twin_names,
-    twin_page,
     twin_path,
 )

@@ -14,91 +14,35 @@ and nothing fetched from the network. Text processing only: this never imports j
 
 from __future__ import annotations
 
+import ast
 import functools
 import html
 import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared import errors, registry
+from shared import errors
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
-from tools.reader.style import STYLE
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECTION = re.compile(r"^# -- (.+) --$", re.MULTILINE)
-PROVES = re.compile(r"^@pytest\.mark\.proves\(([^)]*)\)\s*$", re.MULTILINE)
-TEST_DEF = re.compile(r"^def (test_\w+)\(", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Section:
-    name: str  # "config", "layers", ..., or "" for the text before the first header
-    code: str
-
-
-def sections(source: str) -> list[Section]:
-    """A twin file cut at its `# -- name --` headers; the text above the first is the preamble."""
-    marks = list(SECTION.finditer(source))
-    out = [Section("", source[: marks[0].start()] if marks else source)]
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(source)
-        out.append(Section(m.group(1), source[m.end() : end].strip("\n")))
-    return out
-
-
-def explanations(markdown: str) -> tuple[str, list[tuple[str, str]]]:
-    """A docs page cut at its `## ` headings (as Markdown parses them, so not at a `## ` line
-    inside a code block): the text above the first, and `(heading, text)` for each in order."""
-    tokens = MARKDOWN.parse(markdown)
-    lines = markdown.split("\n")
-    heads = [  # (first line, line after the heading, heading text)
-        (t.map[0], t.map[1], tokens[i + 1].content.strip())
-        for i, t in enumerate(tokens)
-        if t.type == "heading_open" and t.tag == "h2" and t.level == 0
-    ]
-    ends = [start for start, _, _ in heads[1:]] + [len(lines)]
-    parts = [
-        (head, "\n".join(lines[after:end]).strip())
-        for (_, after, head), end in zip(heads, ends, strict=True)
-    ]
-    first = heads[0][0] if heads else len(lines)
-    return "\n".join(lines[:first]).strip(), parts
-
-
-def heading_sections(heading: str) -> list[str]:
-    """The sections a docs heading explains: what stands before its colon, split at commas and
-    "and" ("Loss and train step" -> loss, train step; "Layers: the cells" -> layers)."""
-    head = heading.split(":")[0].lower()
-    return [p.strip() for p in re.split(r",| and ", head) if p.strip()]
-
-
-def explanation_for(name: str, parts: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """The `(heading, text)` of a docs page that explains the section `name`, if any."""
-    return next(((h, t) for h, t in parts if name and name in heading_sections(h)), None)
-
-
-def proofs() -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """`(model, section) -> [(test file, test name)]`, read as text from the tests' markers
-    `@pytest.mark.proves("model", "section", ...)` (the test below the marker proves those
-    sections of that model's twins)."""
-    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for name in sorted(os.listdir(os.path.join(ROOT, "tests"))):
-        if not (name.startswith("test_") and name.endswith(".py")):
-            continue
-        text = read(f"tests/{name}")
-        for m in PROVES.finditer(text):
-            model, *names = re.findall(r'"([^"]+)"', m.group(1))
-            test = TEST_DEF.search(text, m.end())
-            for section in names:
-                out.setdefault((model, section), []).append((f"tests/{name}", test.group(1)))
-    return out
+from tools.reader.frame import SITE, page
+from tools.reader.source import (
+    ROOT,
+    check_proofs,
+    doc_names,
+    explanation_for,
+    explanations,
+    proofs,
+    read,
+    sections,
+    twin_names,
+    twin_path,
+)
+from tools.reader.style import stylesheet
 
 
 def code_html(code: str) -> str:
@@ -111,18 +55,6 @@ def title_and_body(markdown: str, default: str) -> tuple[str, str]:
     return (m.group(1).strip(), markdown[m.end() :]) if m else (default, markdown)
 
 
-def page(title: str, body: str) -> str:
-    """A page of the site; `title` is one line of Markdown (code spans show as code)."""
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title.replace('`', ''))}</title>"
-        '<link rel="stylesheet" href="style.css"></head>\n'
-        f'<body><p><a href="index.html">index</a></p>'
-        f'<h1 id="{slug(title.replace("`", ""))}">{MARKDOWN.renderInline(title)}</h1>\n'
-        f"{body}\n</body></html>\n"
-    )
-
-
 def twin_page(
     name: str,
     functional: str,
@@ -131,6 +63,7 @@ def twin_page(
     tests: dict[str, list[tuple[str, str]]],
     render: Callable[[str], str] = MARKDOWN.render,
     files: tuple[str, str] = ("", ""),
+    **frame,
 ) -> str:
     """The aligned two-column page of one model.
 
@@ -143,6 +76,7 @@ def twin_page(
     - `tests`: section -> `[(href, test name)]`, the tests that prove it.
     - `render`: Markdown -> HTML (the site's renderer rewrites the links).
     - `files`: the links of the two source files from the page, for the column heads.
+    - `frame`: `here` and `site`, for `frame.page`'s sidebar.
     """
     left, right = sections(functional), sections(oop)
     names = [s.name for s in left]
@@ -187,8 +121,9 @@ def twin_page(
         if new:
             shown.add(found[0])
             rows.append(f'<div class="explain">{render(found[1])}</div>')
-        for side, section in (("functional", a), ("OOP", b)):
-            rows.append(f'<div class="code" data-side="{side}">{code_html(section.code)}</div>')
+        for side, section, source in (("functional", a, functional), ("OOP", b, oop)):
+            shown_code = code_html(section.code) + shared_code(section.code, source)
+            rows.append(f'<div class="code" data-side="{side}">{shown_code}</div>')
     rows.append("</div>")
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
@@ -196,10 +131,44 @@ def twin_page(
         + "\n".join(rows)
         + (f'<div class="rest">{render(rest)}</div>' if rest else "")
     )
-    return page(title, body)
+    return page(title, body, **frame)
 
 
-def ladder_page(side: str) -> str:
+def reused(code: str, source: str) -> list[tuple[str, str, str]]:
+    """`(module file, function name, its source)` for each `name = module.function` line of a
+    section that reuses another model's function (`train_step = mlp.train_step`)."""
+    modules = {}  # the alias a file imports a module under -> that module's file
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                path = f"{node.module.replace('.', '/')}/{alias.name}.py"
+                if os.path.exists(os.path.join(ROOT, path)):
+                    modules[alias.asname or alias.name] = path
+    found = []
+    for node in ast.parse(code).body:
+        value = getattr(node, "value", None)
+        if (isinstance(node, ast.Assign) and isinstance(value, ast.Attribute)
+                and isinstance(value.value, ast.Name) and value.value.id in modules):  # fmt: skip
+            path = modules[value.value.id]
+            text = read(path)
+            for d in ast.parse(text).body:
+                if isinstance(d, ast.FunctionDef) and d.name == value.attr:
+                    first = d.decorator_list[0].lineno if d.decorator_list else d.lineno
+                    lines = text.split("\n")[first - 1 : d.end_lineno]
+                    found.append((path, d.name, "\n".join(lines)))
+    return found
+
+
+def shared_code(code: str, source: str) -> str:
+    """The code a reusing section runs, shown under it and marked as another file's."""
+    return "".join(
+        f'<div class="shared"><div class="label">shared: <code>{name}</code> of {path}</div>'
+        f"{code_html(text)}</div>"
+        for path, name, text in reused(code, source)
+    )
+
+
+def ladder_page(side: str, **frame) -> str:
     """Level 0, level 1 and level 2 of the MLP on one side, in three columns."""
     files = ["shared/level0/mlp.py", f"{side}/level1/mlp.py", f"{side}/models/mlp.py"]
     cols = ['<p>The three levels of <a href="levels.html">levels</a>, one beside the other.</p>']
@@ -210,49 +179,7 @@ def ladder_page(side: str) -> str:
         for i, f in enumerate(files)
     ]
     cols.append("</div>")
-    return page(f"The MLP ladder, {side} side", "\n".join(cols))
-
-
-def read(path: str) -> str:
-    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-        return f.read()
-
-
-SIDE_TWINS = ("layers", "interface")  # twins beside the models, each with a page of its own
-
-
-def twin_path(side: str, name: str) -> str:
-    """`functional/models/mlp.py`, or `functional/layers.py` for a twin beside the models."""
-    return f"{side}/{name}.py" if name in SIDE_TWINS else f"{side}/models/{name}.py"
-
-
-def twin_names() -> list[str]:
-    """Every twin pair with a page: the model files in the order the course climbs
-    (`shared.registry`, the mlp first), then the layers and the interface they share."""
-    return [f for f in (*registry.FILES, *SIDE_TWINS)
-            if all(os.path.exists(os.path.join(ROOT, twin_path(side, f)))
-                   for side in ("functional", "oop"))]  # fmt: skip
-
-
-def doc_names() -> list[str]:
-    """The docs pages beside the models' (`docs/NAME.md`), in the index's order."""
-    first = ["architecture", "levels", "traps", "debugging", "optimizers", "benchmarks",
-             "reading", "safety", "orientation"]  # fmt: skip
-    found = {f[:-3] for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md")}
-    return [d for d in first if d in found] + sorted(found - set(first))
-
-
-def check_proofs(models: list[str], proved: dict) -> None:
-    """A `proves` marker must name a model that has twins and a section its files have."""
-    for model, section in proved:
-        known = (
-            [s.name for s in sections(read(twin_path("functional", model)))]
-            if model in models
-            else []
-        )
-        if section not in known:
-            tests = ", ".join(t for _, t in proved[(model, section)])
-            raise ValueError(f"{tests}: proves({model!r}, {section!r}), which no twin file has")
+    return page(f"The MLP ladder, {side} side", "\n".join(cols), **frame)
 
 
 def build(out: str) -> list[str]:
@@ -272,6 +199,11 @@ def build(out: str) -> list[str]:
     pages |= {f"docs/models/{m}.md": f"{m}.html" for m in models}
     pages["README.md"] = "index.html"
     links = Links(ROOT, out, pages)
+    planned = {*pages.values(), "ladder-functional.html", "ladder-oop.html"}
+    site = [(g, [(h, t) for h, t in items if h in planned]) for g, items in SITE]
+    missing = planned - {h for _, items in site for h, _ in items}
+    if missing:  # a new page must get its place in the sidebar
+        raise ValueError(f"tools/reader/frame.py: SITE has no place for {sorted(missing)}")
     for name in models:
         docs_page = f"docs/models/{name}.md"
         text = read(docs_page) if os.path.exists(os.path.join(ROOT, docs_page)) else ""
@@ -286,23 +218,19 @@ def build(out: str) -> list[str]:
             os.path.relpath(os.path.join(ROOT, twin_path(side, name)), out)
             for side in ("functional", "oop")
         )
-        write(f"{name}.html", twin_page(name, functional, oop, text, tests, render, files))
+        page_html = twin_page(name, functional, oop, text, tests, render, files,
+                              here=f"{name}.html", site=site)  # fmt: skip
+        write(f"{name}.html", page_html)
     for side in ("functional", "oop"):
-        write(f"ladder-{side}.html", ladder_page(side))
+        write(f"ladder-{side}.html", ladder_page(side, here=f"ladder-{side}.html", site=site))
     for d in docs:
         title, text = title_and_body(read(f"docs/{d}.md"), d)
         body = links.render(text, f"docs/{d}.md")
-        write(f"{d}.html", page(title, f'<main class="doc">{body}</main>'))
-    items = [f'<li><a href="{m}.html">{m}</a></li>' for m in models]
-    items += [
-        f'<li><a href="ladder-{s}.html">the MLP ladder, {s}</a></li>' for s in ("functional", "oop")
-    ]
-    items += [f'<li><a href="{d}.html">{d}</a></li>' for d in docs]
+        write(f"{d}.html", page(title, f'<main class="doc">{body}</main>', f"{d}.html", site))
     title, readme = title_and_body(read("README.md"), "paradigms")
-    nav = '<nav class="pages"><b>The site</b><ul>' + "".join(items) + "</ul></nav>"
     body = links.render(readme, "README.md")
-    write("index.html", page(title, f'{nav}<main class="doc">{body}</main>'))
-    write("style.css", STYLE + HtmlFormatter().get_style_defs(".highlight"))
+    write("index.html", page(title, f'<main class="doc">{body}</main>', "index.html", site))
+    write("style.css", stylesheet())
     if links.broken:
         raise ValueError("broken links in the docs: " + "; ".join(links.broken))
     return written
