@@ -134,3 +134,16 @@ def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
     assert figures.count() > 40
     assert page.locator("a.figure > img").count() == figures.count()  # each opens full size
     page.close()
+
+
+@pytest.mark.parametrize("side", ["functional", "oop"])
+def test_the_ladder_aligns_its_three_levels_section_by_section(side, browser, site):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto((site / f"ladder-{side}.html").as_uri())
+    levels = [boxes(page, f"level {i}") for i in range(3)]
+    assert len(levels[0]) == len(levels[1]) == len(levels[2]) >= 6
+    for row in zip(*levels, strict=True):
+        assert max(b["y"] for b in row) - min(b["y"] for b in row) <= PIXEL
+    assert page.locator("#train-step").count() == 1
+    page.screenshot(path=os.path.join(ARTIFACTS, f"ladder-{side}-1400.png"))
+    page.close()

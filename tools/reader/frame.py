@@ -11,6 +11,7 @@ from tools.docs_markdown import MARKDOWN, slug
 # The sidebar, in the course's order: (group, [(page file, label)]); build() drops missing pages.
 SITE: list[tuple[str, list[tuple[str, str]]]] = [
     ("Start", [("index.html", "paradigms"), ("levels.html", "The three levels"),
+               ("level1.html", "Level 1, side by side"),
                ("ladder-functional.html", "Ladder, functional"),
                ("ladder-oop.html", "Ladder, OOP")]),
     ("Models", [("mlp.html", "MLP"), ("cnn.html", "CNN"), ("cnn_bn.html", "CNN + BatchNorm"),

@@ -169,17 +169,22 @@ def shared_code(code: str, source: str) -> str:
 
 
 def ladder_page(side: str, **frame) -> str:
-    """Level 0, level 1 and level 2 of the MLP on one side, in three columns."""
+    """Level 0, level 1 and level 2 of the MLP on one side, in three columns cut at the same
+    section headers, so each section of the three levels starts at one height."""
     files = ["shared/level0/mlp.py", f"{side}/level1/mlp.py", f"{side}/models/mlp.py"]
-    cols = ['<p>The three levels of <a href="levels.html">levels</a>, one beside the other.</p>']
-    cols += ['<div class="ladder">']
-    cols += [f'<div class="head"><b>level {i}</b>: {f}</div>' for i, f in enumerate(files)]
-    cols += [
-        f'<div class="code" data-side="level {i}">{code_html(read(f))}</div>'
-        for i, f in enumerate(files)
-    ]
-    cols.append("</div>")
-    return page(f"The MLP ladder, {side} side", "\n".join(cols), **frame)
+    cut = [{sec.name: sec.code for sec in sections(read(f))} for f in files]
+    names = list(cut[0])  # level 0 has every section; level 2 has no layers of its own
+    rows = ['<p>The three levels of <a href="levels.html">levels</a>, one beside the other, '
+            'section by section; a blank cell is a section that level does not need.</p>']
+    rows += ['<div class="ladder">']
+    rows += [f'<div class="head"><b>level {i}</b>: {f}</div>' for i, f in enumerate(files)]
+    for name in names:
+        label = name or "module"
+        rows.append(f'<div class="section" id="{slug(label)}"><h2>{html.escape(label)}</h2></div>')
+        rows += [f'<div class="code" data-side="level {i}">{code_html(c.get(name, ""))}</div>'
+                 for i, c in enumerate(cut)]  # fmt: skip
+    rows.append("</div>")
+    return page(f"The MLP ladder, {side} side", "\n".join(rows), **frame)
 
 
 def build(out: str) -> list[str]:

@@ -92,17 +92,21 @@ def read(path: str) -> str:
 
 
 SIDE_TWINS = ("layers", "interface")  # twins beside the models, each with a page of its own
+LEVEL1 = "level1"  # the level-1 MLPs, functional/level1/mlp.py against oop/level1/mlp.py
 
 
 def twin_path(side: str, name: str) -> str:
-    """`functional/models/mlp.py`, or `functional/layers.py` for a twin beside the models."""
+    """`functional/models/mlp.py`; `functional/layers.py` for a twin beside the models;
+    `functional/level1/mlp.py` for the level-1 page."""
+    if name == LEVEL1:
+        return f"{side}/level1/mlp.py"
     return f"{side}/{name}.py" if name in SIDE_TWINS else f"{side}/models/{name}.py"
 
 
 def twin_names() -> list[str]:
-    """Every twin pair with a page: the model files in the order the course climbs
-    (`shared.registry`, the mlp first), then the layers and the interface they share."""
-    return [f for f in (*registry.FILES, *SIDE_TWINS)
+    """Every twin pair with a page: the level-1 MLPs, the model files in the order the course
+    climbs (`shared.registry`, the mlp first), then the layers and the interface they share."""
+    return [f for f in (LEVEL1, *registry.FILES, *SIDE_TWINS)
             if all(os.path.exists(os.path.join(ROOT, twin_path(side, f)))
                    for side in ("functional", "oop"))]  # fmt: skip
 
