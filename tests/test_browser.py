@@ -147,3 +147,26 @@ def test_the_ladder_aligns_its_three_levels_section_by_section(side, browser, si
     assert page.locator("#train-step").count() == 1
     page.screenshot(path=os.path.join(ARTIFACTS, f"ladder-{side}-1400.png"))
     page.close()
+
+
+def test_the_search_finds_code_and_docs_without_a_server(browser, site):
+    """Typed into the sidebar's box: a word of the code finds the twin page's section, a word
+    of the docs finds the docs page's heading; nothing is fetched (the index is a script)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((site / "index.html").as_uri())
+    page.fill("#search", "value_and_grad has_aux")
+    hits = page.locator("#results a")
+    assert hits.count() >= 1
+    assert any(
+        h.endswith("cnn_bn.html#train-step") for h in hits.evaluate_all("l => l.map(a => a.href)")
+    )
+    page.fill("#search", "zero_grad accumulate")
+    found = hits.evaluate_all("l => l.map(a => a.href)")
+    assert any("traps.html#no-zero_grad-gradients-accumulate" in h for h in found), found
+    page.screenshot(path=os.path.join(ARTIFACTS, "search-1400.png"))
+    page.fill("#search", "qqqxyzzy")
+    assert page.locator("#results li").inner_text() == "no match"
+    assert errors == []
+    page.close()

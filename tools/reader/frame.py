@@ -28,6 +28,7 @@ SITE: list[tuple[str, list[tuple[str, str]]]] = [
 ]  # fmt: skip
 
 
+SCRIPTS = '<script src="search-index.js"></script><script src="search.js"></script>'
 HEADING = re.compile(r'<(?:h2|div class="section") id="([^"]+)">(?:<h2>)?(.*?)</h2>', re.DOTALL)
 
 
@@ -68,7 +69,9 @@ def linked_figures(body: str) -> str:
 
 
 def sidebar(here: str, site: list[tuple[str, list[tuple[str, str]]]]) -> str:
-    out = ['<nav class="side" aria-label="pages">']
+    out = ['<nav class="side" aria-label="pages">'
+           '<input id="search" type="search" placeholder="search code and docs" '
+           'aria-label="search"><ul id="results"></ul>']  # fmt: skip
     for group, items in site:
         out.append(f"<h3>{html.escape(group)}</h3><ul>")
         for href, label in items:
@@ -121,5 +124,5 @@ def page(title: str, body: str, here: str = "", site=None) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title.replace('`', ''))}</title>"
         '<link rel="stylesheet" href="style.css"></head>\n'
-        f"<body>{main}\n</body></html>\n"
+        f"<body>{main}\n{SCRIPTS if site else ''}</body></html>\n"
     )

@@ -29,6 +29,7 @@ from pygments.lexers import PythonLexer
 from shared import errors
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
+from tools.reader import search
 from tools.reader.frame import SITE, page
 from tools.reader.source import (
     ROOT,
@@ -174,8 +175,10 @@ def ladder_page(side: str, **frame) -> str:
     files = ["shared/level0/mlp.py", f"{side}/level1/mlp.py", f"{side}/models/mlp.py"]
     cut = [{sec.name: sec.code for sec in sections(read(f))} for f in files]
     names = list(cut[0])  # level 0 has every section; level 2 has no layers of its own
-    rows = ['<p>The three levels of <a href="levels.html">levels</a>, one beside the other, '
-            'section by section; a blank cell is a section that level does not need.</p>']
+    rows = [
+        '<p>The three levels of <a href="levels.html">levels</a>, one beside the other, '
+        "section by section; a blank cell is a section that level does not need.</p>"
+    ]
     rows += ['<div class="ladder">']
     rows += [f'<div class="head"><b>level {i}</b>: {f}</div>' for i, f in enumerate(files)]
     for name in names:
@@ -193,10 +196,14 @@ def build(out: str) -> list[str]:
     os.makedirs(out, exist_ok=True)
     written = []
 
+    texts: dict[str, str] = {}  # page -> its HTML, for the search index
+
     def write(name: str, text: str) -> None:
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(text)
         written.append(name)
+        if name.endswith(".html"):
+            texts[name] = text
 
     models, docs, proved = twin_names(), doc_names(), proofs()
     check_proofs(models, proved)
@@ -236,6 +243,9 @@ def build(out: str) -> list[str]:
     body = links.render(readme, "README.md")
     write("index.html", page(title, f'<main class="doc">{body}</main>', "index.html", site))
     write("style.css", stylesheet())
+    labels = {href: label for _, items in site for href, label in items}
+    write("search-index.js", search.index_script({h: (labels[h], t) for h, t in texts.items()}))
+    write("search.js", search.SCRIPT)
     if links.broken:
         raise ValueError("broken links in the docs: " + "; ".join(links.broken))
     return written

@@ -25,6 +25,8 @@ nav.side { position: sticky; top: 0; align-self: start; max-height: 100vh; overf
   font-size: .88em; padding: .8em 0; }
 nav.side h3 { font-size: .95em; margin: .9em 0 .2em; color: var(--muted); }
 nav.side ul { list-style: none; margin: 0; padding: 0; } nav.side li { margin: .15em 0; }
+#search { width: 95%; margin: .3em 0; padding: .25em; background: var(--bg); color: var(--fg);
+  border: 1px solid var(--line); } #results { font-size: .95em; margin-bottom: .8em; }
 nav.side a.here { font-weight: bold; background: var(--mark); }
 nav.toc { font-size: .9em; border: 1px solid var(--line); padding: .3em 1em; margin: .5em 0 1em;
   max-width: 60em; } nav.toc ol { margin: .3em 0; columns: 2 18em; }
