@@ -5,11 +5,13 @@ tests that prove it, and no link that leads nowhere. The layout itself is tested
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 
 from shared import registry
+from shared.cli import train as cli
 from tools import reader
 from tools.docs_markdown import Links, slug
 
@@ -98,7 +100,7 @@ def test_the_docs_are_rendered_and_the_index_links_every_page(site):
     written = sorted(p.name for p in site.iterdir())
     index = (site / "index.html").read_text()
     for name in written:
-        if name not in ("index.html", "style.css"):
+        if name not in ("index.html", "style.css", "search-index.js", "search.js"):
             assert f'href="{name}"' in index, name
     assert "<h2" in index and "Quick start" in index  # the README, rendered
     traps = (site / "traps.html").read_text()
@@ -163,3 +165,16 @@ def test_heading_anchors_are_githubs():
         == "batchnorm-state-in-state-out--or-buffers"
     )
     assert slug("`nn.GRU` defaults to `batch_first=False`") == "nngru-defaults-to-batch_firstfalse"
+
+
+def test_every_model_page_shows_commands_that_parse(site, tmp_path):
+    """The commands a model page gives to train its twins are accepted by the training
+    scripts' parser as written (the model, its data set, the out folder)."""
+    for entry in registry.ENTRIES:
+        text = (site / f"{entry.file}.html").read_text()
+        shown = rf"\.venv/bin/python -m functional\.train (--model {entry.name} [^\n<]*)"
+        argv = re.search(shown, html.unescape(text)).group(1).split()
+        argv[argv.index("--out") + 1] = str(tmp_path / entry.name)
+        train_cfg, model, _ = cli.parse("functional", argv)
+        assert (train_cfg.model, train_cfg.dataset) == (entry.name, entry.bench_data)
+        assert f"-m shared.compare runs/{entry.name}-" in text

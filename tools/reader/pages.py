@@ -26,7 +26,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared import errors
+from shared import errors, registry
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
 from tools.reader import search
@@ -129,10 +129,32 @@ def twin_page(
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
         render(preamble)
+        + commands(name)
         + "\n".join(rows)
         + (f'<div class="rest">{render(rest)}</div>' if rest else "")
     )
     return page(title, body, **frame)
+
+
+def commands(name: str) -> str:
+    """How to train a model page's twins from one init and compare them, for every registered
+    model its file serves (rnn.py: rnn, gru and lstm); empty for the other twin pages."""
+    entries = [e for e in registry.ENTRIES if e.file == name]
+    if not entries:
+        return ""
+    lines = []
+    for e in entries:
+        run = f"runs/{e.name}-{e.bench_data}"
+        flags = f"--model {e.name} --dataset {e.bench_data}"
+        lines += [
+            f".venv/bin/python -m functional.train {flags} --out {run}-functional",
+            f".venv/bin/python -m oop.train {flags} --out {run}-oop \\",
+            f"    --init {run}-functional/init.safetensors   # the same weights",
+            f".venv/bin/python -m shared.compare {run}-functional {run}-oop",
+        ]
+    code = html.escape("\n".join(lines))
+    return (f'<div class="run"><b>Train the twins from one init and compare them</b> (add '
+            f"<code>--dry-run</code> for three updates):<pre>{code}</pre></div>")  # fmt: skip
 
 
 def reused(code: str, source: str) -> list[tuple[str, str, str]]:

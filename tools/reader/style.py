@@ -40,7 +40,7 @@ nav.prevnext { display: flex; justify-content: space-between; margin: 2em 0 1em;
 .section h2 { font-size: 1.1em; margin: .4em 0; }
 .explain { grid-column: 1 / -1; color: var(--muted); font-size: .92em; max-width: 60em;
   min-width: 0; overflow-x: auto; }
-.doc, .rest { max-width: 60em; }
+.doc, .rest, .run { max-width: 60em; } .run pre { background: var(--code-bg); padding: .5em; }
 table { border-collapse: collapse; } td, th { border: 1px solid var(--line); padding: .2em .5em; }
 .num { white-space: nowrap; }
 img { max-width: 100%; } a.figure img { cursor: zoom-in; }
