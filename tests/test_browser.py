@@ -119,6 +119,11 @@ def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
         ".some(p => p.scrollWidth > p.clientWidth)"
     )
     assert page.locator("nav.side a.here").inner_text() == "CNN + BatchNorm"
+    proof = page.locator("#train-step ~ .proofs a").first  # "proved by": lands on the test
+    test = proof.inner_text()
+    proof.click()
+    assert page.url.endswith(f"#{test}") and page.locator(f"#{test} h2").is_visible()
+    page.go_back()
     assert page.locator("nav.toc a").count() >= 5 and page.locator("a[rel=next]").count() == 1
     page.screenshot(path=os.path.join(ARTIFACTS, "cnn_bn-train-step-light.png"))
     light = page.evaluate("getComputedStyle(document.body).backgroundColor")

@@ -29,6 +29,8 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
         "style.css",
         "search-index.js",
         "search.js",
+    } | {
+        f"tests-{f.split('/')[1][:-3]}.html" for found in reader.proofs().values() for f, _ in found
     }
     for m in models:
         text = (site / f"{m}.html").read_text()
@@ -100,7 +102,9 @@ def test_the_docs_are_rendered_and_the_index_links_every_page(site):
     written = sorted(p.name for p in site.iterdir())
     index = (site / "index.html").read_text()
     for name in written:
-        if name not in ("index.html", "style.css", "search-index.js", "search.js"):
+        if name not in ("index.html", "style.css", "search-index.js", "search.js") and not (
+            name.startswith("tests-")  # reached from the "proved by" links, not the sidebar
+        ):
             assert f'href="{name}"' in index, name
     assert "<h2" in index and "Quick start" in index  # the README, rendered
     traps = (site / "traps.html").read_text()

@@ -14,7 +14,6 @@ and nothing fetched from the network. Text processing only: this never imports j
 
 from __future__ import annotations
 
-import ast
 import functools
 import html
 import os
@@ -29,6 +28,7 @@ from pygments.lexers import PythonLexer
 from shared import errors, registry
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
+from tools.reader import proofs as proofs_page
 from tools.reader import search
 from tools.reader.frame import SITE, page
 from tools.reader.source import (
@@ -39,6 +39,7 @@ from tools.reader.source import (
     explanations,
     proofs,
     read,
+    reused,
     sections,
     twin_names,
     twin_path,
@@ -157,31 +158,6 @@ def commands(name: str) -> str:
             f"<code>--dry-run</code> for three updates):<pre>{code}</pre></div>")  # fmt: skip
 
 
-def reused(code: str, source: str) -> list[tuple[str, str, str]]:
-    """`(module file, function name, its source)` for each `name = module.function` line of a
-    section that reuses another model's function (`train_step = mlp.train_step`)."""
-    modules = {}  # the alias a file imports a module under -> that module's file
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                path = f"{node.module.replace('.', '/')}/{alias.name}.py"
-                if os.path.exists(os.path.join(ROOT, path)):
-                    modules[alias.asname or alias.name] = path
-    found = []
-    for node in ast.parse(code).body:
-        value = getattr(node, "value", None)
-        if (isinstance(node, ast.Assign) and isinstance(value, ast.Attribute)
-                and isinstance(value.value, ast.Name) and value.value.id in modules):  # fmt: skip
-            path = modules[value.value.id]
-            text = read(path)
-            for d in ast.parse(text).body:
-                if isinstance(d, ast.FunctionDef) and d.name == value.attr:
-                    first = d.decorator_list[0].lineno if d.decorator_list else d.lineno
-                    lines = text.split("\n")[first - 1 : d.end_lineno]
-                    found.append((path, d.name, "\n".join(lines)))
-    return found
-
-
 def shared_code(code: str, source: str) -> str:
     """The code a reusing section runs, shown under it and marked as another file's."""
     return "".join(
@@ -243,7 +219,7 @@ def build(out: str) -> list[str]:
         text = read(docs_page) if os.path.exists(os.path.join(ROOT, docs_page)) else ""
         functional, oop = read(twin_path("functional", name)), read(twin_path("oop", name))
         tests = {
-            section: [(os.path.relpath(os.path.join(ROOT, f), out), t) for f, t in found]
+            section: [(f"{proofs_page.test_page_name(f)}#{t}", t) for f, t in found]
             for (model, section), found in proved.items()
             if model == name
         }
@@ -264,8 +240,12 @@ def build(out: str) -> list[str]:
     title, readme = title_and_body(read("README.md"), "paradigms")
     body = links.render(readme, "README.md")
     write("index.html", page(title, f'<main class="doc">{body}</main>', "index.html", site))
+    for path in sorted({f for found in proved.values() for f, _ in found}):
+        body = proofs_page.test_page_body(path, code_html)
+        write(proofs_page.test_page_name(path), page(f"`{path}`", body, "", site))
     write("style.css", stylesheet())
     labels = {href: label for _, items in site for href, label in items}
+    labels |= {proofs_page.test_page_name(f): f for found in proved.values() for f, _ in found}
     write("search-index.js", search.index_script({h: (labels[h], t) for h, t in texts.items()}))
     write("search.js", search.SCRIPT)
     if links.broken:

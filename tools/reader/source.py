@@ -3,6 +3,7 @@ docs pages cut at their headings, and the tests' `proves` markers. Never imports
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from dataclasses import dataclass
@@ -130,3 +131,28 @@ def check_proofs(models: list[str], proved: dict) -> None:
         if section not in known:
             tests = ", ".join(t for _, t in proved[(model, section)])
             raise ValueError(f"{tests}: proves({model!r}, {section!r}), which no twin file has")
+
+
+def reused(code: str, source: str) -> list[tuple[str, str, str]]:
+    """`(module file, function name, its source)` for each `name = module.function` line of a
+    section that reuses another model's function (`train_step = mlp.train_step`)."""
+    modules = {}  # the alias a file imports a module under -> that module's file
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                path = f"{node.module.replace('.', '/')}/{alias.name}.py"
+                if os.path.exists(os.path.join(ROOT, path)):
+                    modules[alias.asname or alias.name] = path
+    found = []
+    for node in ast.parse(code).body:
+        value = getattr(node, "value", None)
+        if (isinstance(node, ast.Assign) and isinstance(value, ast.Attribute)
+                and isinstance(value.value, ast.Name) and value.value.id in modules):  # fmt: skip
+            path = modules[value.value.id]
+            text = read(path)
+            for d in ast.parse(text).body:
+                if isinstance(d, ast.FunctionDef) and d.name == value.attr:
+                    first = d.decorator_list[0].lineno if d.decorator_list else d.lineno
+                    lines = text.split("\n")[first - 1 : d.end_lineno]
+                    found.append((path, d.name, "\n".join(lines)))
+    return found
