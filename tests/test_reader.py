@@ -29,6 +29,7 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
         "style.css",
         "search-index.js",
         "search.js",
+        "runs.html",
     } | {
         f"tests-{f.split('/')[1][:-3]}.html" for found in reader.proofs().values() for f, _ in found
     }
@@ -182,3 +183,34 @@ def test_every_model_page_shows_commands_that_parse(site, tmp_path):
         train_cfg, model, _ = cli.parse("functional", argv)
         assert (train_cfg.model, train_cfg.dataset) == (entry.name, entry.bench_data)
         assert f"-m shared.compare runs/{entry.name}-" in text
+
+
+def test_your_runs_page_shows_each_pair_of_twins_and_the_commands_that_made_them(tmp_path):
+    import functional.train
+    import oop.train
+    from shared import compare
+
+    runs = tmp_path / "runs"
+    flags = ["--dataset", "moons", "--width", "4", "--dry-run", "--no-progress"]
+    assert functional.train.main([*flags, "--out", str(runs / "f")]) == 0
+    init = str(runs / "f/init.safetensors")
+    assert oop.train.main([*flags, "--out", str(runs / "o"), "--init", init]) == 0
+    assert compare.main([str(runs / "f"), str(runs / "o")]) == 0
+    out = tmp_path / "site"
+    reader.build(str(out), runs=str(runs))
+    text = html.unescape((out / "runs.html").read_text())
+    assert "<h2" in text and "f and o" in text and "max |Δloss| (all steps)" in text
+    src = re.search(r'<img src="([^"]+)" alt="f and o"', text).group(1)
+    assert (out / src).resolve() == (runs / "o/compare.png").resolve()
+    made = re.findall(r"\.venv/bin/python -m (\w+)\.train (.*?) --out (\S+)", text)
+    assert [(side, folder) for side, _, folder in made] == [
+        ("functional", str(runs / "f")), ("oop", str(runs / "o"))
+    ]  # fmt: skip
+    assert f"--init {init}" in made[1][1]
+    train_cfg, model, _ = cli.parse(
+        "functional", [*made[0][1].split(), "--out", str(tmp_path / "x")]
+    )
+    assert (train_cfg.dataset, train_cfg.steps, model.width) == ("moons", 3, 4)
+    empty = tmp_path / "site2"
+    reader.build(str(empty), runs=str(tmp_path / "none"))
+    assert "No runs under" in (empty / "runs.html").read_text()

@@ -13,7 +13,7 @@ SITE: list[tuple[str, list[tuple[str, str]]]] = [
     ("Start", [("index.html", "paradigms"), ("levels.html", "The three levels"),
                ("level1.html", "Level 1, side by side"),
                ("ladder-functional.html", "Ladder, functional"),
-               ("ladder-oop.html", "Ladder, OOP")]),
+               ("ladder-oop.html", "Ladder, OOP"), ("runs.html", "Your runs")]),
     ("Models", [("mlp.html", "MLP"), ("cnn.html", "CNN"), ("cnn_bn.html", "CNN + BatchNorm"),
                 ("cnn_dropout.html", "CNN + Dropout"), ("rnn.html", "RNN, GRU, LSTM"),
                 ("gpt.html", "GPT-mini")]),

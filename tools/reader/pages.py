@@ -29,6 +29,7 @@ from shared import errors, registry
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
 from tools.reader import proofs as proofs_page
+from tools.reader import runs as runs_page
 from tools.reader import search
 from tools.reader.frame import SITE, page
 from tools.reader.source import (
@@ -188,8 +189,9 @@ def ladder_page(side: str, **frame) -> str:
     return page(f"The MLP ladder, {side} side", "\n".join(rows), **frame)
 
 
-def build(out: str) -> list[str]:
-    """Write the site into `out`; returns the files written. Raises ValueError, naming each,
+def build(out: str, runs: str | None = None) -> list[str]:
+    """Write the site into `out` (the "your runs" page from the run folders under `runs`,
+    default ROOT/runs); returns the files written. Raises ValueError, naming each,
     where a docs link leads to no file or to no heading."""
     os.makedirs(out, exist_ok=True)
     written = []
@@ -209,7 +211,7 @@ def build(out: str) -> list[str]:
     pages |= {f"docs/models/{m}.md": f"{m}.html" for m in models}
     pages["README.md"] = "index.html"
     links = Links(ROOT, out, pages)
-    planned = {*pages.values(), "ladder-functional.html", "ladder-oop.html"}
+    planned = {*pages.values(), "ladder-functional.html", "ladder-oop.html", "runs.html"}
     site = [(g, [(h, t) for h, t in items if h in planned]) for g, items in SITE]
     missing = planned - {h for _, items in site for h, _ in items}
     if missing:  # a new page must get its place in the sidebar
@@ -240,6 +242,8 @@ def build(out: str) -> list[str]:
     title, readme = title_and_body(read("README.md"), "paradigms")
     body = links.render(readme, "README.md")
     write("index.html", page(title, f'<main class="doc">{body}</main>', "index.html", site))
+    body = runs_page.runs_page_body(runs or os.path.join(ROOT, "runs"), out)
+    write("runs.html", page("Your runs", body, "runs.html", site))
     for path in sorted({f for found in proved.values() for f, _ in found}):
         body = proofs_page.test_page_body(path, code_html)
         write(proofs_page.test_page_name(path), page(f"`{path}`", body, "", site))
@@ -265,11 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         default=os.path.join(ROOT, "docs", "site"),
         help="the site's folder (default: docs/site)",
     )
+    p.add_argument("--runs", default=None, metavar="DIR",
+                   help="the run folders the 'your runs' page lists (default: runs/)")  # fmt: skip
     args = p.parse_args(argv)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         p.error(f"--out {args.out} is a file; name a folder for the site")
     try:
-        pages = build(args.out)
+        pages = build(args.out, args.runs)
     except OSError as e:
         raise errors.Refused(errors.os_reason(e) + "; choose another --out") from None
     print(f"wrote {len(pages)} files to {args.out}; open {os.path.join(args.out, 'index.html')}")
