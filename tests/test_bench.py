@@ -10,7 +10,8 @@ import pytest
 
 import functional.bench
 import oop.bench
-from shared.bench import report
+from shared.bench import plot as bench_plot
+from shared.bench import report, results
 from shared.cli import bench as cli_bench
 
 # XLA's cost analysis counts every operation, torch's FlopCounterMode the matrix products only
@@ -55,6 +56,13 @@ def test_both_benches_write_complete_results_and_the_report_merges_them(
         == 0
     )
     assert "oop:eager" in md.read_text() and png.stat().st_size > 0
+    # nine batch sizes: the chart wraps onto a second axis instead of shrinking to a strip
+    wide = json.loads(files["oop"].read_text())
+    wide["results"] = [{**r, "batch_size": b} for r in wide["results"] for b in range(1, 10)]
+    (tmp_path / "wide.json").write_text(json.dumps(wide))
+    built = results.build([results.load(str(tmp_path / "wide.json"))])
+    fig = bench_plot.figure(built)
+    assert len(built.rows) == 9 and len(fig.axes) == 2 and fig.get_size_inches()[0] <= 14
 
 
 @pytest.mark.parametrize(

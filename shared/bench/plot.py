@@ -30,17 +30,36 @@ def title(report: Report) -> str:
     return f"{m['processor'] or m['platform']}{cpus}{device}"
 
 
+PER_AXIS = 8  # groups per row of the chart: a wide report wraps instead of shrinking to a strip
+
+
 def figure(report: Report):
-    """Grouped bars: one group per row of the main table, one bar per side:variant."""
+    """Grouped bars: one group per row of the main table, one bar per side:variant; more than
+    PER_AXIS groups wrap onto further axes, one under the other, so the text stays readable."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     rows, columns = report.rows, report.columns
-    colors = _colors(columns)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) * max(1, len(columns)) / 3), 4.8))
+    chunks = [rows[i : i + PER_AXIS] for i in range(0, len(rows), PER_AXIS)] or [[]]
+    across = max(len(c) for c in chunks)
+    fig, axes = plt.subplots(
+        len(chunks), 1, squeeze=False,
+        figsize=(min(14.0, max(6.0, 1.1 * across * max(1, len(columns)) / 3)), 4.2 * len(chunks)),
+    )  # fmt: skip
+    for ax, chunk in zip(axes[:, 0], chunks, strict=True):
+        _bars(ax, report, chunk, _colors(columns))
+    axes[0, 0].set_title(title(report), fontsize=10)
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax, report: Report, rows: list, colors: dict) -> None:
+    import matplotlib.ticker
+
+    columns = report.columns
     width = 0.8 / len(columns)
     for j, column in enumerate(columns):
         xs, ys = [], []
@@ -64,15 +83,8 @@ def figure(report: Report):
     for i, row in enumerate(rows):
         base = report.entries.get((row, report.baseline))
         if base is not None:
-            ax.hlines(
-                base.step_ms,
-                i - 0.45,
-                i + 0.45,
-                colors="black",
-                linestyles="--",
-                lw=0.9,
-                label=None if marked else "baseline time",
-            )
+            ax.hlines(base.step_ms, i - 0.45, i + 0.45, colors="black", linestyles="--", lw=0.9,
+                      label=None if marked else "baseline time")  # fmt: skip
             marked = True
     several = len(report.devices) > 1
     labels = [
@@ -86,11 +98,7 @@ def figure(report: Report):
         matplotlib.ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5))
     )  # plain numbers (0.5, 2, 20), not 2×10⁰
     ax.set_ylabel("ms per update (median, log scale)")
-    ax.set_title(title(report), fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def plot(report: Report, path: str) -> str:
