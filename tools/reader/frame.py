@@ -8,24 +8,39 @@ import re
 
 from tools.docs_markdown import MARKDOWN, slug
 
-# The sidebar, in the course's order: (group, [(page file, label)]); build() drops missing pages.
-SITE: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Start", [("index.html", "paradigms"), ("levels.html", "The three levels"),
-               ("level1.html", "Level 1, side by side"),
-               ("ladder-functional.html", "Ladder, functional"),
-               ("ladder-oop.html", "Ladder, OOP"), ("runs.html", "Your runs")]),
-    ("Models", [("mlp.html", "MLP"), ("cnn.html", "CNN"), ("cnn_bn.html", "CNN + BatchNorm"),
-                ("cnn_dropout.html", "CNN + Dropout"), ("rnn.html", "RNN, GRU, LSTM"),
-                ("gpt.html", "GPT-mini")]),
-    ("What the models share", [("layers.html", "Layers"), ("interface.html", "The interface")]),
-    ("Across the models", [("optimizers.html", "Optimizers and schedules"),
-                           ("traps.html", "Traps"), ("debugging.html", "Debugging"),
-                           ("benchmarks.html", "Benchmarks"),
-                           ("reproducibility.html", "Reproducibility"),
-                           ("safety.html", "Safety")]),
-    ("The package", [("architecture.html", "Architecture"), ("reading.html", "Reading the site"),
-                     ("orientation.html", "Which framework for what")]),
+# The sidebar's docs pages, in the course's order; the twin pages come from the registry
+# (`site_map`), and a docs page not named here is listed under "More".
+DOC_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Across the models", [("optimizers", "Optimizers and schedules"), ("traps", "Traps"),
+                           ("debugging", "Debugging"), ("benchmarks", "Benchmarks"),
+                           ("reproducibility", "Reproducibility"), ("safety", "Safety")]),
+    ("The package", [("architecture", "Architecture"), ("reading", "Reading the site"),
+                     ("orientation", "Which framework for what")]),
 ]  # fmt: skip
+
+
+def label(title: str) -> str:
+    """A twin page's sidebar name from its docs title: "The CNN + BatchNorm twins: `cnn_bn`"
+    -> "CNN + BatchNorm"."""
+    name = title.split(":")[0].replace("`", "").strip().removeprefix("The ").removesuffix(" twins")
+    return name[:1].upper() + name[1:]
+
+
+def site_map(models: list[str], shared: list[str], docs: list[str], labels: dict[str, str]):
+    """The sidebar as `[(group, [(page file, name)])]`: the start pages, the registry's models
+    in its order, what they share, then the docs pages. `labels`: twin page -> its name."""
+    twins = [(f"{m}.html", labels[m]) for m in models]
+    start = [("index.html", "paradigms"), ("levels.html", "The three levels"),
+             *[t for t in twins if t[0] == "level1.html"],
+             ("ladder-functional.html", "Ladder, functional"),
+             ("ladder-oop.html", "Ladder, OOP"), ("runs.html", "Your runs")]  # fmt: skip
+    placed = {d for _, items in DOC_GROUPS for d, _ in items}
+    groups = [("Start", start),
+              ("Models", [t for t in twins if t[0][:-5] not in (*shared, "level1")]),
+              ("What the models share", [t for t in twins if t[0][:-5] in shared])]  # fmt: skip
+    groups += [(g, [(f"{d}.html", n) for d, n in items if d in docs]) for g, items in DOC_GROUPS]
+    groups.append(("More", [(f"{d}.html", d) for d in docs if d not in placed | {"levels"}]))
+    return [(g, items) for g, items in groups if items]
 
 
 SCRIPTS = '<script src="search-index.js"></script><script src="search.js"></script>'

@@ -31,9 +31,10 @@ from tools.docs_markdown import MARKDOWN, Links, slug
 from tools.reader import proofs as proofs_page
 from tools.reader import runs as runs_page
 from tools.reader import search
-from tools.reader.frame import SITE, page
+from tools.reader.frame import label, page, site_map
 from tools.reader.source import (
     ROOT,
+    SIDE_TWINS,
     check_proofs,
     doc_names,
     explanation_for,
@@ -212,10 +213,9 @@ def build(out: str, runs: str | None = None) -> list[str]:
     pages["README.md"] = "index.html"
     links = Links(ROOT, out, pages)
     planned = {*pages.values(), "ladder-functional.html", "ladder-oop.html", "runs.html"}
-    site = [(g, [(h, t) for h, t in items if h in planned]) for g, items in SITE]
-    missing = planned - {h for _, items in site for h, _ in items}
-    if missing:  # a new page must get its place in the sidebar
-        raise ValueError(f"tools/reader/frame.py: SITE has no place for {sorted(missing)}")
+    titles = {m: title_and_body(read(f"docs/models/{m}.md"), m)[0] for m in models}
+    site = site_map(models, list(SIDE_TWINS), docs, {m: label(t) for m, t in titles.items()})
+    assert planned == {h for _, items in site for h, _ in items}, "every page in the sidebar"
     for name in models:
         docs_page = f"docs/models/{name}.md"
         text = read(docs_page) if os.path.exists(os.path.join(ROOT, docs_page)) else ""
