@@ -6,6 +6,7 @@ tests that prove it, and no link that leads nowhere. The layout itself is tested
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -186,31 +187,42 @@ def test_every_model_page_shows_commands_that_parse(site, tmp_path):
 
 
 def test_your_runs_page_shows_each_pair_of_twins_and_the_commands_that_made_them(tmp_path):
+    """The pair's table and plot, and commands that rebuild both runs' every setting (parsed
+    back and compared with what the runs wrote)."""
     import functional.train
     import oop.train
     from shared import compare
+    from shared.config import train_config_from_dict
 
     runs = tmp_path / "runs"
-    flags = ["--dataset", "moons", "--width", "4", "--dry-run", "--no-progress"]
+    flags = ["--dataset", "moons", "--width", "4", "--dry-run", "--no-progress", "--seed", "3",
+             "--optimizer", "sgd", "--momentum", "0.9", "--schedule", "cosine", "--lr", "0.0123",
+             "--batch-size", "16", "--clip-norm", "1.0"]  # fmt: skip
     assert functional.train.main([*flags, "--out", str(runs / "f")]) == 0
     init = str(runs / "f/init.safetensors")
     assert oop.train.main([*flags, "--out", str(runs / "o"), "--init", init]) == 0
     assert compare.main([str(runs / "f"), str(runs / "o")]) == 0
+    (runs / "old").mkdir()  # a folder from another version: listed, skipped, no traceback
+    (runs / "old/config.json").write_text('{"side": "oop"}')
+    (runs / "old/metrics.jsonl").write_text("")
     out = tmp_path / "site"
     reader.build(str(out), runs=str(runs))
     text = html.unescape((out / "runs.html").read_text())
     assert "<h2" in text and "f and o" in text and "max |Δloss| (all steps)" in text
+    assert "config.json unreadable: skipped" in text
     src = re.search(r'<img src="([^"]+)" alt="f and o"', text).group(1)
     assert (out / src).resolve() == (runs / "o/compare.png").resolve()
     made = re.findall(r"\.venv/bin/python -m (\w+)\.train (.*?) --out (\S+)", text)
     assert [(side, folder) for side, _, folder in made] == [
         ("functional", str(runs / "f")), ("oop", str(runs / "o"))
     ]  # fmt: skip
-    assert f"--init {init}" in made[1][1]
-    train_cfg, model, _ = cli.parse(
-        "functional", [*made[0][1].split(), "--out", str(tmp_path / "x")]
-    )
-    assert (train_cfg.dataset, train_cfg.steps, model.width) == ("moons", 3, 4)
+    assert made[1][1].endswith(f"--init {init}")
+    for side, shown, folder in made:
+        stored = json.loads((tmp_path / folder / "config.json").read_text())
+        written = train_config_from_dict(stored["train_config"])
+        argv = [*shown.split(), "--out", str(tmp_path / f"again-{side}")]
+        train_cfg, model, _ = cli.parse(side, argv)
+        assert train_cfg == written and model.width == 4, side
     empty = tmp_path / "site2"
     reader.build(str(empty), runs=str(tmp_path / "none"))
     assert "No runs under" in (empty / "runs.html").read_text()

@@ -34,15 +34,7 @@ def resumed(args: argparse.Namespace, dry_run_steps: int) -> tuple[TrainConfig, 
     base = train_config_from_dict(ckpt.train_config)
     optim.check_optimizer_state(ckpt.tensors, ckpt.step, base.optimizer, model.weight_shapes(),
                                 base.dtype)  # fmt: skip
-    stored = {
-        **{k: getattr(base, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
-        "dtype": base.dtype,
-        **registry.entry(base.model).flag_values(model),
-        "optimizer": base.optimizer.name,
-        "schedule": base.schedule.name,
-        **{k: getattr(base.optimizer, k) for k in OPTIMIZER_FLAGS},
-        **{k: getattr(base.schedule, k) for k in SCHEDULE_FLAGS},
-    }
+    stored = settings(base, model)
     conflicts = [
         f"{_flag(k, v)} (the checkpoint has {_show(stored[k])})"
         for k, v in vars(args).items()
@@ -82,6 +74,37 @@ def resumed(args: argparse.Namespace, dry_run_steps: int) -> tuple[TrainConfig, 
         flush=True,
     )
     return train, model
+
+
+def settings(train: TrainConfig, model) -> dict[str, object]:
+    """A run's settings under its training flags' names (dest form: `batch_size`, `lr`)."""
+    return {
+        **{k: getattr(train, k) for k in ("model", "dataset", "batch_size", "seq_len", "seed")},
+        "dtype": train.dtype,
+        **registry.entry(train.model).flag_values(model),
+        "optimizer": train.optimizer.name,
+        "schedule": train.schedule.name,
+        **{k: getattr(train.optimizer, k) for k in OPTIMIZER_FLAGS},
+        **{k: getattr(train.schedule, k) for k in SCHEDULE_FLAGS},
+    }
+
+
+def as_flags(train: TrainConfig, model) -> list[str]:
+    """The training flags that rebuild a run's settings: the model, data set, optimizer and
+    steps always, every other setting where it differs from that optimizer's and schedule's
+    defaults."""
+    plain = dataclasses.replace(
+        TrainConfig(), model=train.model, steps=train.steps,
+        optimizer=optim.OptimizerSpec.create(train.optimizer.name),
+        schedule=optim.ScheduleSpec.create(train.schedule.name),
+    )  # fmt: skip
+    every = ("eval_every", "save_every")
+    given = {**settings(train, model), **{k: getattr(train, k) for k in every}}
+    default = {**settings(plain, model), **{k: getattr(plain, k) for k in every}}
+    keep = {"model", "dataset", "optimizer", "schedule", *registry.SIZE_FLAGS}
+    shown = {k: v for k, v in given.items() if k in keep or v != default.get(k)}
+    flags = [_flag(k, v) for k, v in shown.items() if v is not None and v is not False]
+    return [*flags, f"--steps {train.steps}"]
 
 
 def _same(given, stored) -> bool:
