@@ -79,7 +79,7 @@ def init_weights(mlp_config) -> dict[str, np.ndarray]:
 def site(tmp_path_factory) -> pathlib.Path:
     """The reader's site, built once per process (`python -m tools.reader`)."""
     out = tmp_path_factory.mktemp("site")
-    reader.build(str(out))
+    reader.build(str(out), runs=str(tmp_path_factory.mktemp("no-runs")))  # not the user's runs/
     return out
 
 

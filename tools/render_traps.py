@@ -79,10 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="docs/figures/traps", help="folder for the PNG files")
     p.add_argument("--only", nargs="+", metavar="TRAP", help="draw these traps only (names)")
     args = p.parse_args(argv)
+    every = list(traps())
+    unknown = sorted(set(args.only or ()) - {trap.name for _, trap in every})
+    if unknown:
+        p.error(f"--only: no trap named {', '.join(unknown)}; the names: "
+                + ", ".join(trap.name for _, trap in every))  # fmt: skip
     os.makedirs(args.out, exist_ok=True)
     print("| trap | kind | naive gap | fixed gap | test |")
     print("|---|---|---|---|---|")
-    for path, trap in traps():
+    for path, trap in every:
         if args.only and trap.name not in args.only:
             continue
         (naive, error), fixed = naive_result(trap), np.atleast_1d(trap.fixed())

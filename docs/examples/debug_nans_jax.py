@@ -41,4 +41,5 @@ except FloatingPointError as error:
 checked = eqx.filter_jit(checkify.checkify(fmlp.loss_fn, errors=checkify.nan_checks))
 error, loss = checked(model, x, y)
 print("3. checkify:", error.get())
-print("   the bad rows:", jnp.argwhere(jnp.isnan(x).any(axis=1)).ravel().tolist())
+# checkify says what made the NaN, not where in the data: ask the batch itself
+print("   rows of the batch with a NaN:", jnp.argwhere(jnp.isnan(x).any(axis=1)).ravel().tolist())

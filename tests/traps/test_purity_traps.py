@@ -5,8 +5,9 @@
   returns a new array, and `eqx.tree_at` a new model holding it; the pruned twins then agree.
 - `key-reuse`: torch's Dropout draws from a generator that moves on by itself; a JAX key is a
   value, and the same key gives the same draw. A loop that passes one key to every step drops
-  the same units every step, so Dropout stops being noise. Fix: split the key every step
-  (`key, sub = jax.random.split(key)`), as `functional/train.py` does.
+  the same units every step, so Dropout stops being noise. Fix: a fresh key every step
+  (`key, sub = jax.random.split(key)`, or `jax.random.fold_in(key, step)` as
+  `functional/interface.py` does).
 
 Both on the package's own code: the harness's MLP, and `functional.layers.Dropout` against
 `torch.nn.Dropout` (`oop.layers.Dropout`).

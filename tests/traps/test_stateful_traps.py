@@ -71,7 +71,8 @@ def cnn_bn_twins():
 
 def eval_gaps(call_eval: bool) -> np.ndarray:
     """Per evaluation batch of the digits' test split, the largest |Δlogit| between torch's
-    model, evaluated after training with or without `model.eval()`, and the functional
+    model, left in training mode (as `train_step` leaves it; here straight after its
+    initialisation) and evaluated with or without `model.eval()`, and the functional
     evaluate's logits (inference mode: the running statistics)."""
     ds, config, weights = cnn_bn_twins()
     model = pairs.oop_model("cnn_bn", config, weights)  # in training mode, as after a train step

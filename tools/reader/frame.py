@@ -44,7 +44,9 @@ def site_map(models: list[str], shared: list[str], docs: list[str], labels: dict
 
 
 SCRIPTS = '<script src="search-index.js"></script><script src="search.js"></script>'
-HEADING = re.compile(r'<(?:h2|div class="section") id="([^"]+)">(?:<h2>)?(.*?)</h2>', re.DOTALL)
+HEADING = re.compile(
+    r'<(?:h[23]|div class="section") id="([^"]+)">(?:<h2>)?(.*?)</h[23]>', re.DOTALL
+)
 
 
 TAG = re.compile(r"(<[^>]+>)")
@@ -97,7 +99,7 @@ def sidebar(here: str, site: list[tuple[str, list[tuple[str, str]]]]) -> str:
 
 
 def contents(body: str) -> str:
-    """The page's table of contents: its `h2` headings and twin sections, linked."""
+    """The page's table of contents: its `h2` and `h3` headings and twin sections, linked."""
     found = [(anchor, TAG.sub("", text).strip()) for anchor, text in HEADING.findall(body)]
     if len(found) < 2:
         return ""

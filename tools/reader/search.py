@@ -9,10 +9,7 @@ import html
 import json
 import re
 
-from tools.reader.frame import TAG
-
-# where an entry starts: a docs heading (h2 or h3) or a twin page's section
-CUT = re.compile(r'<(?:h[23]|div class="section") id="([^"]+)">(?:<h2>)?(.*?)</h[23]>', re.DOTALL)
+from tools.reader.frame import HEADING, TAG
 
 SCRIPT = """(function () {
   var box = document.getElementById("search"), out = document.getElementById("results");
@@ -39,7 +36,7 @@ def entries(href: str, label: str, page_html: str) -> list[dict[str, str]]:
     """The page cut at its headings: `{u: link, p: page, h: heading, t: lower-case text}`."""
     body = re.sub(r'<nav class="(side|toc|prevnext)".*?</nav>', "", page_html, flags=re.DOTALL)
     body = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", "", body, flags=re.DOTALL)
-    marks = list(CUT.finditer(body))
+    marks = list(HEADING.finditer(body))
     cuts = [(0, "", "")] + [(m.start(), m.group(1), TAG.sub("", m.group(2))) for m in marks]
     out = []
     for i, (start, anchor, heading) in enumerate(cuts):

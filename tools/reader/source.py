@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from shared import registry
 from tools.docs_markdown import MARKDOWN
+from tools.reader.frame import DOC_GROUPS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -114,8 +115,7 @@ def twin_names() -> list[str]:
 
 def doc_names() -> list[str]:
     """The docs pages beside the models' (`docs/NAME.md`), in the index's order."""
-    first = ["architecture", "levels", "traps", "debugging", "optimizers", "benchmarks",
-             "reading", "safety", "orientation"]  # fmt: skip
+    first = ["levels", *(d for _, items in DOC_GROUPS for d, _ in items)]  # the sidebar's
     found = {f[:-3] for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md")}
     return [d for d in first if d in found] + sorted(found - set(first))
 
