@@ -7,8 +7,7 @@ use.
 """
 
 from tools.docs_markdown import MARKDOWN  # noqa: F401
-from tools.reader.frame import label, page, site_map  # noqa: F401
-from tools.reader.pages import build, main, reused, title_and_body, twin_page  # noqa: F401
+from tools.reader.pages import build, main, title_and_body, twin_page  # noqa: F401
 from tools.reader.source import (  # noqa: F401
     ROOT,
     doc_names,

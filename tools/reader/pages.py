@@ -6,10 +6,13 @@ section headers both files carry (`# -- config --` ... `# -- evaluate --`) and l
 row, so corresponding code starts at the same height; each row carries the explanation of the
 model's docs page (`docs/models/NAME.md`) under the `## ` heading that names that section,
 rendered from Markdown (its relative links and figures resolve from `docs/site/` as from
-`docs/models/`, one folder down from `docs/`). One
-ladder page per side puts level 0, level 1 and level 2 of the MLP next to each other. The pages
-are plain HTML with one stylesheet beside them: they open from the file system, with no server
-and nothing fetched from the network. Text processing only: this never imports jax or torch.
+`docs/models/`, one folder down from `docs/`). A level-1 page sets the two level-1 MLPs side by
+side; one ladder page per side puts level 0, level 1 and level 2 of the MLP next to each other,
+section by section. Beside them: the docs pages, the "your runs" page (`runs.py`), a page per
+proving test file (`proofs.py`) and the search index (`search.py`); every page gets its frame
+(`frame.py`). The pages are plain HTML with one stylesheet and two scripts beside them: they open
+from the file system, with no server and nothing fetched from the network. Text processing only:
+this never imports jax or torch.
 """
 
 from __future__ import annotations
