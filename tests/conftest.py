@@ -17,6 +17,9 @@ for flag in (
     "--xla_backend_optimization_level=0",
     "--xla_llvm_disable_expensive_passes=true",
     "--xla_cpu_use_fusion_emitters=false",
+    # one LLVM module per computation instead of several compiled apart: measured 8% less time
+    # on the optimizer and gpt tests (one thread per worker: the parts were compiled in turn)
+    "--xla_cpu_parallel_codegen_split_count=1",
 ):
     if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()

@@ -32,27 +32,51 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def tab():
+    """One browser tab for the module: a new context and tab per test cost 0.2 s each."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     path = chromium()
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
+        yield b.new_page()
         b.close()
 
 
-def boxes(page, side: str) -> list[dict]:
-    return [e.bounding_box() for e in page.query_selector_all(f'.code[data-side="{side}"]')]
+@pytest.fixture
+def page(tab):
+    """The tab at 1400 x 900 in light mode, collecting console errors and uncaught exceptions
+    into `page.errors` for this test only."""
+    tab.set_viewport_size({"width": 1400, "height": 900})
+    tab.emulate_media(color_scheme="light")
+    tab.errors = []
+    console = lambda m: tab.errors.append(m.text) if m.type == "error" else None
+    thrown = lambda e: tab.errors.append(str(e))
+    tab.on("console", console)
+    tab.on("pageerror", thrown)
+    yield tab
+    tab.remove_listener("console", console)
+    tab.remove_listener("pageerror", thrown)
+
+
+def boxes(page, selector: str) -> list[dict]:
+    """The layout boxes of every element `selector` matches, in one round trip to the browser
+    (Playwright's bounding_box() is one per element)."""
+    return page.evaluate(
+        "s => Array.from(document.querySelectorAll(s)).map(e => {"
+        " const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; })",
+        selector,
+    )
+
+
+def code(side: str) -> str:
+    return f'.code[data-side="{side}"]'
 
 
 @pytest.mark.parametrize("model", reader.twin_names())
-def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, page, site):
     page.goto((site / f"{model}.html").as_uri())
-    left, right = boxes(page, "functional"), boxes(page, "OOP")
+    left, right = boxes(page, code("functional")), boxes(page, code("OOP"))
     assert len(left) == len(right) > 1
     for a, b in zip(left, right, strict=True):
         assert a["x"] + a["width"] <= b["x"] + PIXEL  # side by side, functional on the left
@@ -60,31 +84,26 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, browser, site
         assert a["width"] > 400 and b["width"] > 400  # both columns visible
     assert page.locator(".highlight .k").count() > 0  # Pygments' keyword spans, styled
     page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")  # mid-page:
-    heads = [e.bounding_box() for e in page.query_selector_all(".twins > .head")]
+    heads = boxes(page, ".twins > .head")
     assert [round(h["y"]) for h in heads] == [0, 0]  # the column heads stay in view
     page.evaluate("window.scrollTo(0, 0)")
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-1400.png"))
 
     page.set_viewport_size({"width": 800, "height": 900})
-    left, right = boxes(page, "functional"), boxes(page, "OOP")
+    left, right = boxes(page, code("functional")), boxes(page, code("OOP"))
     for a, b in zip(left, right, strict=True):
         assert b["y"] >= a["y"] + a["height"] - PIXEL  # stacked: OOP below functional
         assert a["x"] + a["width"] <= 800 + PIXEL  # and no wider than the window
     assert page.locator(".section h2").first.is_visible()  # section headers kept
     page.screenshot(path=os.path.join(ARTIFACTS, f"{model}-800.png"))
-    assert errors == []
-    page.close()
+    assert page.errors == []
 
 
 @pytest.mark.parametrize("name", ["index", "ladder-functional", "ladder-oop"] + reader.doc_names())
-def test_docs_page_loads_its_figures_without_errors(name, browser, site):
+def test_docs_page_loads_its_figures_without_errors(name, page, site):
     """The rendered docs: every figure found on disk and decoded, no console errors, and the
     text no wider than the window (a wide table or code block scrolls inside itself)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((site / f"{name}.html").as_uri())
     broken = page.evaluate(
         "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
@@ -92,17 +111,15 @@ def test_docs_page_loads_its_figures_without_errors(name, browser, site):
     )
     assert broken == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
-    assert errors == []
-    page.close()
+    assert page.errors == []
 
 
-def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
+def test_a_student_can_find_their_way_in_light_and_dark(page, site):
     """The cnn_bn page at its train step: the anchor lands below the sticky column heads, the
     OOP cell shows the MLP's train_step it reuses (marked as shared), code lines keep their
     indentation (a long line scrolls its pane instead of wrapping to column 0), the sidebar
     marks the page and every figure opens full size; in dark mode the page is dark."""
     os.makedirs(ARTIFACTS, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="light")
     page.goto((site / "cnn_bn.html").as_uri() + "#train-step")
     heading = page.locator("#train-step h2").bounding_box()
     head = page.locator(".twins > .head").first.bounding_box()
@@ -127,9 +144,8 @@ def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
     assert page.locator("nav.toc a").count() >= 5 and page.locator("a[rel=next]").count() == 1
     page.screenshot(path=os.path.join(ARTIFACTS, "cnn_bn-train-step-light.png"))
     light = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    page.close()
 
-    page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark")
+    page.emulate_media(color_scheme="dark")
     page.goto((site / "cnn_bn.html").as_uri() + "#train-step")
     dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert (light, dark) == ("rgb(255, 255, 255)", "rgb(13, 17, 23)")
@@ -138,28 +154,22 @@ def test_a_student_can_find_their_way_in_light_and_dark(browser, site):
     figures = page.locator("main img")
     assert figures.count() > 40
     assert page.locator("a.figure > img").count() == figures.count()  # each opens full size
-    page.close()
 
 
 @pytest.mark.parametrize("side", ["functional", "oop"])
-def test_the_ladder_aligns_its_three_levels_section_by_section(side, browser, site):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def test_the_ladder_aligns_its_three_levels_section_by_section(side, page, site):
     page.goto((site / f"ladder-{side}.html").as_uri())
-    levels = [boxes(page, f"level {i}") for i in range(3)]
+    levels = [boxes(page, code(f"level {i}")) for i in range(3)]
     assert len(levels[0]) == len(levels[1]) == len(levels[2]) >= 6
     for row in zip(*levels, strict=True):
         assert max(b["y"] for b in row) - min(b["y"] for b in row) <= PIXEL
     assert page.locator("#train-step").count() == 1
     page.screenshot(path=os.path.join(ARTIFACTS, f"ladder-{side}-1400.png"))
-    page.close()
 
 
-def test_the_search_finds_code_and_docs_without_a_server(browser, site):
+def test_the_search_finds_code_and_docs_without_a_server(page, site):
     """Typed into the sidebar's box: a word of the code finds the twin page's section, a word
     of the docs finds the docs page's heading; nothing is fetched (the index is a script)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((site / "index.html").as_uri())
     page.fill("#search", "value_and_grad has_aux")
     hits = page.locator("#results a")
@@ -173,5 +183,4 @@ def test_the_search_finds_code_and_docs_without_a_server(browser, site):
     page.screenshot(path=os.path.join(ARTIFACTS, "search-1400.png"))
     page.fill("#search", "qqqxyzzy")
     assert page.locator("#results li").inner_text() == "no match"
-    assert errors == []
-    page.close()
+    assert page.errors == []

@@ -114,9 +114,8 @@ def grad_gaps(inplace: bool) -> np.ndarray:
     torch_grads = {n: p.grad.numpy() for n, p in model.named_parameters()}
     with jax.enable_x64(True):
         fmodel = pairs.functional_model("mlp", config, weights)
-        grads = jax.grad(lambda m: jax_softmax_ce(jax.vmap(m)(jnp.asarray(x)), jnp.asarray(y)))(
-            fmodel
-        )
+        loss = lambda m: jax_softmax_ce(jax.vmap(m)(jnp.asarray(x)), jnp.asarray(y))
+        grads = eqx.filter_jit(jax.grad(loss))(fmodel)  # one compilation, not one per operation
         jax_grads = fconvert.to_canonical(grads)
     return np.array([np.max(np.abs(jax_grads[n] - g)) for n, g in torch_grads.items()])
 
