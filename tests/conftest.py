@@ -17,8 +17,8 @@ for flag in (
     "--xla_backend_optimization_level=0",
     "--xla_llvm_disable_expensive_passes=true",
     "--xla_cpu_use_fusion_emitters=false",
-    # one LLVM module per computation instead of several compiled apart: measured 8% less time
-    # on the optimizer and gpt tests (one thread per worker: the parts were compiled in turn)
+    # one LLVM module per computation instead of several: the same IR, and measured 8% less
+    # time on the optimizer and gpt test files (38.5 s -> 35.3 s on one worker)
     "--xla_cpu_parallel_codegen_split_count=1",
 ):
     if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):

@@ -154,6 +154,7 @@ def test_a_student_can_find_their_way_in_light_and_dark(page, site):
     figures = page.locator("main img")
     assert figures.count() > 40
     assert page.locator("a.figure > img").count() == figures.count()  # each opens full size
+    assert page.errors == []
 
 
 @pytest.mark.parametrize("side", ["functional", "oop"])
