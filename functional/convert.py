@@ -145,9 +145,10 @@ STATE_KEYS = {
 }
 
 
-def _map_state(node, on_buffer, on_count):
-    """Rebuild an optax state, replacing per-parameter buffers and counts; walks chains,
-    masks and any other NamedTuple or tuple of states."""
+def map_opt_state(node, on_buffer, on_count):
+    """Rebuild an optax state, replacing per-parameter buffers (`on_buffer(torch key, pytree)`)
+    and counts (`on_count(count)`); walks chains, masks and any other NamedTuple or tuple of
+    states. Flax NNX's `nnx.Optimizer` keeps the same states (`crossover/oop_jax/convert.py`)."""
     if isinstance(node, tuple) and hasattr(node, "_fields"):  # a NamedTuple state
         new = {}
         for field in node._fields:
@@ -158,10 +159,10 @@ def _map_state(node, on_buffer, on_count):
             elif field == "count":
                 new[field] = on_count(value)
             else:
-                new[field] = _map_state(value, on_buffer, on_count)
+                new[field] = map_opt_state(value, on_buffer, on_count)
         return node._replace(**new)
     if isinstance(node, tuple | list):
-        return type(node)(_map_state(c, on_buffer, on_count) for c in node)
+        return type(node)(map_opt_state(c, on_buffer, on_count) for c in node)
     return node
 
 
@@ -173,7 +174,7 @@ def opt_state_to_canonical(opt_state: PyTree, step: int) -> dict[str, np.ndarray
         out.update({f"opt.{key}.{name}": a for name, a in to_canonical(value).items()})
         return value
 
-    _map_state(opt_state, buffer, lambda c: c)
+    map_opt_state(opt_state, buffer, lambda c: c)
     return out
 
 
@@ -194,7 +195,7 @@ def opt_state_from_canonical(opt_state: PyTree, tensors: dict[str, np.ndarray]) 
             value, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         )
 
-    return _map_state(opt_state, buffer, lambda c: jnp.asarray(step, dtype=c.dtype))
+    return map_opt_state(opt_state, buffer, lambda c: jnp.asarray(step, dtype=c.dtype))
 
 
 # -- model state (BatchNorm statistics) --

@@ -20,7 +20,7 @@ CANONICAL_ORDER = ["config", "layers", "model", "loss", "train step", "evaluate"
 
 def modules(package: str) -> list[str]:
     names = []
-    for path in sorted((ROOT / package).rglob("*.py")):
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
         rel = path.relative_to(ROOT).with_suffix("")
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         names.append(".".join(parts))
@@ -28,11 +28,19 @@ def modules(package: str) -> list[str]:
 
 
 # The frameworks a package must never load.
+JAX_FAMILY = ["jax", "jaxlib", "equinox", "optax", "chex", "flax"]
 FORBIDDEN = {
     "functional": ["torch"],
-    "oop": ["jax", "jaxlib", "equinox", "optax", "chex"],
-    "shared": ["torch", "jax", "jaxlib", "equinox", "optax", "chex"],
+    "oop": JAX_FAMILY,
+    "shared": ["torch", *JAX_FAMILY],
+    "crossover.oop_jax": ["torch"],
+    "crossover.functional_torch": JAX_FAMILY,
 }
+# Each side by import path, with its framework: a side imports only sides of its own framework
+# (a grid corner reuses its framework's native side, never the other framework's).
+SIDE_FRAMEWORK = {"functional": "jax", "crossover.oop_jax": "jax", "oop": "torch",
+                  "crossover.functional_torch": "torch"}  # fmt: skip
+CORNERS = ("crossover/oop_jax", "crossover/functional_torch")
 
 
 def loads_no_other_framework(package: str, script: str | None = None, argv=()) -> str:
@@ -80,14 +88,31 @@ NO_TWIN = {
 
 def twin_pairs() -> list[tuple[str, str]]:
     """Every file of functional/ (its models, its level 1, its entry points, layers and
-    interface) with its oop/ twin."""
+    interface) with its oop/ twin; and every file of a grid corner with the native sides' files
+    of the same name (`crossover/oop_jax/models/mlp.py` with `functional/models/mlp.py` and
+    `oop/models/mlp.py`)."""
     pairs = []
     for folder in ("models", "level1", "."):
         for f in sorted((ROOT / "functional" / folder).glob("*.py")):
             if f.name != "__init__.py":
                 rel = f.relative_to(ROOT / "functional").as_posix()
                 pairs.append((f"functional/{rel}", f"oop/{rel}"))
+    for rel, twin in corner_files():
+        pairs += [(twin, rel)] if twin.startswith("functional/") else [(rel, twin)]
     return pairs
+
+
+def corner_files() -> list[tuple[str, str]]:
+    """`(corner file, native twin)` for every file of the grid's corners and each native side's
+    file of the same relative path (a corner file with none is reported by its own test)."""
+    out = []
+    for corner in CORNERS:
+        for f in sorted((ROOT / corner).rglob("*.py")):
+            if f.name != "__init__.py":
+                rel = f.relative_to(ROOT / corner).as_posix()
+                out += [(f"{corner}/{rel}", f"{side}/{rel}") for side in ("functional", "oop")
+                        if (ROOT / side / rel).exists()]  # fmt: skip
+    return out
 
 
 def sections(path: str) -> list[str]:
@@ -138,6 +163,21 @@ def test_every_oop_file_has_a_functional_twin():
             assert twin.exists(), f"{rel} has no twin {twin.relative_to(ROOT)}"
     for rel in NO_TWIN:
         assert (ROOT / rel).exists(), f"NO_TWIN names {rel}, which is gone"
+
+
+def test_every_corner_file_has_a_native_twin_and_its_models_are_its_sides():
+    """A corner's file mirrors a file of the native sides, and its models/ holds exactly the
+    files of the models `shared.sides` says it has."""
+    from shared import sides
+
+    twinned = {c for c, _ in corner_files()}
+    for corner in CORNERS:
+        for f in sorted((ROOT / corner).rglob("*.py")):
+            rel = f.relative_to(ROOT).as_posix()
+            assert f.name == "__init__.py" or rel in twinned, f"{rel} has no twin on a native side"
+        side = sides.SIDES[corner.split("/")[1]]
+        files = {f.stem for f in (ROOT / corner / "models").glob("*.py") if f.stem != "__init__"}
+        assert files == {registry.BY_NAME[m].file for m in side.models}, (corner, files)
 
 
 def test_model_registries_agree():
@@ -196,7 +236,7 @@ def test_twin_models_have_the_same_attribute_names_in_the_same_order(mlp_config)
 
 
 # -- imports: the layering inside shared/, and no circles anywhere --
-PACKAGES = ("shared", "functional", "oop", "tools")
+PACKAGES = ("shared", "functional", "oop", "crossover", "tools")
 # The contract, the base tier: what both sides and every command stand on. Above it, inside
 # shared/, the rooms of commands: shared.cli (but its leaf `base`), shared.bench, and level 0,
 # a rung of the ladder run as a script like the sides' level 1.
@@ -238,6 +278,15 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imported(path, known) - {name} for name, path in known.items()}
 
 
+UPPER = ("functional", "oop", "crossover")
+
+
+def side_of(module: str) -> str | None:
+    """The side a module belongs to (`crossover.oop_jax` for its models too), or None."""
+    return next((s for s in sorted(SIDE_FRAMEWORK, key=len, reverse=True)
+                 if module == s or module.startswith(s + ".")), None)  # fmt: skip
+
+
 def contract(name: str) -> bool:
     return name.startswith("shared") and name not in LEAVES and not name.startswith(ROOMS)
 
@@ -251,11 +300,18 @@ def test_the_contract_imports_no_command_room_and_shared_no_upper_tier(import_gr
         for dep in deps:
             if contract(name) and dep.startswith(ROOMS) and dep not in LEAVES:
                 wrong.append(f"{name} (the contract) imports {dep} (a command room)")
-            if name.startswith("shared") and dep.split(".")[0] in ("functional", "oop", "tools"):
+            if name.startswith("shared") and dep.split(".")[0] in (*UPPER, "tools"):
                 wrong.append(f"{name} imports {dep}, a tier above shared/")
-            for side, other in (("functional", "oop"), ("oop", "functional")):
-                if name.split(".")[0] == side and dep.split(".")[0] in (other, "tools"):
-                    wrong.append(f"{name} imports {dep}")
+            mine, theirs = side_of(name), side_of(dep)
+            if mine and (
+                dep.startswith("tools")
+                or (
+                    theirs
+                    and theirs != mine
+                    and (SIDE_FRAMEWORK[theirs] != SIDE_FRAMEWORK[mine] or "." in theirs)
+                )
+            ):
+                wrong.append(f"{name} imports {dep}")  # fmt: skip
     assert not wrong, "; ".join(sorted(wrong))
 
 

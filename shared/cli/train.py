@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import os
 
-from shared import checkpoint, data, optim, registry, run
+from shared import checkpoint, data, optim, registry, run, sides
 from shared.cli.base import HelpFormatter, Parser
 from shared.cli.optim import add_optimizer_flags, specs
 from shared.cli.resume import resumed
@@ -21,16 +21,17 @@ DRY_RUN_STEPS = 3
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
-    other = "oop" if side == "functional" else "functional"
-    paradigm = "JAX + equinox + optax" if side == "functional" else "PyTorch"
+    me = sides.side(side)
+    others = [f"python -m {o.package}.train" for o in sides.SIDES.values() if o is not me]
     defaults = TrainConfig()
+    models = "" if me.models == registry.NAMES else f" This side has {', '.join(me.models)}."
     p = Parser(
-        prog=f"python -m {side}.train",
+        prog=f"python -m {me.package}.train",
         description=(
-            f"Train a model with the {side} side ({paradigm}). The {other} twin "
-            f"(python -m {other}.train) takes exactly the same flags; give it this run's "
-            "init.safetensors with --init and the two runs start from the same weights. "
-            "Compare two run folders with python -m shared.compare A B."
+            f"Train a model with the {side} side ({me.paradigm} on {me.libraries}).{models} "
+            f"The other sides ({', '.join(others)}) take exactly the same flags; give one "
+            "this run's init.safetensors with --init and the two runs start from the same "
+            "weights. Compare two run folders with python -m shared.compare A B."
         ),
         formatter_class=HelpFormatter,
     )
@@ -161,12 +162,15 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         flag = "--control" if args.control else "--jitter-init"
         parser.error(f"{flag} perturbs a fresh start; drop it with --resume")
     try:
+        if args.model is not None:  # a model this side does not have, before anything is read
+            sides.side(side).refuse_unless_has(args.model)
         if args.out is not None:  # before any data or model is built: a refusal comes at once
             _check_out(args.out, args)
         if args.resume is not None:
             train, model = resumed(args, DRY_RUN_STEPS)
         else:
             train, model = _fresh(args)
+        sides.side(side).refuse_unless_has(train.model)  # the model of an --init or --resume
     except ValueError as e:  # CheckpointError and UnsupportedOption are ValueErrors
         parser.error(str(e))
     out = os.path.join("runs", f"{train.model}-{train.dataset}-{side}")

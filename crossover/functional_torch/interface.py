@@ -1,0 +1,88 @@
+"""The model interface of the functions-on-torch corner, written down, and the one adapter.
+
+Twin of `functional/interface.py`: every `crossover/functional_torch/models/NAME.py` is a
+`Model`, plain functions over dicts of tensors and a skeleton module that holds no weights. A
+model declares `HAS_STATE` (buffers threaded in and out as a second dict) and `STOCHASTIC` (a
+`torch.Generator` passed into the step), and the adapter below turns the four combinations into
+one signature for the training loop, as the functional side's does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+from crossover.functional_torch.optim import GradientTransformation
+
+Params = dict[str, Tensor]
+
+
+# -- model --
+@runtime_checkable
+class Model(Protocol):
+    """What a model file provides (`crossover.functional_torch.models.MODELS[name]` is one).
+
+    - `HAS_STATE`: `init_model` returns `(params, buffers)`, and `loss_fn`, the step and
+      `evaluate` take the buffers after the params and return new ones.
+    - `STOCHASTIC`: the step takes a `torch.Generator`, the last argument.
+    - `DTYPES`: `"float32"` / `"float64"` -> the torch dtype.
+    """
+
+    HAS_STATE: bool
+    STOCHASTIC: bool
+    DTYPES: dict[str, Any]
+
+    def init_model(self, config: Any, *, seed: int, dtype: str = "float32") -> Any:
+        """`params`, or `(params, buffers)` when HAS_STATE: dicts of tensors."""
+
+    def skeleton(self, config: Any, *, dtype: str = "float32") -> nn.Module:
+        """The architecture on the meta device, for `functional_call`."""
+
+    def make_step(self, optimizer: GradientTransformation, model: nn.Module) -> Callable:
+        """A pure update `(params, [buffers,] opt_state, x, y[, generator])` -> `(params,
+        [buffers,] opt_state, loss)`."""
+
+    def evaluate(self, model: nn.Module, params: Params, *args: Any) -> tuple[Tensor, Tensor]:
+        """`(model, params, [buffers,] x, y)` -> `(mean loss, accuracy)` in inference mode."""
+
+
+# -- decoding --
+@runtime_checkable
+class Decoder(Protocol):
+    """A character model read one token at a time (the gpt), as on the functional side."""
+
+    def init_decode(self) -> Any:
+        """The state `decode` starts from: an empty KV cache, as tensors."""
+
+    def decode(self, state: Any, token: Tensor) -> tuple[Any, Tensor]:
+        """`(state, token) -> (state, logits of the next token)`, nothing changed in place."""
+
+
+# -- adapter --
+def init(module: Model, config: Any, *, seed: int, dtype: str) -> tuple[Params, Params | None]:
+    """`(params, buffers)` for every model: `buffers` is None where the model has none."""
+    made = module.init_model(config, seed=seed, dtype=dtype)
+    return made if module.HAS_STATE else (made, None)
+
+
+def uniform_step(module: Model, optimizer: GradientTransformation, model: nn.Module) -> Callable:
+    """Every model's step as `(params, buffers, opt_state, x, y, k) -> (params, buffers,
+    opt_state, loss)` for update `k`; `buffers` is None (and comes back None) without state."""
+    step = module.make_step(optimizer, model)
+
+    def uniform(params, buffers, opt_state, x, y, k):
+        if module.HAS_STATE:
+            return step(params, buffers, opt_state, x, y)
+        params, opt_state, loss = step(params, opt_state, x, y)
+        return params, buffers, opt_state, loss
+
+    return uniform
+
+
+def evaluate(module: Model, model: nn.Module, params: Params, buffers, x, y) -> tuple[float, float]:
+    """`(mean loss, accuracy)` of every model on a split, in inference mode."""
+    extra = (buffers,) if module.HAS_STATE else ()
+    loss, accuracy = module.evaluate(model, params, *extra, x, y)
+    return float(loss), float(accuracy)

@@ -1,0 +1,143 @@
+"""Train a model as functions on PyTorch: `python -m crossover.functional_torch.train --help`.
+
+Twin of `functional/train.py`: the loop threads state by hand, `params, buffers, opt_state, loss
+= step(params, buffers, opt_state, x, y, k)`, with a pure step over dicts of tensors that runs
+the OOP side's module through `torch.func.functional_call`. Batches come from `shared.data` as
+NumPy arrays, in the order every side draws them; losses reach the host in chunks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from crossover.functional_torch import interface
+from crossover.functional_torch.convert import (
+    canonical_like,
+    from_canonical,
+    opt_state_from_canonical,
+    opt_state_to_canonical,
+    to_canonical,
+)
+from crossover.functional_torch.models import MODELS
+from crossover.functional_torch.optim import make_optimizer
+from oop.train import pick_device, set_precision
+from shared import checkpoint, data, errors
+from shared.cli import train as cli
+from shared.config import TrainConfig
+from shared.run import RunFolder, RunOptions
+from shared.weights import jitter
+
+SIDE = "functional_torch"
+
+
+# -- device and precision --
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__}
+
+
+# -- the loop --
+def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
+    """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
+    device = pick_device(cfg.device)  # the same devices and precision as the OOP side
+    set_precision(cfg, device)
+    return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len), device)
+
+
+def _run(
+    cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, device: torch.device
+) -> dict:
+    module = MODELS[cfg.model]
+    dtype = np.dtype(cfg.dtype)
+    params, buffers = interface.init(module, model_cfg, seed=cfg.seed, dtype=cfg.dtype)
+    ckpt = None
+    if opts.init or opts.resume:
+        like = canonical_like(params, buffers)  # names, shapes and dtypes to expect
+        ckpt = checkpoint.load_weights(
+            opts.init or opts.resume,
+            model=cfg.model,
+            expected={k: s for k, (s, _) in like.items()},
+            dtype={k: d for k, (_, d) in like.items()},
+        )
+        params = from_canonical(params, ckpt.weights)
+        buffers = None if buffers is None else from_canonical(buffers, ckpt.weights)
+    if opts.jitter:  # the rounding control: one ulp away from the start
+        jittered = jitter(to_canonical(params, buffers), cfg.seed)
+        params = from_canonical(params, jittered)
+        buffers = None if buffers is None else from_canonical(buffers, jittered)
+    params = {k: v.to(device) for k, v in params.items()}
+    buffers = None if buffers is None else {k: v.to(device) for k, v in buffers.items()}
+
+    skeleton = module.skeleton(model_cfg, dtype=cfg.dtype)  # the architecture, no weights
+    optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)  # schedule included
+    opt_state = optimizer.init(params)
+    start = 0
+    if opts.resume:  # the optimizer state and its step count come back from the file
+        opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
+    step = interface.uniform_step(module, optimizer, skeleton)
+    x_test, y_test = (torch.as_tensor(data.as_dtype(a, dtype), device=device)
+                      for a in (ds.x_test, ds.y_test))  # fmt: skip
+
+    def state(params, buffers, opt_state, k):  # what a step-N or final checkpoint holds
+        return {**to_canonical(params, buffers), **opt_state_to_canonical(opt_state, k)}
+
+    folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
+    x_train = data.as_dtype(ds.x_train, dtype)
+    if opts.control:  # the rounding control: every input one ulp away at random
+        x_train = data.jitter_inputs(x_train, cfg.seed)
+    batches = data.batches(
+        x_train,
+        data.as_dtype(ds.y_train, dtype),
+        cfg.batch_size,
+        seed=cfg.seed,
+        start_step=start,
+        reverse=opts.control,  # the rounding control: each batch's examples reversed
+    )
+    pending: list[torch.Tensor] = []
+    test_loss = accuracy = float("nan")
+    with folder, folder.bar(start) as bar:
+        if not opts.resume:  # the first file: from here on, the folder holds this run
+            folder.save("init", to_canonical(params, buffers), 0)
+        t0 = time.perf_counter()
+        for k in range(start + 1, cfg.steps + 1):
+            x, y = (torch.from_numpy(a).to(device) for a in next(batches))
+            params, buffers, opt_state, loss = step(params, buffers, opt_state, x, y, k)
+            pending.append(loss)
+            if not folder.boundary(k):
+                continue
+            losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
+            folder.log_losses(k, losses, time.perf_counter() - t0, bar)
+            pending = []
+            if folder.wants_eval(k):
+                test_loss, accuracy = interface.evaluate(
+                    module, skeleton, params, buffers, x_test, y_test
+                )
+                folder.log_eval(k, test_loss, accuracy, bar)
+            if folder.wants_save(k):
+                folder.save_verified(f"step-{k}", state(params, buffers, opt_state, k), k)
+        folder.save("final", state(params, buffers, opt_state, cfg.steps), cfg.steps)
+    return {
+        "out": opts.out,
+        "loss": float(losses[-1]),
+        "test_loss": test_loss,
+        "accuracy": accuracy,
+    }
+
+
+# -- command line --
+@errors.entry_point(f"python -m crossover.{SIDE}.train")
+def main(argv: list[str] | None = None) -> int:
+    cfg, model_cfg, opts = cli.parse(SIDE, argv)
+    summary = run(cfg, model_cfg, opts)
+    print(
+        f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
+        f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Flax NNX module <-> canonical dict (`name -> NumPy array`, torch layouts), in place.
+
+Twin of `oop/convert.py` and `functional/convert.py`. An `nnx.Module` is an object graph, as an
+`nn.Module` is: a variable reached by `model.layers[0].kernel` has the path `('layers', 0,
+'kernel')`. Flax names and lays out some arrays otherwise than torch: `nnx.Linear` keeps
+`kernel` as `(in, out)` where `nn.Linear` keeps `weight` as `(out, in)`, `nnx.Conv` keeps its
+kernel as `(H, W, in, out)`, `nnx.LayerNorm` and `nnx.BatchNorm` call their weight `scale`.
+`LAYOUT_RULES` maps each layer type's attribute to torch's name and layout; a model never
+special-cases it. Loading writes into the module's variables, as `load_state_dict` does.
+
+The optimizer's state is optax's (`nnx.Optimizer` holds an optax state whose per-parameter
+entries are `nnx.State`s shaped like the model), so it is walked with the functional side's
+`map_opt_state` and saved under torch's keys (`opt.exp_avg.layers.0.weight`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from functional.convert import map_opt_state
+from shared.weights import check_weights
+
+Rule = tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _same(a):
+    return a
+
+
+def _t(a):
+    return a.T
+
+
+# layer type -> flax attribute -> (torch's attribute, to canonical, from canonical)
+LAYOUT_RULES: dict[type, dict[str, Rule]] = {
+    nnx.Linear: {"kernel": ("weight", _t, _t)},  # (in, out) <-> (out, in)
+    nnx.Conv: {  # (H, W, in, out) <-> (out, in, H, W)
+        "kernel": ("weight", lambda k: k.transpose(3, 2, 0, 1), lambda w: w.transpose(2, 3, 1, 0))
+    },
+    nnx.Embed: {"embedding": ("weight", _same, _same)},
+    nnx.LayerNorm: {"scale": ("weight", _same, _same)},
+}
+_KEEP: dict[str, Rule] = {}
+
+
+# -- weights --
+def _owners(model: nnx.Module) -> dict[tuple, type]:
+    """The path of every module in the graph -> its type."""
+    return {
+        path: type(node) for path, node in nnx.iter_graph(model) if isinstance(node, nnx.Module)
+    }
+
+
+def _entries(model: nnx.Module, state: nnx.State) -> list[tuple[tuple, str, Rule]]:
+    """`(flax path, canonical name, rule)` of each variable of `state` (a state of `model`, or
+    one shaped like its parameters, as an optimizer's moments are), in the state's order."""
+    owners, out = _owners(model), []
+    for path, _ in nnx.to_flat_state(state):
+        rules = LAYOUT_RULES.get(owners.get(path[:-1]), _KEEP)
+        attr = str(path[-1])
+        name, to, back = rules.get(attr, (attr, _same, _same))
+        out.append((path, ".".join([*map(str, path[:-1]), name]), (name, to, back)))
+    return out
+
+
+def _arrays(model: nnx.Module) -> nnx.State:
+    """What a checkpoint holds of the model: its parameters and batch statistics (not its
+    random streams, which `nnx.Rngs` keeps as variables too)."""
+    return nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+
+
+def _canonical(model: nnx.Module, state: nnx.State) -> dict[str, np.ndarray]:
+    values = dict(nnx.to_flat_state(state))
+    return {
+        name: np.asarray(jax.device_get(rule[1](values[path].get_value())))
+        for path, name, rule in _entries(model, state)
+    }
+
+
+def to_canonical(model: nnx.Module) -> dict[str, np.ndarray]:
+    """Parameters and batch statistics by canonical name, in torch's layouts (host copies)."""
+    return _canonical(model, _arrays(model))
+
+
+def canonical_like(model: nnx.Module) -> dict[str, jax.ShapeDtypeStruct]:
+    """The name, shape and dtype of everything `to_canonical` writes, without a host copy."""
+    state = _arrays(model)
+    values = dict(nnx.to_flat_state(state))
+    return {
+        name: jax.eval_shape(rule[1], values[path].get_value())
+        for path, name, rule in _entries(model, state)
+    }
+
+
+def from_canonical(model: nnx.Module, weights: dict[str, np.ndarray]) -> nnx.Module:
+    """Copy canonical weights into `model`'s variables in place (and return it).
+
+    Checks names, shapes and dtypes first and reports every mismatch in one error.
+    """
+    like = canonical_like(model)
+    check_weights(
+        weights, {k: v.shape for k, v in like.items()}, {k: v.dtype.name for k, v in like.items()}
+    )
+    state = _arrays(model)
+    values = dict(nnx.to_flat_state(state))
+    for path, name, rule in _entries(model, state):
+        variable = values[path]
+        variable.set_value(
+            jnp.asarray(rule[2](np.asarray(weights[name])), variable.get_value().dtype)
+        )
+    return model
+
+
+# -- optimizer state --
+def optimizer_to_canonical(
+    model: nnx.Module, optimizer: nnx.Optimizer, step: int
+) -> dict[str, np.ndarray]:
+    """`opt.step` (int64) and `opt.<torch key>.<weight name>` for every buffer, torch layouts."""
+    out = {"opt.step": np.asarray(step, dtype=np.int64)}
+
+    def buffer(key, moments):
+        out.update({f"opt.{key}.{k}": v for k, v in _canonical(model, moments).items()})
+        return moments
+
+    map_opt_state(optimizer.opt_state, buffer, _same)
+    return out
+
+
+def optimizer_from_canonical(
+    model: nnx.Module, optimizer: nnx.Optimizer, tensors: dict[str, np.ndarray]
+) -> None:
+    """Load saved optimizer state into `optimizer` in place: every buffer, every count and the
+    optimizer's own `step`."""
+    step = int(tensors["opt.step"])
+    expected = optimizer_to_canonical(model, optimizer, step)
+    check_weights(
+        {k: v for k, v in tensors.items() if k.startswith("opt.")},
+        {k: v.shape for k, v in expected.items()},
+        {k: v.dtype.name for k, v in expected.items()},
+        source="checkpoint's optimizer state",
+    )
+
+    def buffer(key, moments):
+        values = dict(nnx.to_flat_state(moments))
+        for path, name, rule in _entries(model, moments):
+            v = values[path]
+            v.set_value(jnp.asarray(rule[2](tensors[f"opt.{key}.{name}"]), v.get_value().dtype))
+        return moments
+
+    def count(variable):
+        variable.set_value(jnp.asarray(step, variable.get_value().dtype))
+        return variable
+
+    map_opt_state(optimizer.opt_state, buffer, count)
+    count(optimizer.step)

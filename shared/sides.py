@@ -1,0 +1,90 @@
+"""The sides: the grid's four corners, two paradigms on two frameworks.
+
+|                 | JAX                               | PyTorch                                   |
+|-----------------|-----------------------------------|-------------------------------------------|
+| functional      | `functional` (equinox, optax)     | `functional_torch` (`torch.func`)         |
+| object-oriented | `oop_jax` (Flax NNX, optax)       | `oop` (`nn.Module`, `torch.optim`)        |
+
+Walking a row keeps the paradigm and changes the framework; walking a column keeps the
+framework and changes the paradigm. Every side writes the same run folders and canonical
+checkpoints, so any two compare (`python -m shared.compare A B`) and any one resumes another's
+run. The two native sides have every model of `shared.registry`; the grid's other corners have
+the models they name here, and refuse the others with that list.
+
+    python -m shared.sides      the sides, one line each
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import registry
+from shared.cli.base import Parser
+
+
+@dataclass(frozen=True)
+class Side:
+    """One corner of the grid: where its code lives and what it is."""
+
+    name: str  # the run folder's and the checkpoint's "side"
+    package: str  # its import path: `python -m PACKAGE.train`
+    paradigm: str  # "functional" or "object-oriented"
+    framework: str  # "JAX" or "PyTorch": the column
+    libraries: str  # what it is built on, for --help
+    models: tuple[str, ...] = registry.NAMES  # the registry's models it has
+
+    def refuse_unless_has(self, model: str) -> None:
+        """A model this side does not have is refused, naming those it has."""
+        if model not in self.models:
+            *most, last = self.models
+            has = f"{', '.join(most)} and {last}" if most else last
+            raise ValueError(f"the {self.name} side has no {model}; it has {has}")
+
+
+GRID_MODELS = ("mlp", "cnn_bn", "gpt")  # what the grid's other corners build (so far: the mlp)
+_CORNER_MODELS = ("mlp",)
+
+SIDES: dict[str, Side] = {
+    s.name: s
+    for s in (
+        Side("functional", "functional", "functional", "JAX", "JAX + equinox + optax"),
+        Side("oop", "oop", "object-oriented", "PyTorch", "PyTorch"),
+        Side("oop_jax", "crossover.oop_jax", "object-oriented", "JAX", "JAX + Flax NNX + optax",
+             _CORNER_MODELS),
+        Side("functional_torch", "crossover.functional_torch", "functional", "PyTorch",
+             "PyTorch + torch.func", _CORNER_MODELS),
+    )
+}  # fmt: skip
+NAMES: tuple[str, ...] = tuple(SIDES)
+
+
+def side(name: str) -> Side:
+    """The side called `name`; an unknown one is refused with the list."""
+    if name not in SIDES:
+        raise ValueError(f"unknown side {name!r}; the sides are {', '.join(NAMES)}")
+    return SIDES[name]
+
+
+def same_framework(s: Side) -> Side:
+    """The other side of `s`'s column: the same framework, the other paradigm."""
+    return next(o for o in SIDES.values() if o.framework == s.framework and o.name != s.name)
+
+
+def same_paradigm(s: Side) -> Side:
+    """The other side of `s`'s row: the same paradigm, the other framework."""
+    return next(o for o in SIDES.values() if o.paradigm == s.paradigm and o.name != s.name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = Parser(
+        prog="python -m shared.sides",
+        description="The grid's four sides: each paradigm on each framework, and their models.",
+    )
+    p.parse_args(argv)
+    for s in SIDES.values():
+        print(f"{s.name:17} python -m {s.package + '.train':34} {s.paradigm:16} {s.framework:8} "
+              f"{' '.join(s.models)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

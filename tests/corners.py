@@ -1,0 +1,109 @@
+"""The grid's other two corners on the scaffold of tests/pairs.py: each trained from canonical
+weights on given batches, as `rounding.Trainer`s.
+
+- `nnx_model`, `torch_func_model`: a corner's model holding canonical weights.
+- `oop_jax_trainer`, `functional_torch_trainer`: the corner's own loop under a `TrainConfig`
+  (`nnx.Optimizer` over the functional side's optax chain; the pure torch optimizer of
+  `crossover.functional_torch.optim`), recording the loss of every update and the weights at
+  the end, so that `rounding.check_trajectories` judges any two corners, and runs each again
+  from a start one ulp away for its control.
+- `TRAINERS`: all four corners' trainers by side name, the two native sides' from pairs.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+import torch
+from flax import nnx
+from pairs import Run, Weights, _floats_in, cast, functional_trainer, oop_trainer
+
+import crossover.functional_torch.convert as tconvert
+import crossover.functional_torch.interface as tinterface
+import crossover.functional_torch.models
+import crossover.functional_torch.optim as toptim
+import crossover.oop_jax.convert as nconvert
+import crossover.oop_jax.interface as ninterface
+import crossover.oop_jax.models
+from shared.config import TrainConfig
+
+NNX = crossover.oop_jax.models.MODELS
+TORCH_FUNC = crossover.functional_torch.models.MODELS
+
+
+# -- a corner's model from canonical weights --
+def nnx_model(name: str, config, weights: Weights, dtype: str = "float64"):
+    """The Flax NNX module holding `weights` (and batch statistics) in `dtype`."""
+    with jax.enable_x64(dtype == "float64"):
+        model = ninterface.init(NNX[name], config, seed=0, dtype=dtype)
+        return nconvert.from_canonical(model, cast(weights, dtype))
+
+
+def torch_func_model(name: str, config, weights: Weights, dtype: str = "float64"):
+    """`(skeleton, params, buffers)` of the functions-on-torch corner holding `weights`."""
+    module = TORCH_FUNC[name]
+    params, buffers = tinterface.init(module, config, seed=0, dtype=dtype)
+    params = tconvert.from_canonical(params, cast(weights, dtype))
+    buffers = None if buffers is None else tconvert.from_canonical(buffers, cast(weights, dtype))
+    return module.skeleton(config, dtype=dtype), params, buffers
+
+
+# -- the corners' loops --
+def oop_jax_trainer(name: str, config, cfg: TrainConfig, *, pure: bool = False):
+    """The objects-on-JAX corner under `cfg` as a `rounding.Trainer`: its `train_step` under
+    `nnx.jit`, or with `pure` the same step as `nnx.split` / `jax.jit` / `nnx.update`."""
+    module = NNX[name]
+
+    def train(start: Weights, batches: Sequence[tuple]) -> Run:
+        with jax.enable_x64(cfg.dtype == "float64"):
+            model = nnx_model(name, config, start, cfg.dtype)
+            optimizer = ninterface.optimizer(model, cfg)
+            losses = []
+            if pure:
+                model.train()
+                graphdef, state = nnx.split((model, optimizer))
+                step = module.pure_step(graphdef)
+                for batch in batches:
+                    state, loss = step(state, *_floats_in(batch, cfg.dtype))
+                    losses.append(float(loss))
+                nnx.update((model, optimizer), state)
+            else:
+                step = ninterface.uniform_step(module, model, optimizer)
+                losses = [float(step(*_floats_in(b, cfg.dtype))) for b in batches]
+            weights = nconvert.to_canonical(model)
+        return Run(np.array(losses), weights, {len(batches): weights}, None)
+
+    return train
+
+
+def functional_torch_trainer(name: str, config, cfg: TrainConfig, *, compiled: str = ""):
+    """The functions-on-torch corner under `cfg` as a `rounding.Trainer`: its pure step over
+    dicts, eager, or with `compiled` under `torch.compile`."""
+    module = TORCH_FUNC[name]
+    optimizer = toptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+
+    def train(start: Weights, batches: Sequence[tuple]) -> Run:
+        skeleton, params, buffers = torch_func_model(name, config, start, cfg.dtype)
+        step = tinterface.uniform_step(module, optimizer, skeleton)
+        step = torch.compile(step, backend=compiled, fullgraph=True) if compiled else step
+        opt_state, losses = optimizer.init(params), []
+        for k, batch in enumerate(batches, start=1):
+            x, y = map(torch.from_numpy, _floats_in(batch, cfg.dtype))
+            params, buffers, opt_state, loss = step(params, buffers, opt_state, x, y, k)
+            losses.append(float(loss))
+        weights = tconvert.to_canonical(params, buffers)
+        return Run(np.array(losses), weights, {len(batches): weights}, None)
+
+    return train
+
+
+def trainer(side: str, name: str, config, cfg: TrainConfig):
+    """The trainer of `side` (a name of `shared.sides`) for model `name` under `cfg`."""
+    return {
+        "functional": functional_trainer,
+        "oop": oop_trainer,
+        "oop_jax": oop_jax_trainer,
+        "functional_torch": functional_torch_trainer,
+    }[side](name, config, cfg)
