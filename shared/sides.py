@@ -42,7 +42,7 @@ class Side:
 
 
 GRID_MODELS = ("mlp", "cnn_bn", "gpt")  # what the grid's other corners build (so far: the mlp)
-_CORNER_MODELS = ("mlp",)
+_CORNER_MODELS = ("mlp", "cnn_bn")
 
 SIDES: dict[str, Side] = {
     s.name: s

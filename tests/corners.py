@@ -16,9 +16,10 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
+import rounding
 import torch
 from flax import nnx
-from pairs import Run, Weights, _floats_in, cast, functional_trainer, oop_trainer
+from pairs import TWINS, Run, Weights, _floats_in, cast, functional_trainer, oop_trainer
 
 import crossover.functional_torch.convert as tconvert
 import crossover.functional_torch.interface as tinterface
@@ -27,6 +28,7 @@ import crossover.functional_torch.optim as toptim
 import crossover.oop_jax.convert as nconvert
 import crossover.oop_jax.interface as ninterface
 import crossover.oop_jax.models
+from shared import sides
 from shared.config import TrainConfig
 
 NNX = crossover.oop_jax.models.MODELS
@@ -45,16 +47,17 @@ def torch_func_model(name: str, config, weights: Weights, dtype: str = "float64"
     """`(skeleton, params, buffers)` of the functions-on-torch corner holding `weights`."""
     module = TORCH_FUNC[name]
     params, buffers = tinterface.init(module, config, seed=0, dtype=dtype)
-    params = tconvert.from_canonical(params, cast(weights, dtype))
-    buffers = None if buffers is None else tconvert.from_canonical(buffers, cast(weights, dtype))
+    params, buffers = tconvert.from_canonical(params, buffers, cast(weights, dtype))
     return module.skeleton(config, dtype=dtype), params, buffers
 
 
 # -- the corners' loops --
-def oop_jax_trainer(name: str, config, cfg: TrainConfig, *, pure: bool = False):
+def oop_jax_trainer(name: str, config, cfg: TrainConfig, *, pure=None):
     """The objects-on-JAX corner under `cfg` as a `rounding.Trainer`: its `train_step` under
-    `nnx.jit`, or with `pure` the same step as `nnx.split` / `jax.jit` / `nnx.update`."""
-    module = NNX[name]
+    `nnx.jit`, or the same step as `nnx.split`, `pure(step)` (a jit: `jax.jit`, or the row's
+    compiler options from tests/pairs.py's TWINS) and `nnx.update`. The compiled pure step is
+    made once and shared by every run of the trainer (the twin and its controls)."""
+    module, compiled = NNX[name], {}
 
     def train(start: Weights, batches: Sequence[tuple]) -> Run:
         with jax.enable_x64(cfg.dtype == "float64"):
@@ -64,7 +67,9 @@ def oop_jax_trainer(name: str, config, cfg: TrainConfig, *, pure: bool = False):
             if pure:
                 model.train()
                 graphdef, state = nnx.split((model, optimizer))
-                step = module.pure_step(graphdef)
+                if "step" not in compiled:
+                    compiled["step"] = pure(module.pure_step(graphdef))
+                step = compiled["step"]
                 for batch in batches:
                     state, loss = step(state, *_floats_in(batch, cfg.dtype))
                     losses.append(float(loss))
@@ -100,10 +105,50 @@ def functional_torch_trainer(name: str, config, cfg: TrainConfig, *, compiled: s
 
 
 def trainer(side: str, name: str, config, cfg: TrainConfig):
-    """The trainer of `side` (a name of `shared.sides`) for model `name` under `cfg`."""
+    """The trainer of `side` (a name of `shared.sides`) for model `name` under `cfg`; the
+    objects-on-JAX corner's pure loop, compiled as the functional side's step is (its row of
+    TWINS): `nnx.jit` compiles with the suite's quick options, whose convolutions run 3-5x
+    slower, and costs Python time per call; tests/test_grid.py proves the two loops give the
+    same bits."""
+    if side == "oop_jax":
+        return oop_jax_trainer(name, config, cfg, pure=TWINS[name].jit)
     return {
         "functional": functional_trainer,
         "oop": oop_trainer,
-        "oop_jax": oop_jax_trainer,
         "functional_torch": functional_torch_trainer,
     }[side](name, config, cfg)
+
+
+# -- the grid's edges, judged by one set of controls --
+def check_grid(trainers: dict, start: Weights, batches: Sequence[tuple], what: str) -> dict:
+    """Train every side (`trainers`: side name -> `rounding.Trainer`) once from `start` and
+    twice more as its rounding controls, then judge each edge of the grid (the two rows and the
+    two columns) as `rounding.check_trajectories` judges a pair: within FACTOR of the larger
+    control gap of its two sides, plus the floor. Each side's runs are shared by its two edges
+    (12 runs for the grid, where four pairwise checks would take 24). Returns `edge -> Verdict`,
+    an edge named `"oop_jax/oop"`."""
+    runs, controls = {}, {}
+    for side, train in trainers.items():
+        runs[side] = train(start, batches)
+        controls[side] = [
+            rounding.Gap.between(runs[side], train(*rounding.perturbed(start, batches, seed)))
+            for seed in rounding.CONTROL_ORDERS
+        ]
+    out = {}
+    for s in trainers:
+        for other in (sides.same_paradigm(sides.side(s)), sides.same_framework(sides.side(s))):
+            a, b = sorted((s, other.name))
+            if f"{a}/{b}" in out:
+                continue
+            twins = rounding.Gap.between(runs[a], runs[b])
+            gaps = controls[a] + controls[b]
+            control = rounding.Gap(max(g.loss for g in gaps), max(g.weights for g in gaps))
+            floor = rounding.floor_of(runs[a], runs[b])
+            for field in ("loss", "weights"):
+                t, c, f = (getattr(g, field) for g in (twins, control, floor))
+                assert t <= rounding.FACTOR * c + f, (
+                    f"{what} {a} vs {b}: {field} gap {t:.3e} is {t / max(c, 1e-300):.1f}x the "
+                    f"rounding control's {c:.3e} (allowed: {rounding.FACTOR:g}x + {f:.1e})"
+                )
+            out[f"{a}/{b}"] = rounding.Verdict(runs[a], runs[b], twins, control, floor)
+    return out

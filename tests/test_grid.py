@@ -14,12 +14,19 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
-import rounding
 import torch
-from corners import TORCH_FUNC, functional_torch_trainer, oop_jax_trainer, torch_func_model, trainer
-from pairs import batches_of, cast, forward_and_backward
+from corners import (
+    TORCH_FUNC,
+    check_grid,
+    functional_torch_trainer,
+    oop_jax_trainer,
+    torch_func_model,
+    trainer,
+)
+from pairs import batches_of, cast, forward_and_backward, initial_weights
 from test_structure import loads_no_other_framework
 from torch.func import grad_and_value
 
@@ -29,7 +36,7 @@ import functional.train
 import oop.train
 import shared.level0.mlp as l0
 from shared import compare, sides
-from shared.config import MLPConfig, TrainConfig
+from shared.config import CNNBNConfig, MLPConfig, TrainConfig
 from shared.optim import OptimizerSpec
 
 SCRIPTS = {
@@ -39,8 +46,11 @@ SCRIPTS = {
     "functional_torch": crossover.functional_torch.train,
 }
 assert SCRIPTS.keys() == sides.SIDES.keys()
-FLAGS = ["--model", "mlp", "--width", "32", "--batch-size", "64", "--optimizer", "adam",
-         "--lr", "0.003", "--eval-every", "0", "--no-progress"]  # fmt: skip
+FLAGS = ["--batch-size", "64", "--optimizer", "adam", "--lr", "0.003", "--eval-every", "0",
+         "--no-progress"]  # fmt: skip
+SIZES = {"mlp": ["--width", "32"], "cnn_bn": ["--width", "4"]}  # the same math at any width
+MODELS = sides.GRID_MODELS[:2]  # the gpt's corners come next
+assert all(m in s.models for s in sides.SIDES.values() for m in MODELS)
 STEPS, BATCH = 100, 128
 
 
@@ -51,11 +61,13 @@ def train(side: str, out, *flags) -> int:
         return e.code
 
 
-@pytest.mark.proves("mlp", "model", "train step")
-def test_four_corners_train_from_one_init_and_agree_pairwise(tmp_path):
+@pytest.mark.parametrize("model", MODELS)
+def test_four_corners_train_from_one_init_and_agree_pairwise(model, tmp_path):
     """The four training scripts with the same flags from one init.safetensors: any two agree
-    to 1e-10 over 100 float64 updates, losses and final weights, as shared.compare reads them."""
-    flags = ["--steps", str(STEPS), "--dtype", "float64", "--save-every", "50"]
+    to 1e-10 over 100 float64 updates, losses and final weights (and BatchNorm statistics), as
+    shared.compare reads them; a run stopped in one corner goes on in another."""
+    flags = ["--model", model, *SIZES[model], "--steps", str(STEPS), "--dtype", "float64",
+             "--save-every", "50"]  # fmt: skip
     assert train("functional", tmp_path / "functional", *flags) == 0
     init = str(tmp_path / "functional" / "init.safetensors")
     for side in ("oop", "oop_jax", "functional_torch"):
@@ -103,32 +115,41 @@ def float32_setup(digits):
     return config, cfg, cast(l0.init(config, seed=0), "float32"), batches
 
 
+def model_setup(model: str, digits, float32_setup):
+    """`(config, cfg, float32 start, batches)` for `model`: the MLP's from `float32_setup`, the
+    cnn_bn's at width 4 from the functional side's draw, under Adam (under SGD one near-tie
+    decides its float32 gap: tests/rounding.py)."""
+    if model == "mlp":
+        return float32_setup
+    _, cfg, _, batches = float32_setup
+    config = CNNBNConfig.for_data(digits, width=4)
+    return config, cfg, initial_weights("cnn_bn", config, dtype="float32"), batches
+
+
 @pytest.mark.float32
-@pytest.mark.proves("mlp", "train step")
-@pytest.mark.parametrize("corner", ["oop_jax", "functional_torch"])
-def test_float32_row_and_column_are_within_rounding(corner, float32_setup):
-    """100 float32 Adam updates of a new corner against the other side of its row and of its
-    column, each judged by the rounding control; prints the gaps and whether the column's pair
-    (the same framework) is bit-identical."""
-    config, cfg, start, batches = float32_setup
-    me = sides.side(corner)
-    for other, kind in ((sides.same_paradigm(me), "row"), (sides.same_framework(me), "column")):
-        verdict = rounding.check_trajectories(
-            trainer(corner, "mlp", config, cfg), trainer(other.name, "mlp", config, cfg),
-            start, batches, "float32", what=f"{corner} vs {other.name}",
-        )  # fmt: skip
+@pytest.mark.parametrize("model", MODELS)
+def test_float32_rows_and_columns_are_within_rounding(model, digits, float32_setup):
+    """100 float32 Adam updates on all four corners; each edge of the grid (two rows: the same
+    paradigm on two frameworks; two columns: one framework in two paradigms) judged by the
+    rounding control of its two sides, weights and BatchNorm statistics alike. Prints each
+    edge's gaps and whether its two runs are bit-identical (docs/paradigms.md)."""
+    config, cfg, start, batches = model_setup(model, digits, float32_setup)
+    trainers = {s: trainer(s, model, config, cfg) for s in sides.SIDES}
+    for edge, verdict in check_grid(trainers, start, batches, model).items():
         same = verdict.twins.loss == 0 and verdict.twins.weights == 0
-        print(f"mlp {kind} {corner}/{other.name}: {verdict}; bit-identical: {same}")
+        print(f"{model} {edge}: {verdict}; bit-identical: {same}")
 
 
-def test_nnx_jit_and_split_merge_jax_jit_are_bit_identical(float32_setup):
-    """`nnx.jit` is `nnx.split`, `jax.jit`, `nnx.merge` and `nnx.update`: the two loops give
-    the same bits in float32, update after update."""
-    config, cfg, start, batches = float32_setup
-    a = oop_jax_trainer("mlp", config, cfg)(start, batches[:20])
-    b = oop_jax_trainer("mlp", config, cfg, pure=True)(start, batches[:20])
+@pytest.mark.parametrize("model", MODELS)
+def test_nnx_jit_and_split_merge_jax_jit_are_bit_identical(model, digits, float32_setup):
+    """`nnx.jit` is `nnx.split`, `jax.jit`, `nnx.merge` and `nnx.update`: twenty float32
+    updates of the two loops give the same bits, weights and BatchNorm statistics."""
+    config, cfg, start, batches = model_setup(model, digits, float32_setup)
+    a = oop_jax_trainer(model, config, cfg)(start, batches[:20])
+    b = oop_jax_trainer(model, config, cfg, pure=jax.jit)(start, batches[:20])
     assert np.array_equal(a.losses, b.losses)
-    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
+    assert a.weights.keys() == b.weights.keys()
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights), "weights differ"
 
 
 def test_the_torch_func_step_is_captured_whole_and_runs_the_eager_numbers(float32_setup):

@@ -29,16 +29,23 @@ def canonical_like(*dicts: Params | None) -> dict[str, tuple[tuple[int, ...], st
             for d in dicts if d for k, v in d.items()}  # fmt: skip
 
 
-def from_canonical(like: Params, weights: dict[str, np.ndarray]) -> Params:
-    """A new dict shaped like `like` holding the canonical weights of the same names.
+def from_canonical(
+    params: Params, buffers: Params | None, weights: dict[str, np.ndarray]
+) -> tuple[Params, Params | None]:
+    """New `(params, buffers)` dicts shaped like the ones given, holding the canonical weights
+    (and buffers) of the same names; `buffers` None stays None.
 
-    Checks names, shapes and dtypes first and reports every mismatch in one error.
+    Checks names, shapes and dtypes of both first and reports every mismatch in one error.
     """
-    meta = canonical_like(like)
+    meta = canonical_like(params, buffers)
     check_weights(
         weights, {k: s for k, (s, _) in meta.items()}, {k: d for k, (_, d) in meta.items()}
     )
-    return {k: torch.from_numpy(np.array(weights[k])).to(v.device) for k, v in like.items()}
+
+    def load(like: Params) -> Params:
+        return {k: torch.from_numpy(np.array(weights[k])).to(v.device) for k, v in like.items()}
+
+    return load(params), None if buffers is None else load(buffers)
 
 
 # -- optimizer state --

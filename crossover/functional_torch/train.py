@@ -62,12 +62,10 @@ def _run(
             expected={k: s for k, (s, _) in like.items()},
             dtype={k: d for k, (_, d) in like.items()},
         )
-        params = from_canonical(params, ckpt.weights)
-        buffers = None if buffers is None else from_canonical(buffers, ckpt.weights)
+        params, buffers = from_canonical(params, buffers, ckpt.weights)
     if opts.jitter:  # the rounding control: one ulp away from the start
         jittered = jitter(to_canonical(params, buffers), cfg.seed)
-        params = from_canonical(params, jittered)
-        buffers = None if buffers is None else from_canonical(buffers, jittered)
+        params, buffers = from_canonical(params, buffers, jittered)
     params = {k: v.to(device) for k, v in params.items()}
     buffers = None if buffers is None else {k: v.to(device) for k, v in buffers.items()}
 

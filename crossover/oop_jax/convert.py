@@ -44,6 +44,11 @@ LAYOUT_RULES: dict[type, dict[str, Rule]] = {
     },
     nnx.Embed: {"embedding": ("weight", _same, _same)},
     nnx.LayerNorm: {"scale": ("weight", _same, _same)},
+    nnx.BatchNorm: {  # and its subclass crossover.oop_jax.layers.BatchNorm2d
+        "scale": ("weight", _same, _same),
+        "mean": ("running_mean", _same, _same),
+        "var": ("running_var", _same, _same),
+    },
 }
 _KEEP: dict[str, Rule] = {}
 
@@ -61,7 +66,8 @@ def _entries(model: nnx.Module, state: nnx.State) -> list[tuple[tuple, str, Rule
     one shaped like its parameters, as an optimizer's moments are), in the state's order."""
     owners, out = _owners(model), []
     for path, _ in nnx.to_flat_state(state):
-        rules = LAYOUT_RULES.get(owners.get(path[:-1]), _KEEP)
+        owner = owners.get(path[:-1], object)
+        rules = next((LAYOUT_RULES[c] for c in owner.__mro__ if c in LAYOUT_RULES), _KEEP)
         attr = str(path[-1])
         name, to, back = rules.get(attr, (attr, _same, _same))
         out.append((path, ".".join([*map(str, path[:-1]), name]), (name, to, back)))
@@ -74,10 +80,16 @@ def _arrays(model: nnx.Module) -> nnx.State:
     return nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
 
 
+def _host(a) -> np.ndarray:
+    """A host copy; an integer (a BatchNorm's count, int32 without x64) as torch's int64."""
+    a = np.asarray(jax.device_get(a))
+    return a.astype(np.int64) if a.dtype.kind == "i" else a
+
+
 def _canonical(model: nnx.Module, state: nnx.State) -> dict[str, np.ndarray]:
     values = dict(nnx.to_flat_state(state))
     return {
-        name: np.asarray(jax.device_get(rule[1](values[path].get_value())))
+        name: _host(rule[1](values[path].get_value()))
         for path, name, rule in _entries(model, state)
     }
 
@@ -91,10 +103,12 @@ def canonical_like(model: nnx.Module) -> dict[str, jax.ShapeDtypeStruct]:
     """The name, shape and dtype of everything `to_canonical` writes, without a host copy."""
     state = _arrays(model)
     values = dict(nnx.to_flat_state(state))
-    return {
-        name: jax.eval_shape(rule[1], values[path].get_value())
-        for path, name, rule in _entries(model, state)
-    }
+    out = {}
+    for path, name, rule in _entries(model, state):
+        like = jax.eval_shape(rule[1], values[path].get_value())
+        kind = np.dtype(like.dtype).kind
+        out[name] = jax.ShapeDtypeStruct(like.shape, np.int64 if kind == "i" else like.dtype)
+    return out
 
 
 def from_canonical(model: nnx.Module, weights: dict[str, np.ndarray]) -> nnx.Module:

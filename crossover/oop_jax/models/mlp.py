@@ -5,8 +5,9 @@ Twin of `oop/models/mlp.py` (the same paradigm on PyTorch) and of `functional/mo
 module owns its parameters, the optimizer owns its state, and the step changes both in place.
 What JAX adds is underneath: `nnx.jit` splits the objects into a pure graph and a state,
 compiles one pure function as `jax.jit` would, and writes the new state back into the objects.
-`pure_step` writes the same step the way `nnx.jit` runs it (`nnx.split`, `jax.jit`,
-`nnx.merge`), the NNX performance guide's loop. Like torch's, the module takes a batch.
+`pure_step` writes the same step the way `nnx.jit` runs it (`nnx.split`, then `jax.jit` of
+a function that calls `nnx.merge`), the NNX performance guide's loop. Like torch's, the
+module takes a batch.
 """
 
 from __future__ import annotations
@@ -95,13 +96,12 @@ def make_step(loss_of: Callable | None = None) -> Callable:
 
 
 def pure_step(graphdef: nnx.GraphDef, loss_of: Callable | None = None) -> Callable:
-    """The same update as `make_step`, written as `nnx.jit` runs it: `(state, x, y) -> (state,
-    loss)` under plain `jax.jit`, where `graphdef, state = nnx.split((model, optimizer))` and
-    `nnx.update((model, optimizer), state)` puts the result back. Pure, as the functional
-    side's step is; the objects exist only inside the trace."""
+    """The same update as `make_step`, written as `nnx.jit` runs it: a pure `(state, x, y) ->
+    (state, loss)` for `jax.jit`, where `graphdef, state = nnx.split((model, optimizer))` and
+    `nnx.update((model, optimizer), state)` puts the result back. The functional side's shape:
+    the objects exist only inside the trace."""
     loss_of = loss_of or loss_fn
 
-    @jax.jit
     def step(state: nnx.State, x, y):
         model, optimizer = nnx.merge(graphdef, state)
         loss, grads = nnx.value_and_grad(loss_of)(model, x, y)
