@@ -41,8 +41,7 @@ class Side:
             raise ValueError(f"the {self.name} side has no {model}; it has {has}")
 
 
-GRID_MODELS = ("mlp", "cnn_bn", "gpt")  # what the grid's other corners build (so far: the mlp)
-_CORNER_MODELS = ("mlp", "cnn_bn")
+GRID_MODELS = ("mlp", "cnn_bn", "gpt")  # what the grid's other corners build
 
 SIDES: dict[str, Side] = {
     s.name: s
@@ -50,9 +49,9 @@ SIDES: dict[str, Side] = {
         Side("functional", "functional", "functional", "JAX", "JAX + equinox + optax"),
         Side("oop", "oop", "object-oriented", "PyTorch", "PyTorch"),
         Side("oop_jax", "crossover.oop_jax", "object-oriented", "JAX", "JAX + Flax NNX + optax",
-             _CORNER_MODELS),
+             GRID_MODELS),
         Side("functional_torch", "crossover.functional_torch", "functional", "PyTorch",
-             "PyTorch + torch.func", _CORNER_MODELS),
+             "PyTorch + torch.func", GRID_MODELS),
     )
 }  # fmt: skip
 NAMES: tuple[str, ...] = tuple(SIDES)

@@ -75,6 +75,10 @@ ONE_SIDED = {
     ("functional/convert.py", "a model with its state"):
         "the same reason: only the functional side carries a model and its state (None "
         "without one, as functional.interface.init gives it) as a pair",
+    ("crossover/oop_jax/convert.py", "random streams"):
+        "NNX keeps each Dropout's random stream (a key and a count) as variables of the module, "
+        "which a checkpoint must carry; torch's generator is global (oop/train.py saves it as "
+        "rng.torch) and the functional sides derive each update's key or generator from the seed",
     ("functional/optim.py", "transforms torch defines differently"):
         "optax's own clipping, Adam and Adagrad round or order otherwise than torch.optim; the "
         "OOP side simply is torch.optim",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from crossover.functional_torch.optim import GradientTransformation
@@ -67,15 +69,27 @@ def init(module: Model, config: Any, *, seed: int, dtype: str) -> tuple[Params, 
     return made if module.HAS_STATE else (made, None)
 
 
-def uniform_step(module: Model, optimizer: GradientTransformation, model: nn.Module) -> Callable:
+def generator(seed: int, k: int) -> torch.Generator:
+    """Update `k`'s dropout generator, derived from the run's seed rather than carried, so a
+    resumed run draws the masks an uninterrupted one would (`fold_in(key, k)` in JAX)."""
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, 1, k]).generate_state(1)[0])
+    )
+
+
+def uniform_step(
+    module: Model, optimizer: GradientTransformation, model: nn.Module, seed: int = 0
+) -> Callable:
     """Every model's step as `(params, buffers, opt_state, x, y, k) -> (params, buffers,
-    opt_state, loss)` for update `k`; `buffers` is None (and comes back None) without state."""
+    opt_state, loss)` for update `k`; `buffers` is None (and comes back None) without state. A
+    model that draws gets `generator(seed, k)`, a torch.Generator of its own per update."""
     step = module.make_step(optimizer, model)
 
     def uniform(params, buffers, opt_state, x, y, k):
+        draws = (generator(seed, k),) if module.STOCHASTIC else ()
         if module.HAS_STATE:
-            return step(params, buffers, opt_state, x, y)
-        params, opt_state, loss = step(params, opt_state, x, y)
+            return step(params, buffers, opt_state, x, y, *draws)
+        params, opt_state, loss = step(params, opt_state, x, y, *draws)
         return params, buffers, opt_state, loss
 
     return uniform

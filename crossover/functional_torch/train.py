@@ -75,7 +75,7 @@ def _run(
     start = 0
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
-    step = interface.uniform_step(module, optimizer, skeleton)
+    step = interface.uniform_step(module, optimizer, skeleton, cfg.seed)
     x_test, y_test = (torch.as_tensor(data.as_dtype(a, dtype), device=device)
                       for a in (ds.x_test, ds.y_test))  # fmt: skip
 

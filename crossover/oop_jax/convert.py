@@ -94,6 +94,12 @@ def _canonical(model: nnx.Module, state: nnx.State) -> dict[str, np.ndarray]:
     }
 
 
+def canonical_of(model: nnx.Module, state: nnx.State) -> dict[str, np.ndarray]:
+    """A state shaped like the model's parameters (its gradients, an optimizer's moments) by
+    canonical name, in torch's layouts."""
+    return _canonical(model, state)
+
+
 def to_canonical(model: nnx.Module) -> dict[str, np.ndarray]:
     """Parameters and batch statistics by canonical name, in torch's layouts (host copies)."""
     return _canonical(model, _arrays(model))
@@ -172,3 +178,35 @@ def optimizer_from_canonical(
 
     map_opt_state(optimizer.opt_state, buffer, count)
     count(optimizer.step)
+
+
+# -- random streams --
+def rng_to_canonical(model: nnx.Module) -> dict[str, np.ndarray]:
+    """Every `nnx.Rngs` stream the model keeps (each Dropout's), as `rng.nnx.<path>.key` (the
+    key's raw uint32 data) and `rng.nnx.<path>.count` (the draws so far): with them a resumed
+    run draws on where it stopped, as `rng.torch` does for the OOP side."""
+    out = {}
+    for path, v in nnx.to_flat_state(nnx.state(model, nnx.RngState)):
+        value = v.get_value()
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+            value = jax.random.key_data(value)
+        out["rng.nnx." + ".".join(map(str, path))] = np.asarray(jax.device_get(value))
+    return out
+
+
+def rng_from_canonical(model: nnx.Module, tensors: dict[str, np.ndarray]) -> bool:
+    """Put saved streams back into `model`, in place; False (nothing changed) where the file
+    holds none of this model's streams (a run written by another side draws otherwise)."""
+    flat = nnx.to_flat_state(nnx.state(model, nnx.RngState))
+    names = {"rng.nnx." + ".".join(map(str, path)): v for path, v in flat}
+    if not names or not all(n in tensors for n in names):
+        return False
+    for name, v in names.items():
+        old = v.get_value()
+        if jax.dtypes.issubdtype(old.dtype, jax.dtypes.prng_key):
+            v.set_value(
+                jax.random.wrap_key_data(jnp.asarray(tensors[name]), impl=jax.random.key_impl(old))
+            )
+        else:
+            v.set_value(jnp.asarray(tensors[name], old.dtype))
+    return True

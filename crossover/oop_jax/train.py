@@ -21,6 +21,8 @@ from crossover.oop_jax.convert import (
     from_canonical,
     optimizer_from_canonical,
     optimizer_to_canonical,
+    rng_from_canonical,
+    rng_to_canonical,
     to_canonical,
 )
 from crossover.oop_jax.models import MODELS
@@ -73,6 +75,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     if opts.resume:  # the optimizer state and its step count come back from the file
         optimizer_from_canonical(model, optimizer, ckpt.tensors)
         start = ckpt.step
+        rng_from_canonical(model, ckpt.tensors)  # this corner's dropout streams, if it wrote them
     x_train = data.as_dtype(ds.x_train, dtype)
     if opts.control:  # the rounding control: every input one ulp away at random
         x_train = data.jitter_inputs(x_train, cfg.seed)
@@ -86,8 +89,9 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     )
     x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
-    def state(k):  # what a step-N or final checkpoint holds
-        return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k)}
+    def state(k):  # what a step-N or final checkpoint holds, with the dropout streams
+        opt = optimizer_to_canonical(model, optimizer, k)
+        return {**to_canonical(model), **opt, **rng_to_canonical(model)}
 
     folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
     pending: list[jax.Array] = []

@@ -11,7 +11,6 @@ dict is never changed and the same inputs give the same outputs.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import torch
@@ -20,6 +19,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
+from crossover.functional_torch.models import mlp
 from crossover.functional_torch.optim import GradientTransformation, OptState, apply_updates
 from oop.models import cnn_bn as modules
 from shared.config import CNNBNConfig
@@ -58,12 +58,6 @@ def apply(
     return functional_call(model, {**params, **buffers}, (x,)), buffers
 
 
-def inference_mode(model: nn.Module) -> nn.Module:
-    """A copy of the skeleton in `eval()` mode (the norms read the statistics), as
-    `eqx.nn.inference_mode` returns a copy: the training skeleton stays as it was."""
-    return copy.deepcopy(model).eval()
-
-
 # -- loss --
 def loss_fn(
     model: nn.Module, params: Params, buffers: Params, x: Float[Tensor, "batch features"],
@@ -99,6 +93,6 @@ def evaluate(
     y: Int[Tensor, " batch"],
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     """`(mean loss, accuracy)` in inference mode: the running statistics, buffers unchanged."""
-    logits, _ = apply(inference_mode(model), params, buffers, x)
+    logits, _ = apply(mlp.inference_mode(model), params, buffers, x)
     loss = F.cross_entropy(logits, y)
     return loss, (logits.argmax(dim=-1) == y).to(logits.dtype).mean()

@@ -11,6 +11,7 @@ weights and a new optimizer state instead of changing anything.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -54,6 +55,12 @@ def apply(
     return functional_call(model, params, (x,))
 
 
+def inference_mode(model: nn.Module) -> nn.Module:
+    """A copy of the skeleton in `eval()` mode (dropout off, BatchNorm reads its statistics),
+    as `eqx.nn.inference_mode` returns a copy: the training skeleton stays as it was."""
+    return copy.deepcopy(model).eval()
+
+
 # -- loss --
 def loss_fn(
     model: nn.Module, params: Params, x: Float[Tensor, "batch features"], y: Int[Tensor, " batch"]
@@ -66,15 +73,16 @@ def loss_fn(
 def make_step(
     optimizer: GradientTransformation, model: nn.Module, loss_of: Callable | None = None
 ) -> Callable:
-    """A pure update: `(params, opt_state, x, y) -> (params, opt_state, loss)`.
+    """A pure update: `(params, opt_state, x, y, *extra) -> (params, opt_state, loss)`.
 
     `model` is the skeleton; nothing is mutated, so the caller rebinds what comes back, as on
     the functional side. `torch.compile(step)` compiles it. `loss_of(model, params, x, y)`
-    (default: this file's `loss_fn`) lets another model reuse the step."""
+    (default: this file's `loss_fn`) lets another model reuse the step; `extra` is, say, a
+    dropout generator."""
     loss_of = loss_of or loss_fn
 
-    def step(params: Params, opt_state: OptState, x: Tensor, y: Tensor):
-        grads, loss = grad_and_value(lambda p: loss_of(model, p, x, y))(params)
+    def step(params: Params, opt_state: OptState, x: Tensor, y: Tensor, *extra):
+        grads, loss = grad_and_value(lambda p: loss_of(model, p, x, y, *extra))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, loss.detach()
 

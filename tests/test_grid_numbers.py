@@ -1,0 +1,185 @@
+"""The grid's numbers: on all four corners (shared.sides), the float32 trajectories of each row
+(the same paradigm on two frameworks) and each column (the same framework in two paradigms)
+within the rounding control, and what is bit-identical: `nnx.jit` against its split/merge
+loop, the torch.func step eager against captured whole by `torch.compile`, the torch column's
+gradient; the gpt's dropout masks given alike on the three corners whose layers take them.
+tests/test_grid.py runs the training scripts; docs/paradigms.md has the table.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from corners import (
+    NNX,
+    TORCH_FUNC,
+    check_grid,
+    functional_torch_trainer,
+    nnx_model,
+    oop_jax_trainer,
+    torch_func_model,
+    trainer,
+)
+from flax import nnx
+from pairs import (
+    F64_TOL,
+    batches_of,
+    cast,
+    forward_and_backward,
+    initial_weights,
+    max_abs_diff,
+    oop_model,
+)
+from torch.func import grad_and_value
+
+import crossover.functional_torch.convert as tconvert
+import crossover.oop_jax.convert as nconvert
+import shared.level0.mlp as l0
+from shared import data, sides
+from shared.config import CNNBNConfig, GPTConfig, MLPConfig, TrainConfig
+from shared.optim import OptimizerSpec
+
+MODELS = sides.GRID_MODELS
+STEPS, BATCH = 100, 128
+
+
+@pytest.fixture(scope="module")
+def float32_setup(digits):
+    config = MLPConfig(in_features=digits.in_features, out_features=digits.num_classes, width=64)
+    cfg = TrainConfig(dtype="float32", optimizer=OptimizerSpec.create("adam", lr=1e-3))
+    batches = batches_of(digits.x_train, digits.y_train, BATCH, STEPS, "float32")
+    return config, cfg, cast(l0.init(config, seed=0), "float32"), batches
+
+
+def model_setup(model: str, digits, float32_setup):
+    """`(config, cfg, float32 start, batches)` for `model`: the MLP's from `float32_setup`; the
+    cnn_bn's at width 4 from the functional side's draw, under Adam (under SGD one near-tie
+    decides its float32 gap: tests/rounding.py); the gpt's, one block on pycorpus windows of 8
+    characters, 4 to a batch."""
+    if model == "mlp":
+        return float32_setup
+    _, cfg, _, batches = float32_setup
+    if model == "cnn_bn":
+        config = CNNBNConfig.for_data(digits, width=4)
+    else:
+        ds = data.load_sequences("pycorpus", seq_len=8)
+        config = GPTConfig.for_data(ds, n_embd=16, n_layer=1, n_head=2)
+        batches = batches_of(ds.x_train, ds.y_train, 4, STEPS, "float32")
+    return config, cfg, initial_weights(model, config, dtype="float32"), batches
+
+
+@pytest.mark.float32
+@pytest.mark.parametrize("model", MODELS)
+def test_float32_rows_and_columns_are_within_rounding(model, digits, float32_setup):
+    """100 float32 Adam updates on all four corners; each edge of the grid (two rows: the same
+    paradigm on two frameworks; two columns: one framework in two paradigms) judged by the
+    rounding control of its two sides, weights and BatchNorm statistics alike. Prints each
+    edge's gaps and whether its two runs are bit-identical (docs/paradigms.md)."""
+    config, cfg, start, batches = model_setup(model, digits, float32_setup)
+    trainers = {s: trainer(s, model, config, cfg) for s in sides.SIDES}
+    for edge, verdict in check_grid(trainers, start, batches, model).items():
+        same = verdict.twins.loss == 0 and verdict.twins.weights == 0
+        print(f"{model} {edge}: {verdict}; bit-identical: {same}")
+
+
+@pytest.mark.parametrize("model", MODELS[:2])
+def test_nnx_jit_and_split_merge_jax_jit_are_bit_identical(model, digits, float32_setup):
+    """`nnx.jit` is `nnx.split`, `jax.jit`, `nnx.merge` and `nnx.update`: twenty float32
+    updates of the two loops give the same bits, weights and BatchNorm statistics."""
+    config, cfg, start, batches = model_setup(model, digits, float32_setup)
+    a = oop_jax_trainer(model, config, cfg)(start, batches[:20])
+    b = oop_jax_trainer(model, config, cfg, pure=jax.jit)(start, batches[:20])
+    assert np.array_equal(a.losses, b.losses)
+    assert a.weights.keys() == b.weights.keys()
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights), "weights differ"
+
+
+def test_the_torch_func_step_is_captured_whole_and_runs_the_eager_numbers(float32_setup):
+    """The functions-on-torch step under `torch.compile(fullgraph=True)`: Dynamo captures the
+    whole step, `grad_and_value` and the optimizer included, without a graph break (fullgraph
+    raises at one), and AOTAutograd's graph (backend "aot_eager", no code generation) runs the
+    same kernels as eager mode, so ten float32 updates come out bit for bit the same. Inductor's
+    generated kernels fuse and reorder the arithmetic, and compile for 20 s on two cores: the
+    benchmarks time them (docs/paradigms.md)."""
+    config, cfg, start, batches = float32_setup
+    eager = functional_torch_trainer("mlp", config, cfg)(start, batches[:10])
+    compiled = functional_torch_trainer("mlp", config, cfg, compiled="aot_eager")(
+        start, batches[:10]
+    )
+    assert np.array_equal(eager.losses, compiled.losses)
+    assert all(np.array_equal(eager.weights[k], compiled.weights[k]) for k in eager.weights)
+
+
+@pytest.mark.float32
+def test_in_the_torch_column_the_paradigm_changes_no_bit_of_the_gradient(float32_setup, digits):
+    """`functional_call` runs the OOP side's module with a dict of weights, and `grad_and_value`
+    differentiates it with the same kernels that `backward()` runs: logits, loss and every
+    gradient of a float32 batch are bit-identical. (What parts the column's trajectories is the
+    update: optax's shape computes `u = -lr * d` and then `p + u`, two roundings where
+    torch.optim's in-place `add_(d, alpha=-lr)` makes one.)"""
+    config, _, start, _ = float32_setup
+    x, y = digits.x_train[:BATCH].astype("float32"), digits.y_train[:BATCH]
+    _, o = forward_and_backward("mlp", config, start, (x, y), "float32")
+    skeleton, params, _ = torch_func_model("mlp", config, start, "float32")
+    module = TORCH_FUNC["mlp"]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    grads, loss = grad_and_value(lambda p: module.loss_fn(skeleton, p, xt, yt))(params)
+    assert np.array_equal(module.apply(skeleton, params, xt).numpy(), o.outputs)
+    assert loss.item() == o.loss
+    assert grads.keys() == o.grads.keys()
+    assert all(np.array_equal(grads[k].numpy(), o.grads[k]) for k in grads), "a gradient differs"
+
+
+def test_the_same_dropout_masks_give_the_same_gpt_on_three_corners():
+    """The gpt with dropout 0.3 in training mode, every Dropout layer given the same mask
+    (keep = True) on the OOP side, the torch.func corner (the same module, run by
+    functional_call) and the NNX corner: logits and every gradient agree to F64_TOL. Without
+    masks each corner draws its own (torch's generator, a torch.Generator passed in, the
+    layers' nnx.Rngs streams): the same seed gives the same logits, and they are not eval's."""
+    ds = data.load_sequences("pycorpus", seq_len=8)
+    config = GPTConfig.for_data(ds, n_embd=16, n_layer=1, n_head=2, dropout=0.3)
+    w = initial_weights("gpt", config)
+    x, y = (a[:4] for a in (ds.x_train, ds.y_train))
+    rng = np.random.default_rng(0)
+    shapes = {"drop": (4, 8, 16), "blocks.0.attn.attn_drop": (4, 2, 8, 8),
+              "blocks.0.attn.resid_drop": (4, 8, 16), "blocks.0.mlp.drop": (4, 8, 16)}  # fmt: skip
+    masks = {k: rng.random(v) > 0.3 for k, v in shapes.items()}
+
+    def put(root, to_array):
+        for name, mask in masks.items():
+            layer = root
+            for part in name.split("."):
+                layer = layer[int(part)] if part.isdigit() else getattr(layer, part)
+            layer.mask = to_array(mask)
+
+    o = oop_model("gpt", config, w).train()
+    put(o, torch.from_numpy)
+    loss_o = F.cross_entropy(o(torch.from_numpy(x)).flatten(0, 1), torch.from_numpy(y).flatten())
+    loss_o.backward()
+    grads_o = {k: p.grad.numpy() for k, p in o.named_parameters()}
+    skeleton, params, _ = torch_func_model("gpt", config, w)
+    put(skeleton, torch.from_numpy)
+    module = TORCH_FUNC["gpt"]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    grads_t, loss_t = grad_and_value(lambda p: module.loss_fn(skeleton, p, xt, yt))(params)
+    with jax.enable_x64(True):
+        m = nnx_model("gpt", config, w)
+        m.train()
+        put(m, jnp.asarray)
+        grad = nnx.jit(nnx.value_and_grad(NNX["gpt"].loss_fn))  # one compilation, not per op
+        loss_n, grads_n = grad(m, jnp.asarray(x), jnp.asarray(y))
+        grads_n = nconvert.canonical_of(m, grads_n)
+    assert abs(loss_t.item() - loss_o.item()) <= F64_TOL
+    assert abs(float(loss_n) - loss_o.item()) <= F64_TOL
+    assert max_abs_diff(tconvert.to_canonical(grads_t), grads_o) <= F64_TOL
+    assert max_abs_diff(grads_n, grads_o) <= F64_TOL
+    # without masks: each corner's own draws, keyed by its seed
+    plain = module.apply(module.skeleton(config, dtype="float64").eval(), params, xt, None)
+    put(skeleton, lambda m: None)
+    gen = [module.apply(skeleton, params, xt, torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
+    assert torch.equal(gen[0], gen[1]) and not torch.equal(gen[0], gen[2])
+    assert max_abs_diff(gen[0], plain) > 1e-3
