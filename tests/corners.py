@@ -83,9 +83,12 @@ def oop_jax_trainer(name: str, config, cfg: TrainConfig, *, pure=None):
     return train
 
 
-def functional_torch_trainer(name: str, config, cfg: TrainConfig, *, compiled: str = ""):
+def functional_torch_trainer(
+    name: str, config, cfg: TrainConfig, *, compiled: str = "", at=(), opt_state: bool = False
+):
     """The functions-on-torch corner under `cfg` as a `rounding.Trainer`: its pure step over
-    dicts, eager, or with `compiled` under `torch.compile`."""
+    dicts, eager, or under `torch.compile(backend=compiled)`; the weights recorded after the
+    updates in `at` and the optimizer state at the end where asked, as `pairs.run_oop` does."""
     module = TORCH_FUNC[name]
     optimizer = toptim.make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
 
@@ -93,13 +96,16 @@ def functional_torch_trainer(name: str, config, cfg: TrainConfig, *, compiled: s
         skeleton, params, buffers = torch_func_model(name, config, start, cfg.dtype)
         step = tinterface.uniform_step(module, optimizer, skeleton)
         step = torch.compile(step, backend=compiled, fullgraph=True) if compiled else step
-        opt_state, losses = optimizer.init(params), []
+        state, losses, seen = optimizer.init(params), [], {}
         for k, batch in enumerate(batches, start=1):
             x, y = map(torch.from_numpy, _floats_in(batch, cfg.dtype))
-            params, buffers, opt_state, loss = step(params, buffers, opt_state, x, y, k)
+            params, buffers, state, loss = step(params, buffers, state, x, y, k)
             losses.append(float(loss))
-        weights = tconvert.to_canonical(params, buffers)
-        return Run(np.array(losses), weights, {len(batches): weights}, None)
+            if k in at or k == len(batches):
+                seen[k] = tconvert.to_canonical(params, buffers)
+        n = len(batches)
+        opt = tconvert.opt_state_to_canonical(state, n) if opt_state else None
+        return Run(np.array(losses), seen[n], seen, opt)
 
     return train
 

@@ -43,6 +43,15 @@ def oop_run(cfg: TrainConfig) -> Run:
     return train(cast(weights, cfg.dtype), batches)
 
 
+def functional_torch_run(cfg: TrainConfig) -> Run:
+    """The functions-on-torch MLP under `cfg` (its pure torch-ops optimizer), recorded alike."""
+    from corners import functional_torch_trainer  # the grid's corner, on the same problem
+
+    config, weights, batches = problem(cfg.steps)
+    train = functional_torch_trainer("mlp", config, cfg, at=EVERY_UPDATE, opt_state=True)
+    return train(cast(weights, cfg.dtype), batches)
+
+
 def max_weight_gap(a: Run, b: Run) -> float:
     """The largest |Δ| over every weight after every update."""
     assert a.at.keys() == b.at.keys() == set(range(1, len(a.losses) + 1))

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from optim_twins import functional_run, max_weight_gap, oop_run
+from optim_twins import functional_run, functional_torch_run, max_weight_gap, oop_run
 from pairs import F64_TOL, max_abs_diff
 
 from functional.optim import make_optimizer as functional_optimizer
@@ -89,14 +89,19 @@ def config(opt: str, sched: str, warmup: str = "", dtype: str = "float64") -> Tr
 
 @pytest.mark.parametrize("opt, sched, warmup", COMBOS, ids=["".join(c) for c in COMBOS])
 def test_optimizer_and_schedule_twins_agree_per_step(opt, sched, warmup):
+    """optax's chain and torch.optim with its scheduler; and the grid's pure torch optimizer
+    (crossover/functional_torch/optim.py) against torch.optim, the same framework."""
     cfg = config(opt, sched, warmup)
-    f, o = functional_run(cfg), oop_run(cfg)
-    assert max_abs_diff(f.losses, o.losses) <= F64_TOL
-    assert max_weight_gap(f, o) <= F64_TOL
-    assert f.opt_state.keys() == o.opt_state.keys(), sorted(f.opt_state.keys() ^ o.opt_state.keys())
-    for name, value in f.opt_state.items():
-        assert value.dtype == o.opt_state[name].dtype, name
-        assert max_abs_diff(value, o.opt_state[name]) <= F64_TOL, name
+    o = oop_run(cfg)
+    for f in (functional_run(cfg), functional_torch_run(cfg)):
+        assert max_abs_diff(f.losses, o.losses) <= F64_TOL
+        assert max_weight_gap(f, o) <= F64_TOL
+        assert f.opt_state.keys() == o.opt_state.keys(), sorted(
+            f.opt_state.keys() ^ o.opt_state.keys()
+        )
+        for name, value in f.opt_state.items():
+            assert value.dtype == o.opt_state[name].dtype, name
+            assert max_abs_diff(value, o.opt_state[name]) <= F64_TOL, name
 
 
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))

@@ -11,7 +11,8 @@ from tools.docs_markdown import MARKDOWN, slug
 # The sidebar's docs pages, in the course's order; the twin pages come from the registry
 # (`site_map`), and a docs page not named here is listed under "More".
 DOC_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Across the models", [("optimizers", "Optimizers and schedules"), ("traps", "Traps"),
+    ("Across the models", [("paradigms", "The grid: two paradigms, two frameworks"),
+                           ("optimizers", "Optimizers and schedules"), ("traps", "Traps"),
                            ("debugging", "Debugging"), ("benchmarks", "Benchmarks"),
                            ("reproducibility", "Reproducibility"), ("safety", "Safety")]),
     ("The package", [("architecture", "Architecture"), ("reading", "Reading the site"),
