@@ -113,13 +113,15 @@ def scale_by_torch_adam(b1: float, b2: float, eps: float) -> optax.GradientTrans
 
 
 # -- optimizer --
-def decay_mask(opt: OptimizerSpec) -> Callable | None:
-    """A callable `params -> pytree of bools`: True where weight decay applies."""
+def decay_mask(opt: OptimizerSpec, names_of: Callable = leaf_names) -> Callable | None:
+    """A callable `params -> pytree of bools`: True where weight decay applies. `names_of(params)`
+    gives each leaf's canonical name in `tree_leaves` order (another library's parameter tree
+    names its leaves otherwise: Flax NNX's `kernel` is torch's `weight`)."""
     if not opt.no_decay:
         return None
 
     def mask(params):
-        names = leaf_names(params)
+        names = names_of(params)
         flags = [opt.decays(n) for n in names]  # the spec's own rule, as the torch side uses
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), flags)
 
@@ -127,14 +129,16 @@ def decay_mask(opt: OptimizerSpec) -> Callable | None:
 
 
 def make_optimizer(
-    opt: OptimizerSpec, sched: ScheduleSpec, dtype: str = "float32"
-) -> optax.GradientTransformation:
-    """The optax twin of `oop.optim.make_optimizer` (a torch optimizer plus its scheduler)."""
+    opt: OptimizerSpec, sched: ScheduleSpec, dtype: str = "float32", *,
+    names_of: Callable = leaf_names,
+) -> optax.GradientTransformation:  # fmt: skip
+    """The optax twin of `oop.optim.make_optimizer` (a torch optimizer plus its scheduler).
+    `names_of` names the parameters for `no_decay` (see `decay_mask`)."""
     check_supported(opt, sched)
     parts: list[optax.GradientTransformation] = []
     if opt.clip_norm is not None:
         parts.append(clip_by_global_norm_torch(opt.clip_norm))
-    decay = optax.add_decayed_weights(opt.weight_decay, mask=decay_mask(opt))
+    decay = optax.add_decayed_weights(opt.weight_decay, mask=decay_mask(opt, names_of))
     if opt.weight_decay and opt.name != "adamw":
         parts.append(decay)  # torch: g = g + wd * p, before the optimizer sees g
     if opt.name == "sgd":

@@ -129,10 +129,10 @@ def trainer(side: str, name: str, config, cfg: TrainConfig):
 def check_grid(trainers: dict, start: Weights, batches: Sequence[tuple], what: str) -> dict:
     """Train every side (`trainers`: side name -> `rounding.Trainer`) once from `start` and
     twice more as its rounding controls, then judge each edge of the grid (the two rows and the
-    two columns) as `rounding.check_trajectories` judges a pair: within FACTOR of the larger
-    control gap of its two sides, plus the floor. Each side's runs are shared by its two edges
-    (12 runs for the grid, where four pairwise checks would take 24). Returns `edge -> Verdict`,
-    an edge named `"oop_jax/oop"`."""
+    two columns, and the diagonal functional/oop) as `rounding.check_trajectories` judges a
+    pair: within FACTOR of the larger control gap of its two sides, plus the floor. Each side's
+    runs are shared by its edges (12 runs for five edges, where five pairwise checks would take
+    30). Returns `edge -> Verdict`, an edge named `"oop/oop_jax"`, its runs in that order."""
     runs, controls = {}, {}
     for side, train in trainers.items():
         runs[side] = train(start, batches)
@@ -141,20 +141,40 @@ def check_grid(trainers: dict, start: Weights, batches: Sequence[tuple], what: s
             for seed in rounding.CONTROL_ORDERS
         ]
     out = {}
+    edges = [("functional", "oop")]  # the diagonal: the package's two original sides
     for s in trainers:
         for other in (sides.same_paradigm(sides.side(s)), sides.same_framework(sides.side(s))):
-            a, b = sorted((s, other.name))
-            if f"{a}/{b}" in out:
-                continue
-            twins = rounding.Gap.between(runs[a], runs[b])
-            gaps = controls[a] + controls[b]
-            control = rounding.Gap(max(g.loss for g in gaps), max(g.weights for g in gaps))
-            floor = rounding.floor_of(runs[a], runs[b])
-            for field in ("loss", "weights"):
-                t, c, f = (getattr(g, field) for g in (twins, control, floor))
-                assert t <= rounding.FACTOR * c + f, (
-                    f"{what} {a} vs {b}: {field} gap {t:.3e} is {t / max(c, 1e-300):.1f}x the "
-                    f"rounding control's {c:.3e} (allowed: {rounding.FACTOR:g}x + {f:.1e})"
-                )
-            out[f"{a}/{b}"] = rounding.Verdict(runs[a], runs[b], twins, control, floor)
+            edges.append(tuple(sorted((s, other.name))))
+    for a, b in dict.fromkeys(edges):  # each edge once, in order
+        twins = rounding.Gap.between(runs[a], runs[b])
+        gaps = controls[a] + controls[b]
+        control = rounding.Gap(max(g.loss for g in gaps), max(g.weights for g in gaps))
+        floor = rounding.floor_of(runs[a], runs[b])
+        for field in ("loss", "weights"):
+            t, c, f = (getattr(g, field) for g in (twins, control, floor))
+            assert t <= rounding.FACTOR * c + f, (
+                f"{what} {a} vs {b}: {field} gap {t:.3e} is {t / max(c, 1e-300):.1f}x the "
+                f"rounding control's {c:.3e} (allowed: {rounding.FACTOR:g}x + {f:.1e})"
+            )
+        out[f"{a}/{b}"] = rounding.Verdict(runs[a], runs[b], twins, control, floor)
     return out
+
+
+def check_with_corners(name: str, config, cfg: TrainConfig, native: tuple, start: Weights,
+                       batches: Sequence[tuple], what: str) -> rounding.Verdict:  # fmt: skip
+    """A float32 trajectory of a grid model judged on all four corners at once: `native` are
+    the functional and OOP trainers a model test built (with what it records), the corners'
+    are added, and every edge is judged by `check_grid`; prints each edge (the table of
+    docs/paradigms.md) and returns the functional/oop verdict, as `check_trajectories` would.
+    The model test's own runs and controls serve the grid, so the corners cost only their own."""
+    assert cfg.dtype == "float32", "float64 pairs are proved by check_trajectories"
+    kinds = {v.dtype.name for v in start.values() if v.dtype.kind == "f"}
+    assert kinds == {"float32"}, f"start from float32 weights (one ulp of float32), not {kinds}"
+    trainers = {"functional": native[0], "oop": native[1],
+                "oop_jax": trainer("oop_jax", name, config, cfg),
+                "functional_torch": trainer("functional_torch", name, config, cfg)}  # fmt: skip
+    verdicts = check_grid(trainers, start, batches, what)
+    for edge, v in verdicts.items():
+        same = v.twins.loss == 0 and v.twins.weights == 0
+        print(f"{what} {edge}: {v}; bit-identical: {same}")
+    return verdicts["functional/oop"]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import rounding
 import torch
+from corners import check_with_corners
 from pairs import (
     F64_TOL,
     batches_of,
@@ -173,8 +174,10 @@ def trajectory(dtype: str, steps: int, batch: int = 4, horizon: int = 100):
     batches = batches_of(ds.x_train, ds.y_train, batch, steps, dtype)
     train = TrainConfig(steps=horizon, dtype=dtype, optimizer=ADAMW, schedule=SCHEDULE)
     start = cast(weights(cfg), dtype)
-    return rounding.check_trajectories(*trainers("gpt", cfg, train, at=(1,)), start, batches,
-                                       dtype, what="gpt")  # fmt: skip
+    native = trainers("gpt", cfg, train, at=(1,))
+    if dtype == "float32":  # and the grid's other corners (docs/paradigms.md)
+        return check_with_corners("gpt", cfg, train, native, start, batches, "gpt")
+    return rounding.check_trajectories(*native, start, batches, dtype, what="gpt")
 
 
 @pytest.mark.proves("gpt", "train step")

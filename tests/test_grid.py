@@ -32,7 +32,12 @@ SIZES = {  # the same math at any size: small ones
     "mlp": ["--width", "32", "--batch-size", "64"],
     "cnn_bn": ["--width", "4", "--batch-size", "64"],
     "gpt": ["--dataset", "pycorpus", "--width", "16", "--layers", "1", "--heads", "2",
-            "--seq-len", "8", "--batch-size", "4"],
+            "--seq-len", "8", "--batch-size", "4",
+            # the gpt's own optimizer: AdamW whose no-decay patterns name torch's attributes
+            # (NNX's wte.embedding must read as wte.weight), warmup, cosine, clipping
+            "--optimizer", "adamw", "--weight-decay", "0.1", "--no-decay",
+            "*.bias,*ln_*,wte.weight,wpe.weight", "--schedule", "cosine", "--warmup-steps", "10",
+            "--clip-norm", "1.0"],
 }  # fmt: skip
 MODELS = sides.GRID_MODELS
 assert all(m in s.models for s in sides.SIDES.values() for m in MODELS)

@@ -1,9 +1,11 @@
-"""The grid's numbers: on all four corners (shared.sides), the float32 trajectories of each row
-(the same paradigm on two frameworks) and each column (the same framework in two paradigms)
-within the rounding control, and what is bit-identical: `nnx.jit` against its split/merge
-loop, the torch.func step eager against captured whole by `torch.compile`, the torch column's
-gradient; the gpt's dropout masks given alike on the three corners whose layers take them.
-tests/test_grid.py runs the training scripts; docs/paradigms.md has the table.
+"""The grid's numbers beyond the trajectories: what is bit-identical (`nnx.jit` against its
+split/merge loop, the torch.func step eager against captured whole by `torch.compile`, the
+torch column's gradient), and the gpt's dropout masks given alike on the three corners whose
+layers take them. The float32 trajectories of every edge of the grid (rows: the same paradigm
+on two frameworks; columns: one framework in two paradigms) are judged inside each model's own
+float32 trajectory test (tests/test_mlp.py, test_cnn_bn.py, test_gpt.py, through
+`corners.check_with_corners`), sharing its runs and controls; tests/test_grid.py runs the
+training scripts; docs/paradigms.md has the table.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ import torch.nn.functional as F
 from corners import (
     NNX,
     TORCH_FUNC,
-    check_grid,
     functional_torch_trainer,
     nnx_model,
     oop_jax_trainer,
     torch_func_model,
-    trainer,
 )
 from flax import nnx
 from pairs import (
@@ -70,20 +70,6 @@ def model_setup(model: str, digits, float32_setup):
         config = GPTConfig.for_data(ds, n_embd=16, n_layer=1, n_head=2)
         batches = batches_of(ds.x_train, ds.y_train, 4, STEPS, "float32")
     return config, cfg, initial_weights(model, config, dtype="float32"), batches
-
-
-@pytest.mark.float32
-@pytest.mark.parametrize("model", MODELS)
-def test_float32_rows_and_columns_are_within_rounding(model, digits, float32_setup):
-    """100 float32 Adam updates on all four corners; each edge of the grid (two rows: the same
-    paradigm on two frameworks; two columns: one framework in two paradigms) judged by the
-    rounding control of its two sides, weights and BatchNorm statistics alike. Prints each
-    edge's gaps and whether its two runs are bit-identical (docs/paradigms.md)."""
-    config, cfg, start, batches = model_setup(model, digits, float32_setup)
-    trainers = {s: trainer(s, model, config, cfg) for s in sides.SIDES}
-    for edge, verdict in check_grid(trainers, start, batches, model).items():
-        same = verdict.twins.loss == 0 and verdict.twins.weights == 0
-        print(f"{model} {edge}: {verdict}; bit-identical: {same}")
 
 
 @pytest.mark.parametrize("model", MODELS[:2])

@@ -100,6 +100,20 @@ def canonical_of(model: nnx.Module, state: nnx.State) -> dict[str, np.ndarray]:
     return _canonical(model, state)
 
 
+def leaf_names(model: nnx.Module) -> Callable[[nnx.State], list[str]]:
+    """`names_of` for `functional.optim.make_optimizer`: a parameter state of `model` (as
+    `nnx.Optimizer` hands it to optax) -> each leaf's canonical name, in `tree_leaves` order, so
+    that `no_decay` patterns (`wte.weight`) match NNX's attributes (`wte.embedding`)."""
+
+    def names_of(state) -> list[str]:
+        flat = jax.tree_util.tree_flatten_with_path(state)[0]
+        named = {path: name for path, name, _ in _entries(model, nnx.state(model, nnx.Param))}
+        return [named[tuple(k.key for k in p if isinstance(k, jax.tree_util.DictKey))]
+                for p, _ in flat]  # fmt: skip
+
+    return names_of
+
+
 def to_canonical(model: nnx.Module) -> dict[str, np.ndarray]:
     """Parameters and batch statistics by canonical name, in torch's layouts (host copies)."""
     return _canonical(model, _arrays(model))

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
+from crossover.oop_jax.convert import leaf_names
 from functional.optim import make_optimizer
 from shared.config import TrainConfig
 
@@ -68,8 +69,9 @@ def init(module: Model, config: Any, *, seed: int, dtype: str) -> nnx.Module:
 
 def optimizer(model: nnx.Module, cfg: TrainConfig) -> nnx.Optimizer:
     """`nnx.Optimizer` over the run's optax chain (clipping and schedule included), for the
-    model's parameters only (`wrt=nnx.Param`)."""
-    tx = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+    model's parameters only (`wrt=nnx.Param`); `no_decay` patterns read torch's names, as on
+    every side (`convert.leaf_names`: NNX's `wte.embedding` is `wte.weight`)."""
+    tx = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype, names_of=leaf_names(model))
     return nnx.Optimizer(model, tx, wrt=nnx.Param)
 
 
