@@ -105,3 +105,22 @@ def evaluate(module: Model, model: PyTree, mstate: Any, x, y) -> tuple[float, fl
     extra = (mstate,) if module.HAS_STATE else ()
     loss, accuracy = module.evaluate(model, *extra, x, y)
     return float(loss), float(accuracy)
+
+
+def ensemble_step(
+    module: Model, optimizer: optax.GradientTransformation, static: PyTree, seed: int
+) -> Callable:
+    """`uniform_step` mapped over a stack of models by `jax.vmap`: every array of `params`,
+    `state`, `opt_state`, `x` and `y` has a leading member axis, `k` is shared. One program
+    updates all members at once; member i computes what its own run would."""
+    return jax.vmap(uniform_step(module, optimizer, static, seed), in_axes=(0, 0, 0, 0, 0, None))
+
+
+def stack(trees: list[PyTree]) -> PyTree:
+    """Members' pytrees (the same structure) -> one pytree whose arrays have a member axis."""
+    return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *trees)
+
+
+def member(tree: PyTree, i: int) -> PyTree:
+    """Member `i` of a stacked pytree."""
+    return jax.tree_util.tree_map(lambda x: x[i], tree)

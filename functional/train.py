@@ -8,6 +8,8 @@ host in chunks, so the loop never waits for the accelerator between boundaries.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import sys
 import time
 
@@ -150,10 +152,89 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     }
 
 
+# -- the ensemble --
+def run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions) -> list[dict]:
+    """`--ensemble N`: N members from seeds `cfg.seed + i`, each with its own initial weights
+    and batch order, trained by one `jax.vmap`ped step; member i writes `OUT/seed-S/`, the run
+    `--seed S` writes alone. Returns the members' summaries."""
+    device = pick_device(cfg.device)
+    with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
+        return _run_ensemble(cfg, model_cfg, opts, data.load(cfg.dataset, cfg.seq_len))
+
+
+def _run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> list[dict]:
+    module, dtype, n = MODELS[cfg.model], np.dtype(cfg.dtype), opts.ensemble
+    cfgs = [dataclasses.replace(cfg, seed=cfg.seed + i) for i in range(n)]
+    made = [interface.init(module, model_cfg, key=jax.random.PRNGKey(c.seed), dtype=cfg.dtype)
+            for c in cfgs]  # fmt: skip
+    parts = [eqx.partition(model, eqx.is_array) for model, _ in made]
+    static = parts[0][1]  # the same for every member: only the arrays differ
+    params = interface.stack([p for p, _ in parts])  # every array: (n, ...)
+    mstate = interface.stack([s for _, s in made]) if module.HAS_STATE else None
+    optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+    opt_state = jax.vmap(optimizer.init)(params)
+    step = jax.jit(interface.ensemble_step(module, optimizer, static, cfg.seed))
+    x_train, y_train = data.as_dtype(ds.x_train, dtype), data.as_dtype(ds.y_train, dtype)
+    streams = [data.batches(x_train, y_train, cfg.batch_size, seed=c.seed) for c in cfgs]
+    x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
+
+    def weights(i, params, mstate):
+        model = eqx.combine(interface.member(params, i), static)
+        return to_canonical_with_state(
+            model, None if mstate is None else interface.member(mstate, i)
+        )
+
+    def state(i, params, mstate, opt_state, k):
+        return {**weights(i, params, mstate),
+                **opt_state_to_canonical(interface.member(opt_state, i), k)}  # fmt: skip
+
+    folders = [
+        RunFolder(dataclasses.replace(opts, out=os.path.join(opts.out, f"seed-{c.seed}"),
+                                      progress=opts.progress and i == 0, ensemble=1),
+                  c, model_cfg, SIDE, versions())
+        for i, c in enumerate(cfgs)
+    ]  # fmt: skip
+    pending: list[jax.Array] = []
+    scores = [(float("nan"), float("nan"))] * n
+    with contextlib.ExitStack() as stack:
+        bars = []  # member 0's shows progress, the others' are off
+        for i, folder in enumerate(folders):
+            stack.enter_context(folder)
+            bars.append(stack.enter_context(folder.bar()))
+            folder.save("init", weights(i, params, mstate), 0)
+        t0 = time.perf_counter()
+        for k in range(1, cfg.steps + 1):
+            x, y = (np.stack(a) for a in zip(*(next(s) for s in streams), strict=True))
+            params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
+            pending.append(loss)  # (n,)
+            if not folders[0].boundary(k):
+                continue
+            losses = np.asarray(jnp.stack(pending))  # (updates, n): one host sync for all
+            pending = []
+            for i, folder in enumerate(folders):
+                folder.log_losses(k, losses[:, i], time.perf_counter() - t0, bars[i])
+                if folder.wants_eval(k):
+                    model = eqx.combine(interface.member(params, i), static)
+                    ms = None if mstate is None else interface.member(mstate, i)
+                    scores[i] = interface.evaluate(module, model, ms, x_test, y_test)
+                    folder.log_eval(k, *scores[i], bars[i])
+                if folder.wants_save(k):
+                    folder.save_verified(f"step-{k}", state(i, params, mstate, opt_state, k), k)
+        for i, folder in enumerate(folders):
+            folder.save("final", state(i, params, mstate, opt_state, cfg.steps), cfg.steps)
+    return [{"out": f.out, "loss": float(losses[-1, i]), "test_loss": scores[i][0],
+             "accuracy": scores[i][1]} for i, f in enumerate(folders)]  # fmt: skip
+
+
 # -- command line --
 @errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
+    if opts.ensemble > 1:
+        for member in run_ensemble(cfg, model_cfg, opts):
+            print(f"{SIDE}: {cfg.steps} updates, final train loss {member['loss']:.4f}, "
+                  f"test accuracy {member['accuracy']:.4f}; wrote {member['out']}")  # fmt: skip
+        return 0
     summary = run(cfg, model_cfg, opts)
     print(
         f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "

@@ -54,6 +54,7 @@ class RunOptions:
     resume: str | None = None
     jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
     control: bool = False  # --control: jitter, each batch reversed, the inputs one ulp away
+    ensemble: int = 1  # --ensemble N: N models from seeds seed..seed+N-1, one vmapped step
 
     def start(self) -> dict:
         """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""

@@ -112,6 +112,38 @@ def test_the_corners_dry_runs_load_no_other_framework(tmp_path):
         assert json.loads((tmp_path / side / "config.json").read_text())["side"] == side
 
 
+@pytest.mark.parametrize("side", ["functional", "functional_torch"])
+def test_an_ensemble_of_8_is_8_separate_runs(side, tmp_path):
+    """`--ensemble 8` trains the cnn_bn from seeds 0..7 at once (`jax.vmap` over stacked
+    pytrees; `torch.func.stack_module_state` and `torch.func.vmap`), weights, BatchNorm
+    statistics and batch order each its own: member S's folder is, to F64_TOL, the run that
+    `--seed S` writes alone."""
+    flags = ["--model", "cnn_bn", "--width", "2", "--batch-size", "16", "--steps", "10",
+             "--dtype", "float64"]  # fmt: skip
+    assert train(side, tmp_path / "ensemble", *flags, "--ensemble", "8") == 0
+    assert sorted(p.name for p in (tmp_path / "ensemble").iterdir()) == [
+        f"seed-{s}" for s in range(8)
+    ]
+    finals = set()
+    for seed in range(8):
+        assert train(side, tmp_path / f"alone-{seed}", *flags, "--seed", str(seed)) == 0
+        a = compare.load_run(str(tmp_path / "ensemble" / f"seed-{seed}"))
+        b = compare.load_run(str(tmp_path / f"alone-{seed}"))
+        _, dloss = compare.loss_differences(a, b)
+        assert len(dloss) == 10 and dloss.max() <= 1e-10, (seed, dloss.max())
+        assert compare.max_param_difference(a, b) <= 1e-10, seed
+        finals.add(round(float(a.losses[-1]), 12))
+    assert len(finals) == 8, "the members are eight different models"
+
+
 def test_a_corner_refuses_a_model_it_does_not_have(tmp_path, capsys):
     assert train("oop_jax", tmp_path / "x", "--model", "cnn", "--dry-run") == 2
     assert "the oop_jax side has no cnn; it has mlp, cnn_bn and gpt" in capsys.readouterr().err
+    for side, flags, says in (
+        ("oop", [], "--ensemble maps a pure step over a stack of models"),
+        ("oop_jax", [], "which the oop_jax side's in-place step cannot do"),
+        ("functional", ["--model", "gpt", "--dataset", "pycorpus"], "the gpt is not offered"),
+        ("functional_torch", ["--init", str(tmp_path / "x.safetensors")], "drop --init"),
+    ):
+        assert train(side, tmp_path / "e", "--ensemble", "2", *flags) == 2
+        assert says in capsys.readouterr().err, side

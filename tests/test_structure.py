@@ -75,6 +75,11 @@ ONE_SIDED = {
     ("functional/convert.py", "a model with its state"):
         "the same reason: only the functional side carries a model and its state (None "
         "without one, as functional.interface.init gives it) as a pair",
+    ("functional/train.py", "the ensemble"):
+        "--ensemble maps one pure step over a stack of models (jax.vmap): the functional "
+        "paradigm's own feature; an in-place step on one module has nothing to map",
+    ("crossover/functional_torch/train.py", "the ensemble"):
+        "the same feature on torch: torch.func.stack_module_state and torch.func.vmap",
     ("crossover/oop_jax/convert.py", "random streams"):
         "NNX keeps each Dropout's random stream (a key and a count) as variables of the module, "
         "which a checkpoint must carry; torch's generator is global (oop/train.py saves it as "

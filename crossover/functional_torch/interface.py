@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crossover.functional_torch.optim import GradientTransformation
+from crossover.functional_torch.optim import GradientTransformation, OptState
 
 Params = dict[str, Tensor]
 
@@ -100,3 +100,39 @@ def evaluate(module: Model, model: nn.Module, params: Params, buffers, x, y) -> 
     extra = (buffers,) if module.HAS_STATE else ()
     loss, accuracy = module.evaluate(model, params, *extra, x, y)
     return float(loss), float(accuracy)
+
+
+def ensemble_step(module: Model, optimizer: GradientTransformation, model: nn.Module) -> Callable:
+    """`uniform_step` mapped over a stack of models by `torch.func.vmap`: every tensor of
+    `params`, `buffers` and the optimizer state has a leading member axis, `k` is shared. The
+    state goes in and out as a dict of its fields that hold tensors (vmap maps tensors, and an
+    `OptState` field the optimizer does not use is None)."""
+    step = uniform_step(module, optimizer, model)
+
+    def one(params, buffers, fields, x, y, k):
+        params, buffers, state, loss = step(params, buffers, OptState(**fields), x, y, k)
+        return params, buffers, _fields(state), loss
+
+    mapped = 0 if module.HAS_STATE else None  # no buffers: None in, None out
+    return torch.func.vmap(one, in_dims=(0, mapped, 0, 0, 0, None), out_dims=(0, mapped, 0, 0))
+
+
+def _fields(state: OptState) -> dict:
+    return {k: v for k, v in state._asdict().items() if v is not None}
+
+
+def stack(members: list[dict]) -> dict:
+    """Members' dicts of tensors (the same keys) -> one dict of tensors with a member axis."""
+    return {k: torch.stack([m[k] for m in members]) for k in members[0]}
+
+
+def stack_states(states: list[OptState]) -> dict:
+    """Members' optimizer states -> the stacked fields `ensemble_step` takes."""
+    fields = [_fields(s) for s in states]
+    return {k: stack(v) if isinstance(v[0], dict) else torch.stack(v)
+            for k, v in ((k, [f[k] for f in fields]) for k in fields[0])}  # fmt: skip
+
+
+def member(stacked: dict, i: int):
+    """Member `i` of stacked tensors (a dict of them, or of dicts: the optimizer's fields)."""
+    return {k: member(v, i) if isinstance(v, dict) else v[i] for k, v in stacked.items()}

@@ -8,6 +8,9 @@ NumPy arrays, in the order every side draws them; losses reach the host in chunk
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import sys
 import time
 
@@ -23,7 +26,8 @@ from crossover.functional_torch.convert import (
     to_canonical,
 )
 from crossover.functional_torch.models import MODELS
-from crossover.functional_torch.optim import make_optimizer
+from crossover.functional_torch.optim import OptState, make_optimizer
+from oop.models import MODELS as OOP_MODELS
 from oop.train import pick_device, set_precision
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
@@ -125,10 +129,89 @@ def _run(
     }
 
 
+# -- the ensemble --
+def run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions) -> list[dict]:
+    """`--ensemble N`: N members from seeds `cfg.seed + i`, each with its own initial weights
+    and batch order, stacked by `torch.func.stack_module_state` and trained by one
+    `torch.func.vmap`ped step; member i writes `OUT/seed-S/`, the run `--seed S` writes alone."""
+    device = pick_device(cfg.device)
+    set_precision(cfg, device)
+    ds = data.load(cfg.dataset, cfg.seq_len)
+    module, dtype, n = MODELS[cfg.model], np.dtype(cfg.dtype), opts.ensemble
+    cfgs = [dataclasses.replace(cfg, seed=cfg.seed + i) for i in range(n)]
+    with torch.random.fork_rng(devices=[]):  # each member drawn as the OOP side draws it
+        modules = [OOP_MODELS[cfg.model].init_model(model_cfg, seed=c.seed, dtype=cfg.dtype)
+                   for c in cfgs]  # fmt: skip
+    params, buffers = torch.func.stack_module_state(modules)  # every tensor: (n, ...)
+    params = {k: v.detach().to(device) for k, v in params.items()}
+    buffers = {k: v.to(device) for k, v in buffers.items()} if module.HAS_STATE else None
+    skeleton = module.skeleton(model_cfg, dtype=cfg.dtype)
+    optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
+    opt_state = interface.stack_states([optimizer.init(interface.member(params, i))
+                                        for i in range(n)])  # fmt: skip
+    step = interface.ensemble_step(module, optimizer, skeleton)
+    x_train, y_train = data.as_dtype(ds.x_train, dtype), data.as_dtype(ds.y_train, dtype)
+    streams = [data.batches(x_train, y_train, cfg.batch_size, seed=c.seed) for c in cfgs]
+    x_test, y_test = (torch.as_tensor(data.as_dtype(a, dtype), device=device)
+                      for a in (ds.x_test, ds.y_test))  # fmt: skip
+
+    def weights(i):
+        b = None if buffers is None else interface.member(buffers, i)
+        return to_canonical(interface.member(params, i), b)
+
+    def state(i, k):
+        fields = interface.member(opt_state, i)
+        full = OptState(**{f: fields.get(f) for f in OptState._fields})
+        return {**weights(i), **opt_state_to_canonical(full, k)}
+
+    folders = [
+        RunFolder(dataclasses.replace(opts, out=os.path.join(opts.out, f"seed-{c.seed}"),
+                                      progress=opts.progress and i == 0, ensemble=1),
+                  c, model_cfg, SIDE, versions())
+        for i, c in enumerate(cfgs)
+    ]  # fmt: skip
+    pending: list[torch.Tensor] = []
+    scores = [(float("nan"), float("nan"))] * n
+    with contextlib.ExitStack() as stack:
+        bars = []  # member 0's shows progress, the others' are off
+        for i, folder in enumerate(folders):
+            stack.enter_context(folder)
+            bars.append(stack.enter_context(folder.bar()))
+            folder.save("init", weights(i), 0)
+        t0 = time.perf_counter()
+        for k in range(1, cfg.steps + 1):
+            x, y = (torch.from_numpy(np.stack(a)).to(device)
+                    for a in zip(*(next(s) for s in streams), strict=True))  # fmt: skip
+            params, buffers, opt_state, loss = step(params, buffers, opt_state, x, y, k)
+            pending.append(loss)  # (n,)
+            if not folders[0].boundary(k):
+                continue
+            losses = torch.stack(pending).cpu().numpy()  # (updates, n): one host sync for all
+            pending = []
+            for i, folder in enumerate(folders):
+                folder.log_losses(k, losses[:, i], time.perf_counter() - t0, bars[i])
+                if folder.wants_eval(k):
+                    b = None if buffers is None else interface.member(buffers, i)
+                    scores[i] = interface.evaluate(module, skeleton, interface.member(params, i),
+                                                   b, x_test, y_test)  # fmt: skip
+                    folder.log_eval(k, *scores[i], bars[i])
+                if folder.wants_save(k):
+                    folder.save_verified(f"step-{k}", state(i, k), k)
+        for i, folder in enumerate(folders):
+            folder.save("final", state(i, cfg.steps), cfg.steps)
+    return [{"out": f.out, "loss": float(losses[-1, i]), "test_loss": scores[i][0],
+             "accuracy": scores[i][1]} for i, f in enumerate(folders)]  # fmt: skip
+
+
 # -- command line --
 @errors.entry_point(f"python -m crossover.{SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
+    if opts.ensemble > 1:
+        for member in run_ensemble(cfg, model_cfg, opts):
+            print(f"{SIDE}: {cfg.steps} updates, final train loss {member['loss']:.4f}, "
+                  f"test accuracy {member['accuracy']:.4f}; wrote {member['out']}")  # fmt: skip
+        return 0
     summary = run(cfg, model_cfg, opts)
     print(
         f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "

