@@ -212,10 +212,10 @@ def _check_ensemble(side: str, args: argparse.Namespace, parser) -> None:
     if model not in ENSEMBLE_MODELS:
         parser.error(f"--ensemble trains {' and '.join(ENSEMBLE_MODELS)}; the {model} is not "
                      "offered (its dropout draws are not mapped yet)")  # fmt: skip
-    for flag, given in (("--init", args.init), ("--resume", args.resume),
-                        ("--jitter-init", args.jitter_init), ("--control", args.control)):  # fmt: skip
-        if given:
-            parser.error(f"--ensemble draws each model's weights from its own seed; drop {flag}")
+    given = {"--init": args.init, "--resume": args.resume, "--jitter-init": args.jitter_init,
+             "--control": args.control}  # fmt: skip
+    for flag in (f for f, value in given.items() if value):
+        parser.error(f"--ensemble draws each model's weights from its own seed; drop {flag}")
 
 
 def _check_out(out: str, args: argparse.Namespace) -> None:
