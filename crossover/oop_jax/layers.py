@@ -14,8 +14,19 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Bool, Float
 
-from crossover.oop_jax.models.mlp import torch_uniform
 from shared.config import CNNConfig
+
+
+def torch_uniform(fan_in: int):
+    """An NNX initializer drawing U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's `nn.Linear` and
+    `nn.Conv2d` default for weight and bias alike; `nnx.Linear`'s own is LeCun-normal and zero
+    bias."""
+    bound = fan_in**-0.5
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
 
 
 # -- convolutions --

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from crossover.oop_jax.layers import BatchNorm2d, make_convs
+from crossover.oop_jax.layers import BatchNorm2d, make_convs, torch_uniform
 from crossover.oop_jax.models import mlp
 from shared.config import CNNBNConfig
 
@@ -44,7 +44,7 @@ class CNNBN(nnx.Module):
         w = config.width
         self.norms = nnx.List([BatchNorm2d(w, dtype=dtype, rngs=rngs),
                                BatchNorm2d(2 * w, dtype=dtype, rngs=rngs)])  # fmt: skip
-        init = mlp.torch_uniform(config.head_features)
+        init = torch_uniform(config.head_features)
         self.head = nnx.Linear(config.head_features, config.out_features, kernel_init=init,
                                bias_init=init, dtype=dtype, param_dtype=dtype,
                                rngs=rngs)  # fmt: skip

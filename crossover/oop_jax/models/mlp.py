@@ -20,6 +20,7 @@ import optax
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
+from crossover.oop_jax.layers import torch_uniform
 from shared.config import MLPConfig
 
 # -- config --
@@ -30,17 +31,6 @@ STOCHASTIC = False  # nothing drawn in train() mode
 
 
 # -- model --
-def torch_uniform(fan_in: int) -> Callable:
-    """An NNX initializer drawing U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's `nn.Linear`
-    default for weight and bias alike; `nnx.Linear`'s own is LeCun-normal and zero bias."""
-    bound = fan_in**-0.5
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
 class MLP(nnx.Module):
     """`config.layers` hidden ReLU layers, then a linear head producing logits.
 
