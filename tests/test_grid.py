@@ -14,9 +14,13 @@ import sys
 import pytest
 from test_structure import loads_no_other_framework
 
+import crossover.functional_torch.evaluate
 import crossover.functional_torch.train
+import crossover.oop_jax.evaluate
 import crossover.oop_jax.train
+import functional.evaluate
 import functional.train
+import oop.evaluate
 import oop.train
 from shared import compare, sides
 
@@ -26,7 +30,13 @@ SCRIPTS = {
     "oop_jax": crossover.oop_jax.train,
     "functional_torch": crossover.functional_torch.train,
 }
-assert SCRIPTS.keys() == sides.SIDES.keys()
+EVALUATE = {
+    "functional": functional.evaluate,
+    "oop": oop.evaluate,
+    "oop_jax": crossover.oop_jax.evaluate,
+    "functional_torch": crossover.functional_torch.evaluate,
+}
+assert SCRIPTS.keys() == EVALUATE.keys() == sides.SIDES.keys()
 FLAGS = ["--optimizer", "adam", "--lr", "0.003", "--eval-every", "0", "--no-progress"]
 SIZES = {  # the same math at any size: small ones
     "mlp": ["--width", "32", "--batch-size", "64"],
@@ -52,7 +62,7 @@ def train(side: str, out, *flags) -> int:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_four_corners_train_from_one_init_and_agree_pairwise(model, tmp_path):
+def test_four_corners_train_from_one_init_and_agree_pairwise(model, tmp_path, capsys):
     """The four training scripts with the same flags from one init.safetensors: any two agree
     to 1e-10 over 100 float64 updates, losses and final weights (and BatchNorm statistics), as
     shared.compare reads them; a run stopped in one corner goes on in another."""
@@ -67,8 +77,18 @@ def test_four_corners_train_from_one_init_and_agree_pairwise(model, tmp_path):
         _, dloss = compare.loss_differences(runs[a], runs[b])
         assert len(dloss) == STEPS and dloss.max() <= 1e-10, f"{a} vs {b}: {dloss.max():.2e}"
         assert compare.max_param_difference(runs[a], runs[b]) <= 1e-10, f"{a} vs {b}"
-    if model != "cnn_bn":  # resuming is proved on the model with the most state to carry
+    if model != "cnn_bn":  # evaluating and resuming: on the model with the most state to carry
         return
+    # every side's evaluate reads each new corner's checkpoint and scores it alike
+    scores, _ = set(), capsys.readouterr()
+    for writer in ("oop_jax", "functional_torch"):
+        final = str(tmp_path / writer / "final.safetensors")
+        for side in SCRIPTS:
+            assert EVALUATE[side].main(["--checkpoint", final]) == 0
+            line = capsys.readouterr().out.strip()
+            assert f"written by {writer}" in line, line
+            scores.add(line.split("loss ")[1])
+    assert len(scores) == 1, scores  # the same loss and accuracy, to the digits printed
     # stop in one corner, go on in another: each new corner resumes a native side's step-50 and
     # a native side resumes each new corner's, and ends where the uninterrupted run ended
     for writer, reader in (("oop", "oop_jax"), ("functional", "functional_torch"),
@@ -139,6 +159,11 @@ def test_an_ensemble_of_8_is_8_separate_runs(side, tmp_path):
 def test_a_corner_refuses_a_model_it_does_not_have(tmp_path, capsys):
     assert train("oop_jax", tmp_path / "x", "--model", "cnn", "--dry-run") == 2
     assert "the oop_jax side has no cnn; it has mlp, cnn_bn and gpt" in capsys.readouterr().err
+    assert train("functional", tmp_path / "cnn", "--model", "cnn", "--width", "2", "--dry-run") == 0
+    with pytest.raises(SystemExit) as refused:
+        EVALUATE["functional_torch"].main(["--checkpoint", str(tmp_path / "cnn/final.safetensors")])
+    assert refused.value.code == 2
+    assert "the functional_torch side has no cnn" in capsys.readouterr().err
     for side, flags, says in (
         ("oop", [], "--ensemble maps a pure step over a stack of models"),
         ("oop_jax", [], "which the oop_jax side's in-place step cannot do"),

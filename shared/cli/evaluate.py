@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared import checkpoint, data
+from shared import checkpoint, data, sides
 from shared.cli.base import Parser
 
 
@@ -25,7 +25,7 @@ class EvalRequest:
 
 def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
     p = Parser(
-        prog=f"python -m {side}.evaluate",
+        prog=f"python -m {sides.side(side).package}.evaluate",
         description=(
             f"Evaluate a canonical checkpoint, written by either side, with the {side} side's "
             "model on a data set's test split."
@@ -42,6 +42,7 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
     try:
         ckpt = checkpoint.read(args.checkpoint)
         model_config = checkpoint.model_config(ckpt, args.checkpoint)
+        sides.side(side).refuse_unless_has(ckpt.model)
         if args.dataset is None and "dataset" not in ckpt.train_config:
             raise ValueError(f"{args.checkpoint} does not say its data set; pass --dataset")
         name = args.dataset or ckpt.train_config["dataset"]
