@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+import crossover.functional_torch.bench as torch_func_bench
+import crossover.oop_jax.bench as oop_jax_bench
 import functional.bench
 import oop.bench
 from shared.bench import plot as bench_plot
@@ -56,6 +58,20 @@ def test_both_benches_write_complete_results_and_the_report_merges_them(
         == 0
     )
     assert "oop:eager" in md.read_text() and png.stat().st_size > 0
+    # the grid's corners on the same flags (their loops skipped: the native sides time theirs),
+    # merged with the native sides' files into one table of four sides
+    for side, script, variants in (("oop_jax", oop_jax_bench, ["nnx.jit", "split"]),
+                                   ("functional_torch", torch_func_bench, ["eager"])):  # fmt: skip
+        files[side] = tmp_path / f"{side}.json"
+        flags = ["--quick", "--threads", "1", "--skip", "loop", "--out", str(files[side])]
+        assert script.main(flags) == 0
+        result = json.loads(files[side].read_text())
+        assert result["side"] == side and [r["variant"] for r in result["results"]] == variants
+        assert all(r["step_ms_median"] > 0 and r["flops_per_step"] > 0 for r in result["results"])
+    capsys.readouterr()
+    assert report.main([*map(str, files.values()), "--md", str(md)]) == 0
+    table = md.read_text()
+    assert "oop_jax:nnx.jit" in table and "functional_torch:eager" in table
     # nine batch sizes: the chart wraps onto a second axis instead of shrinking to a strip
     wide = json.loads(files["oop"].read_text())
     wide["results"] = [{**r, "batch_size": b} for r in wide["results"] for b in range(1, 10)]

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 from shared.config import DTYPES
 
-SIDES = ("functional", "oop")
-FRAMEWORK = {"functional": "JAX", "oop": "torch"}
+SIDES = ("functional", "oop", "oop_jax", "functional_torch")  # shared.sides' order
+FRAMEWORK = {"functional": "JAX", "oop": "torch", "oop_jax": "JAX NNX",
+             "functional_torch": "torch.func"}  # fmt: skip
 # Column order within a side; a variant not listed here follows its side's known ones.
-VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop")}
+VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop"),
+            "oop_jax": ("nnx.jit", "split", "loop"),
+            "functional_torch": ("eager", "compile", "loop")}  # fmt: skip
 DEFAULT_BASELINE = "oop:eager"
 
 # The schema the bench scripts write: key -> accepted JSON types (None: null allowed).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared import data, registry
+from shared import data, registry, sides
 from shared.bench.results import VARIANTS
 from shared.cli.base import HelpFormatter, Parser
 from shared.config import DEVICES, DTYPES, TrainConfig
@@ -59,7 +59,7 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     first, *optional = VARIANTS[side]
     variants = f"{', '.join([first, *optional[:-1]])} and {optional[-1]}"
     p = Parser(
-        prog=f"python -m {side}.bench",
+        prog=f"python -m {sides.side(side).package}.bench",
         description=f"Time one training update on the {side} side, as {variants}: compile "
         "time, time per update (median and IQR over repeats), samples/s, peak memory, FLOPs "
         "and the fraction of this machine's matmul peak. The twin script takes the same "
@@ -117,6 +117,10 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     if a.quick:
         a.steps, a.repeats = 3, 2
         skip = tuple(sorted({*skip, "compile"} & set(optional)))
+    try:
+        sides.side(side).refuse_unless_has(a.model)
+    except ValueError as e:
+        p.error(str(e))
     entry = registry.entry(a.model)
     args = BenchArgs(
         a.model,
