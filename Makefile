@@ -119,17 +119,19 @@ gpt: $(STAMP)
 	$(PY) -m functional.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 	$(PY) -m oop.sample --checkpoint runs/gpt-pycorpus/oop/final.safetensors --temperature 0
 
-# The paired benchmarks of docs/benchmarks.md (about 20 minutes): every model, each side at its
-# best, interleaved functional, oop, functional, oop so that drift of a shared machine cancels
-# in the ratios; then the report rewrites the table block of docs/benchmarks.md and the chart.
-# The plan, one model per line as NAME STEPS REPEATS, is shared/registry.py's.
+# The paired benchmarks of docs/benchmarks.md (about 30 minutes): every model, each side at its
+# best, every side that has the model (shared.sides: the grid's corners have three), interleaved
+# side after side, twice, so that drift of a shared machine cancels in the ratios; then the
+# report rewrites the table block of docs/benchmarks.md and the chart. The plan, one model per
+# line as NAME STEPS REPEATS, is shared/registry.py's.
 bench: $(STAMP)
 	rm -rf runs/bench && mkdir -p runs/bench
 	$(PY) -m shared.registry --bench | while read m steps repeats; do \
 		f="--steps $$steps --repeats $$repeats"; \
 		for i in 1 2; do \
-			$(PY) -m functional.bench --model $$m $$f --out runs/bench/$$m-functional-$$i.json || exit 1; \
-			$(PY) -m oop.bench --model $$m $$f --out runs/bench/$$m-oop-$$i.json || exit 1; \
+			for side in $$($(PY) -m shared.sides --having $$m); do \
+				$(PY) -m $$side.bench --model $$m $$f --out runs/bench/$$m-$$side-$$i.json || exit 1; \
+			done; \
 		done; \
 	done
 	$(PY) -m shared.bench.report runs/bench/*.json --into docs/benchmarks.md --png docs/figures/benchmarks.png

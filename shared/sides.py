@@ -11,7 +11,8 @@ checkpoints, so any two compare (`python -m shared.compare A B`) and any one res
 run. The two native sides have every model of `shared.registry`; the grid's other corners have
 the models they name here, and refuse the others with that list.
 
-    python -m shared.sides      the sides, one line each
+    python -m shared.sides                the sides, one line each
+    python -m shared.sides --having gpt   the packages of the sides that have the gpt
 """
 
 from __future__ import annotations
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m shared.sides",
         description="The grid's four sides: each paradigm on each framework, and their models.",
     )
-    p.parse_args(argv)
+    p.add_argument("--having", metavar="MODEL", help="print only the packages of the sides that "
+                   "have MODEL, one per line (the Makefile's bench plan)")  # fmt: skip
+    args = p.parse_args(argv)
+    if args.having:
+        registry.entry(args.having)  # an unknown model is refused with the list
+        print("\n".join(s.package for s in SIDES.values() if args.having in s.models))
+        return
     for s in SIDES.values():
         print(f"{s.name:17} python -m {s.package + '.train':34} {s.paradigm:16} {s.framework:8} "
               f"{' '.join(s.models)}")  # fmt: skip
