@@ -31,9 +31,10 @@ def torch_uniform(fan_in: int):
 
 # -- convolutions --
 def make_convs(config: CNNConfig, *, rngs: nnx.Rngs, dtype, bias: bool = True) -> nnx.List:
-    """The two 3x3 convs (padding 1) of the cnns: C -> width, then width -> 2 * width, drawn
-    from torch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in = in * 3 * 3). `nnx.Conv` keeps its
-    kernel as (3, 3, in, out); `crossover.oop_jax.convert` turns it into torch's (out, in, 3, 3)."""
+    """The two 3x3 convs (padding 1) of the cnns: C -> width, then width -> 2 * width, each
+    drawn as torch draws a conv, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in * 3 * 3.
+    `nnx.Conv` keeps its kernel as (3, 3, in, out); `crossover.oop_jax.convert` turns it into
+    torch's (out, in, 3, 3)."""
     c, w = config.in_channels, config.width
 
     def conv(fan_in: int, fan_out: int) -> nnx.Conv:
