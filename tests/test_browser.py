@@ -3,10 +3,11 @@ driven by Playwright with the system browser's executable; no browser is ever do
 
 At 1400 px the two columns stand side by side and each section's functional and OOP code start
 at the same height, and the column heads stay in view as the page scrolls; highlighting is
-there; nothing is logged as an error. At 800 px the columns
-stack, with the section headers kept. A screenshot of each page's first screen at each width goes
-to `test-artifacts/` (the whole page would cost a second per page and shows nothing more about
-the layout).
+there; nothing is logged as an error. At 800 px the columns stack, with the section headers
+kept. On a page of a model that every side of the grid builds, the reader's pick of sides puts
+the grid's other corners in the columns, still aligned. A screenshot of each page's first
+screen at each width goes to `test-artifacts/` (the whole page would cost a second per page and
+shows nothing more about the layout).
 Without Chromium or Playwright the test is skipped, and says why.
 """
 
@@ -84,7 +85,7 @@ def test_model_page_aligns_the_twins_and_stacks_when_narrow(model, page, site):
         assert a["width"] > 400 and b["width"] > 400  # both columns visible
     assert page.locator(".highlight .k").count() > 0  # Pygments' keyword spans, styled
     page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")  # mid-page:
-    heads = boxes(page, ".twins > .head")
+    heads = boxes(page, ".twins > .head:not([hidden])")  # a grid model's corners' are hidden
     assert [round(h["y"]) for h in heads] == [0, 0]  # the column heads stay in view
     page.evaluate("window.scrollTo(0, 0)")
     os.makedirs(ARTIFACTS, exist_ok=True)
@@ -111,6 +112,52 @@ def test_docs_page_loads_its_figures_without_errors(name, page, site):
     )
     assert broken == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    assert page.errors == []
+
+
+def shown(page) -> list[dict]:
+    """The code cells the page shows, in the document's order (the two of a row, left then
+    right): each one's side, layout box and text."""
+    return page.evaluate(
+        "Array.from(document.querySelectorAll('.twins > .code')).filter(e => e.checkVisibility())"
+        ".map(e => { const r = e.getBoundingClientRect();"
+        " return {side: e.dataset.side, x: r.x, y: r.y, width: r.width, text: e.innerText}; })"
+    )
+
+
+def test_the_reader_picks_which_two_corners_of_the_grid_stand_side_by_side(page, site):
+    """The cnn_bn page, which all four sides build: functional | OOP until the reader picks;
+    the right column switched to objects on JAX shows the NNX code and its head, torch's OOP
+    code hidden, the left to functions on torch shows `functional_call`, and each section of
+    the two shown starts at one height. Picking the other column's side swaps the two."""
+    page.goto((site / "cnn_bn.html").as_uri())
+    left, right = page.locator('select[data-column="0"]'), page.locator('select[data-column="1"]')
+    assert (left.input_value(), right.input_value()) == ("functional", "OOP")
+    assert {c["side"] for c in shown(page)} == {"functional", "OOP"}
+    right.select_option("oop_jax")
+    cells = shown(page)
+    assert [c["side"] for c in cells] == ["functional", "oop_jax"] * (len(cells) // 2)
+    assert "nnx." in " ".join(c["text"] for c in cells[1::2])
+    assert page.locator(code("OOP")).evaluate_all("l => l.some(e => e.checkVisibility())") is False
+    heads = page.locator(".twins > .head:not([hidden])")
+    assert "crossover/oop_jax/models/cnn_bn.py" in heads.nth(1).inner_text()
+    left.select_option("functional_torch")
+    cells = shown(page)
+    assert [c["side"] for c in cells] == ["functional_torch", "oop_jax"] * (len(cells) // 2)
+    assert "functional_call" in " ".join(c["text"] for c in cells[::2])
+    for a, b in zip(cells[::2], cells[1::2], strict=True):
+        assert a["x"] + a["width"] <= b["x"] + PIXEL and abs(a["y"] - b["y"]) <= PIXEL
+    loss = page.evaluate(  # the `# -- loss --` row's two shown cells: their tops
+        "Array.from(document.querySelectorAll('#loss ~ .code')).filter(e => e.checkVisibility())"
+        ".slice(0, 2).map(e => e.getBoundingClientRect().y)"
+    )
+    assert len(loss) == 2 and abs(loss[0] - loss[1]) <= PIXEL
+    page.locator("#loss").scroll_into_view_if_needed()
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, "grid-switch.png"))
+    right.select_option("functional_torch")  # the left column's side: the two columns swap
+    assert (left.input_value(), right.input_value()) == ("oop_jax", "functional_torch")
+    assert [c["side"] for c in shown(page)][:2] == ["oop_jax", "functional_torch"]
     assert page.errors == []
 
 

@@ -31,6 +31,7 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
         "style.css",
         "search-index.js",
         "search.js",
+        "grid.js",
         "runs.html",
     } | {
         f"tests-{f.split('/')[1][:-3]}.html" for found in reader.proofs().values() for f, _ in found
@@ -39,14 +40,66 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
         text = (site / f"{m}.html").read_text()
         functional = reader.sections(reader.read(reader.twin_path("functional", m)))
         # one row per section, a functional and an OOP cell in each, in the files' order
-        assert text.count('data-side="functional"') == text.count('data-side="OOP"')
-        assert text.count('data-side="functional"') == len(functional)
+        cell = 'class="code" data-side='
+        assert text.count(f'{cell}"functional">') == text.count(f'{cell}"OOP">')
+        assert text.count(f'{cell}"functional">') == len(functional)
         heads = re.findall(r'<div class="section" id="([^"]+)">', text)
         assert heads == ["module"] + [slug(s.name) for s in functional[1:]]
         assert 'class="highlight"' in text and 'class="k"' in text  # Pygments' keyword spans
     assert not re.search(
         r'(src|href)="(https?:)?//', "".join((site / f).read_text() for f in written)
     )  # nothing from the network
+
+
+def test_a_grid_models_page_holds_the_four_sides_and_picks_two(site):
+    """A model every side of the grid builds (`shared.sides`) has, in each row, a cell for each
+    of the four sides and a head for each, the corners' hidden, and two selectors that list the
+    four, the twins picked (functional left, OOP right) and revealed by `grid.js`. A corner's
+    section that reuses another model's function shows that function, as the twins' do. The
+    other model pages and the ladders have no selector, no corner and no script of the grid."""
+    from shared.sides import SIDES
+
+    grid = [m for m in reader.twin_names() if all(m in s.models for s in SIDES.values())]
+    assert "cnn_bn" in grid and "rnn" not in grid  # the page tests/test_browser.py switches
+    corners = [s for s in SIDES if s not in ("functional", "oop")]
+    for m in [*reader.twin_names(), "ladder-functional", "ladder-oop"]:
+        text = (site / f"{m}.html").read_text()
+        if m not in grid:
+            assert "<select" not in text and "grid.js" not in text, m
+            assert not any(f'data-side="{side}"' in text for side in corners), m
+            continue
+        rows = len(reader.sections(reader.read(reader.twin_path("functional", m))))
+        for side in corners:
+            assert text.count(f'<div class="code" data-side="{side}" hidden>') == rows, side
+            assert text.count(f'<div class="head" data-side="{side}" hidden>') == 1, side
+        picks = re.findall(r'<select data-column="(\d)">(.*?)</select>', text)
+        assert [column for column, _ in picks] == ["0", "1"]
+        for (_, options), default in zip(picks, ("functional", "OOP"), strict=True):
+            values = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)<', options)
+            assert [v for v, _, _ in values] == ["functional", "OOP", *corners]
+            assert [v for v, chosen, _ in values if chosen] == [default]
+            assert "objects · JAX (Flax NNX, optax)" in [name for _, _, name in values]
+        assert '<label class="pick" hidden>' in text and '<script src="grid.js"></script>' in text
+    cnn_bn = (site / "cnn_bn.html").read_text()
+    assert "crossover/functional_torch/models/cnn_bn.py</a></div>" in cnn_bn  # its head's link
+    assert "<code>train_step</code> of crossover/oop_jax/models/mlp.py" in cnn_bn
+    index = (site / "search-index.js").read_text()
+    found = {e["u"]: e["t"] for e in json.loads(index.removeprefix("var SEARCH = ")[:-2])}
+    assert "nnx" in found["cnn_bn.html#model"]  # the corners' code is searched too
+    assert "functional_call" in found["cnn_bn.html#model"]
+    assert "left column" not in found["cnn_bn.html"]  # but not the selectors
+
+
+def test_a_section_a_corner_lacks_is_an_empty_cell_and_one_only_it_has_is_refused():
+    twins = '"""m"""\n# -- model --\nx = 1\n# -- loss --\ny = 2\n'
+    corner = ("c.py", '"""c"""\n# -- model --\nz = 3\n', "")
+    docs = "## Model\n\nthe model\n"
+    page = reader.twin_page("m", twins, twins, docs, {}, corners={"oop_jax": corner})
+    assert page.count('<div class="code" data-side="oop_jax" hidden></div>') == 1  # the loss
+    assert page.count('<div class="code" data-side="oop_jax" hidden>') == 3  # still one a row
+    corner = ("c.py", corner[1] + "# -- extra --\n", "")
+    with pytest.raises(ValueError, match=r"c.py has sections the twins lack: \['extra'\]"):
+        reader.twin_page("m", twins, twins, docs, {}, corners={"oop_jax": corner})
 
 
 def test_each_section_links_the_tests_that_prove_it(site):
@@ -104,8 +157,9 @@ def test_every_section_is_explained_by_the_models_docs_page(model, site):
 def test_the_docs_are_rendered_and_the_index_links_every_page(site):
     written = sorted(p.name for p in site.iterdir())
     index = (site / "index.html").read_text()
+    beside = ("style.css", "search-index.js", "search.js", "grid.js")  # what the pages load
     for name in written:
-        if name not in ("index.html", "style.css", "search-index.js", "search.js") and not (
+        if name not in ("index.html", *beside) and not (
             name.startswith("tests-")  # reached from the "proved by" links, not the sidebar
         ):
             assert f'href="{name}"' in index, name

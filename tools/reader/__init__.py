@@ -1,9 +1,10 @@
 """The side-by-side reader: `python -m tools.reader` builds the static docs site (docs/site/).
 
 `source` reads the twin files, docs pages and tests as text; `pages` lays out the twin, ladder
-and docs pages and builds the site; `frame` gives every page its sidebar, contents and
-previous/next; `style` is the stylesheet. The names below are what the suite and `make docs`
-use.
+and docs pages and builds the site; `grid` sets out a twin page's columns (on a model the
+grid's other corners build, all four sides' code, two of them picked to stand side by side);
+`frame` gives every page its sidebar, contents and previous/next; `style` is the stylesheet.
+The names below are what the suite and `make docs` use.
 """
 
 from tools.docs_markdown import MARKDOWN  # noqa: F401

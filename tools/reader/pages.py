@@ -1,16 +1,17 @@
 """The side-by-side reader: `python -m tools.reader` builds a static site under `docs/site/`.
 
 One page per model, and one each for the layers and the interface the models share: the
-functional twin on the left, the OOP twin on the right, cut at the
-section headers both files carry (`# -- config --` ... `# -- evaluate --`) and laid out row by
-row, so corresponding code starts at the same height; each row carries the explanation of the
+functional twin on the left, the OOP twin on the right, cut at the section headers both files
+carry (`# -- config --` ... `# -- evaluate --`) and laid out row by row, so corresponding code
+starts at the same height (on a model the grid's other corners build, the reader picks which
+two of the four sides stand side by side: `grid.py`); each row carries the explanation of the
 model's docs page (`docs/models/NAME.md`) under the `## ` heading that names that section,
 rendered from Markdown (its relative links and figures resolve from `docs/site/` as from
 `docs/models/`, one folder down from `docs/`). A level-1 page sets the two level-1 MLPs side by
 side; one ladder page per side puts level 0, level 1 and level 2 of the MLP next to each other,
 section by section. Beside them: the docs pages, the "your runs" page (`runs.py`), a page per
 proving test file (`proofs.py`) and the search index (`search.py`); every page gets its frame
-(`frame.py`). The pages are plain HTML with one stylesheet and two scripts beside them: they open
+(`frame.py`). The pages are plain HTML with one stylesheet and three scripts beside them: they open
 from the file system, with no server and nothing fetched from the network. Text processing only:
 this never imports jax or torch.
 """
@@ -24,17 +25,14 @@ import re
 import sys
 from collections.abc import Callable
 
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
-
 from shared import errors, registry
 from shared.cli.base import HelpFormatter, Parser
 from tools.docs_markdown import MARKDOWN, Links, slug
+from tools.reader import grid, search
 from tools.reader import proofs as proofs_page
 from tools.reader import runs as runs_page
-from tools.reader import search
 from tools.reader.frame import label, page, site_map
+from tools.reader.grid import code_html
 from tools.reader.source import (
     ROOT,
     SIDE_TWINS,
@@ -44,16 +42,11 @@ from tools.reader.source import (
     explanations,
     proofs,
     read,
-    reused,
     sections,
     twin_names,
     twin_path,
 )
 from tools.reader.style import stylesheet
-
-
-def code_html(code: str) -> str:
-    return highlight(code, PythonLexer(), HtmlFormatter(nowrap=False)) if code.strip() else ""
 
 
 def title_and_body(markdown: str, default: str) -> tuple[str, str]:
@@ -70,6 +63,7 @@ def twin_page(
     tests: dict[str, list[tuple[str, str]]],
     render: Callable[[str], str] = MARKDOWN.render,
     files: tuple[str, str] = ("", ""),
+    corners: dict[str, tuple[str, str, str]] | None = None,
     **frame,
 ) -> str:
     """The aligned two-column page of one model.
@@ -83,6 +77,8 @@ def twin_page(
     - `tests`: section -> `[(href, test name)]`, the tests that prove it.
     - `render`: Markdown -> HTML (the site's renderer rewrites the links).
     - `files`: the links of the two source files from the page, for the column heads.
+    - `corners`: `{side: (path, text, link)}` of the grid's other corners that build the model;
+      the reader picks which two sides stand side by side (`grid`).
     - `frame`: `here` and `site`, for `frame.page`'s sidebar.
     """
     left, right = sections(functional), sections(oop)
@@ -97,19 +93,13 @@ def twin_page(
     if repeated:  # the page is assembled out of order, so GitHub's -1, -2 numbering can't hold
         raise ValueError(f"{name}'s docs page has two headings with the anchor {sorted(repeated)}")
     shown: set[str] = set()  # a heading that explains two sections is shown at the first
-    heads = [
-        f'<div class="head">{side}: <a href="{html.escape(href)}">{path}</a></div>'
-        if href
-        else f'<div class="head">{side}</div>'
-        for side, href, path in zip(
-            ("functional (JAX)", "OOP (PyTorch)"),
-            files,
-            (twin_path("functional", name), twin_path("oop", name)),
-            strict=True,
-        )
-    ]
-    rows = ['<div class="twins">' + "".join(heads)]
-    for a, b in zip(left, right, strict=True):
+    twins = {
+        side: (twin_path(side, name), text, href)
+        for side, text, href in zip(grid.TWINS, (functional, oop), files, strict=True)
+    }
+    cols = grid.columns(name, twins | (corners or {}))
+    rows = [grid.top(cols)]
+    for a in left:
         label = a.name or "module"
         found = explanation_for(a.name, parts)
         new = found is not None and found[0] not in shown
@@ -128,10 +118,8 @@ def twin_page(
         if new:
             shown.add(found[0])
             rows.append(f'<div class="explain">{render(found[1])}</div>')
-        for side, section, source in (("functional", a, functional), ("OOP", b, oop)):
-            shown_code = code_html(section.code) + shared_code(section.code, source)
-            rows.append(f'<div class="code" data-side="{side}">{shown_code}</div>')
-    rows.append("</div>")
+        rows += grid.cells(cols, a.name)
+    rows.append("</div>" + grid.script(cols))
     rest = "\n\n".join(f"## {h}\n\n{t}" for h, t in parts if h not in shown)
     body = (
         render(preamble)
@@ -161,15 +149,6 @@ def commands(name: str) -> str:
     code = html.escape("\n".join(lines))
     return (f'<div class="run"><b>Train the twins from one init and compare them</b> (add '
             f"<code>--dry-run</code> for three updates):<pre>{code}</pre></div>")  # fmt: skip
-
-
-def shared_code(code: str, source: str) -> str:
-    """The code a reusing section runs, shown under it and marked as another file's."""
-    return "".join(
-        f'<div class="shared"><div class="label">shared: <code>{name}</code> of {path}</div>'
-        f"{code_html(text)}</div>"
-        for path, name, text in reused(code, source)
-    )
 
 
 def ladder_page(side: str, **frame) -> str:
@@ -235,7 +214,9 @@ def build(out: str, runs: str | None = None) -> list[str]:
             os.path.relpath(os.path.join(ROOT, twin_path(side, name)), out)
             for side in ("functional", "oop")
         )
-        page_html = twin_page(name, functional, oop, text, tests, render, files,
+        corners = {side: (path, read(path), os.path.relpath(os.path.join(ROOT, path), out))
+                   for side, path in grid.corners(name).items()}  # fmt: skip
+        page_html = twin_page(name, functional, oop, text, tests, render, files, corners,
                               here=f"{name}.html", site=site)  # fmt: skip
         write(f"{name}.html", page_html)
     for side in ("functional", "oop"):
@@ -257,6 +238,7 @@ def build(out: str, runs: str | None = None) -> list[str]:
     labels |= {proofs_page.test_page_name(f): f for found in proved.values() for f, _ in found}
     write("search-index.js", search.index_script({h: (labels[h], t) for h, t in texts.items()}))
     write("search.js", search.SCRIPT)
+    write("grid.js", grid.SCRIPT)
     if links.broken:
         raise ValueError("broken links in the docs: " + "; ".join(links.broken))
     return written

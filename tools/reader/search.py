@@ -1,7 +1,8 @@
-"""The site's search: an index of every page's text, cut at its headings and twin sections,
-written at `make docs` time into `search-index.js`, and a small script that filters it as the
-reader types. Nothing is fetched: the index is a script file beside the pages, which a browser
-loads from the file system as it loads the stylesheet."""
+"""The site's search: an index of every page's text, cut at its headings and twin sections (a grid
+model's page holds its four sides' code, so the corners' code is found there too), written at
+`make docs` time into `search-index.js`, and a small script that filters it as the reader
+types. Nothing is fetched: the index is a script file beside the pages, which a browser loads
+from the file system as it loads the stylesheet."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ SCRIPT = """(function () {
 def entries(href: str, label: str, page_html: str) -> list[dict[str, str]]:
     """The page cut at its headings: `{u: link, p: page, h: heading, t: lower-case text}`."""
     body = re.sub(r'<nav class="(side|toc|prevnext)".*?</nav>', "", page_html, flags=re.DOTALL)
-    body = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", "", body, flags=re.DOTALL)
+    body = re.sub(r"<(script|style|title|label)[^>]*>.*?</\1>", "", body, flags=re.DOTALL)
     marks = list(HEADING.finditer(body))
     cuts = [(0, "", "")] + [(m.start(), m.group(1), TAG.sub("", m.group(2))) for m in marks]
     out = []

@@ -49,6 +49,8 @@ pre { overflow-x: auto; } .doc pre, .rest pre, .explain pre { background: var(--
 .proofs { grid-column: 1 / -1; font-size: .85em; margin: .2em 0 .4em; }
 .code { overflow-x: auto; min-width: 0; } .code pre { margin: 0; font-size: 12.5px;
   white-space: pre; }
+.pick { font-size: .9em; margin: .2em 0 .5em; } .pick select { font: inherit;
+  background: var(--bg); color: var(--fg); border: 1px solid var(--line); }
 .shared { border-left: 3px solid #888; padding-left: .5em; margin-top: .3em; }
 .shared .label { font-size: .8em; color: var(--muted); }
 .ladder { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); column-gap: 1em; }
