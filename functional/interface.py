@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import jax
+import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
@@ -117,10 +118,12 @@ def ensemble_step(
 
 
 def stack(trees: list[PyTree]) -> PyTree:
-    """Members' pytrees (the same structure) -> one pytree whose arrays have a member axis."""
-    return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *trees)
+    """Members' pytrees (the same structure) -> one pytree whose arrays have a member axis.
+    Stacked on the host: eager `jnp.stack` would compile one program per array shape."""
+    return jax.tree_util.tree_map(lambda *xs: jax.numpy.asarray(np.stack(xs)), *trees)
 
 
 def member(tree: PyTree, i: int) -> PyTree:
-    """Member `i` of a stacked pytree."""
-    return jax.tree_util.tree_map(lambda x: x[i], tree)
+    """Member `i` of a stacked pytree, as NumPy arrays on the host (for its checkpoints and its
+    evaluation; slicing on the device would compile a program per array shape)."""
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[i], tree)

@@ -172,7 +172,7 @@ def _run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Datase
     params = interface.stack([p for p, _ in parts])  # every array: (n, ...)
     mstate = interface.stack([s for _, s in made]) if module.HAS_STATE else None
     optimizer = make_optimizer(cfg.optimizer, cfg.schedule, cfg.dtype)
-    opt_state = jax.vmap(optimizer.init)(params)
+    opt_state = jax.jit(jax.vmap(optimizer.init))(params)  # one program, not one per op
     step = jax.jit(interface.ensemble_step(module, optimizer, static, cfg.seed))
     x_train, y_train = data.as_dtype(ds.x_train, dtype), data.as_dtype(ds.y_train, dtype)
     streams = [data.batches(x_train, y_train, cfg.batch_size, seed=c.seed) for c in cfgs]

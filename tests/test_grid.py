@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from corners import trainer
+from pairs import max_abs_diff
 from test_structure import loads_no_other_framework
 
 import crossover.functional_torch.evaluate
@@ -22,7 +24,8 @@ import functional.evaluate
 import functional.train
 import oop.evaluate
 import oop.train
-from shared import compare, sides
+from shared import checkpoint, compare, data, sides
+from shared.cli import train as cli
 
 SCRIPTS = {
     "functional": functional.train,
@@ -136,24 +139,41 @@ def test_the_corners_dry_runs_load_no_other_framework(tmp_path):
 def test_an_ensemble_of_8_is_8_separate_runs(side, tmp_path):
     """`--ensemble 8` trains the cnn_bn from seeds 0..7 at once (`jax.vmap` over stacked
     pytrees; `torch.func.stack_module_state` and `torch.func.vmap`), weights, BatchNorm
-    statistics and batch order each its own: member S's folder is, to F64_TOL, the run that
-    `--seed S` writes alone."""
+    statistics and batch order each its own. Member S's folder is, to F64_TOL, what training
+    member S alone gives: for every S, the side's own loop (tests/corners.py) from the member's
+    init on the batches of seed S; for S = 0 and 7, the run that `--seed S` writes, its init
+    included."""
     flags = ["--model", "cnn_bn", "--width", "2", "--batch-size", "16", "--steps", "10",
              "--dtype", "float64"]  # fmt: skip
     assert train(side, tmp_path / "ensemble", *flags, "--ensemble", "8") == 0
-    assert sorted(p.name for p in (tmp_path / "ensemble").iterdir()) == [
-        f"seed-{s}" for s in range(8)
-    ]
-    finals = set()
-    for seed in range(8):
+    members = [tmp_path / "ensemble" / f"seed-{s}" for s in range(8)]
+    assert sorted(p.name for p in (tmp_path / "ensemble").iterdir()) == [p.name for p in members]
+    cfg, model_cfg, _ = cli.parse(side, [*FLAGS, *flags, "--out", str(tmp_path / "unused")])
+    alone, ds, finals = trainer(side, "cnn_bn", model_cfg, cfg), data.load("digits"), set()
+    for seed, folder in enumerate(members):
+        start = checkpoint.read(folder / "init.safetensors").weights
+        stream = data.batches(ds.x_train, ds.y_train, cfg.batch_size, seed=seed)
+        run = alone(start, [next(stream) for _ in range(cfg.steps)])
+        member = compare.load_run(str(folder))
+        assert max_abs_diff(member.losses, run.losses) <= 1e-10, seed
+        final = checkpoint.read(folder / "final.safetensors").weights
+        assert max_abs_diff(final, run.weights) <= 1e-10, seed
+        finals.add(round(float(run.losses[-1]), 12))
+    assert len(finals) == 8, "the members are eight different models"
+    for seed in (0, 7):  # and as the script runs a seed alone, from its own draw
         assert train(side, tmp_path / f"alone-{seed}", *flags, "--seed", str(seed)) == 0
-        a = compare.load_run(str(tmp_path / "ensemble" / f"seed-{seed}"))
-        b = compare.load_run(str(tmp_path / f"alone-{seed}"))
+        a, b = (
+            compare.load_run(str(members[seed])),
+            compare.load_run(str(tmp_path / f"alone-{seed}")),
+        )
         _, dloss = compare.loss_differences(a, b)
         assert len(dloss) == 10 and dloss.max() <= 1e-10, (seed, dloss.max())
         assert compare.max_param_difference(a, b) <= 1e-10, seed
-        finals.add(round(float(a.losses[-1]), 12))
-    assert len(finals) == 8, "the members are eight different models"
+        inits = [
+            checkpoint.read(p / "init.safetensors").weights
+            for p in (members[seed], tmp_path / f"alone-{seed}")
+        ]
+        assert max_abs_diff(*inits) == 0.0, seed
 
 
 def test_a_corner_refuses_a_model_it_does_not_have(tmp_path, capsys):
