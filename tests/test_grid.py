@@ -127,7 +127,10 @@ def test_the_corners_dry_runs_load_no_other_framework(tmp_path):
     functions on torch never load jax (tests/test_structure.py's FORBIDDEN)."""
     for side in ("oop_jax", "functional_torch"):
         package = sides.side(side).package
-        argv = ["--dry-run", "--out", str(tmp_path / side), "--width", "8"]
+        # the mlp of the four-corner test above, whose compiled programs the suite's JAX
+        # cache then holds: the fresh interpreter reads them back instead of compiling
+        argv = ["--dry-run", "--out", str(tmp_path / side), *FLAGS, *SIZES["mlp"],
+                "--dtype", "float64"]  # fmt: skip
         code = loads_no_other_framework(package, f"{package}.train", argv)
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
