@@ -129,7 +129,8 @@ bench: $(STAMP)
 	$(PY) -m shared.registry --bench | while read m steps repeats; do \
 		f="--steps $$steps --repeats $$repeats"; \
 		for i in 1 2; do \
-			for side in $$($(PY) -m shared.sides --having $$m); do \
+			sides=$$($(PY) -m shared.sides --having $$m) || exit 1; \
+			for side in $$sides; do \
 				$(PY) -m $$side.bench --model $$m $$f --out runs/bench/$$m-$$side-$$i.json || exit 1; \
 			done; \
 		done; \

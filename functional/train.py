@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import sys
 import time
 
@@ -31,7 +30,7 @@ from functional.optim import make_optimizer
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions
+from shared.run import RunFolder, RunOptions, ensemble_folders
 from shared.weights import jitter
 
 SIDE = "functional"
@@ -188,18 +187,12 @@ def _run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Datase
         return {**weights(i, params, mstate),
                 **opt_state_to_canonical(interface.member(opt_state, i), k)}  # fmt: skip
 
-    folders = [
-        RunFolder(dataclasses.replace(opts, out=os.path.join(opts.out, f"seed-{c.seed}"),
-                                      progress=opts.progress and i == 0, ensemble=1),
-                  c, model_cfg, SIDE, versions())
-        for i, c in enumerate(cfgs)
-    ]  # fmt: skip
     pending: list[jax.Array] = []
     scores = [(float("nan"), float("nan"))] * n
     with contextlib.ExitStack() as stack:
+        folders = ensemble_folders(stack, opts, cfgs, model_cfg, SIDE, versions())
         bars = []  # member 0's shows progress, the others' are off
         for i, folder in enumerate(folders):
-            stack.enter_context(folder)
             bars.append(stack.enter_context(folder.bar()))
             folder.save("init", weights(i, params, mstate), 0)
         t0 = time.perf_counter()

@@ -17,6 +17,7 @@ put back if the new run fails (or was killed) before that.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -298,3 +299,20 @@ class RunFolder:
         if isinstance(error, KeyboardInterrupt):  # Ctrl-C: where to go on from, not a traceback
             more = f" Go on with --resume {self.last_good}" if self._resumable() else ""
             raise RunError(f"interrupted; stopped. {self._last_good()}{more}") from None
+
+
+def ensemble_folders(
+    stack: contextlib.ExitStack, opts: RunOptions, trains: list[TrainConfig], model_config: Any,
+    side: str, versions: dict[str, str],
+) -> list[RunFolder]:  # fmt: skip
+    """The run folders of `--ensemble`'s members, `OUT/seed-S/`, each entered into `stack` as
+    soon as it is made (so a failure undoes every folder made so far). Every member's folder is
+    checked first: one that cannot take its run refuses them all before any file is written."""
+    outs = [os.path.join(opts.out, f"seed-{t.seed}") for t in trains]
+    for out in outs:
+        check_out(out, opts.overwrite)
+    folders = []
+    for i, (train, out) in enumerate(zip(trains, outs, strict=True)):
+        member = dataclasses.replace(opts, out=out, progress=opts.progress and i == 0, ensemble=1)
+        folders.append(stack.enter_context(RunFolder(member, train, model_config, side, versions)))
+    return folders

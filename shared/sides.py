@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
                    "have MODEL, one per line (the Makefile's bench plan)")  # fmt: skip
     args = p.parse_args(argv)
     if args.having:
-        registry.entry(args.having)  # an unknown model is refused with the list
+        try:
+            registry.entry(args.having)  # an unknown model is refused with the list
+        except ValueError as e:
+            p.error(str(e))
         print("\n".join(s.package for s in SIDES.values() if args.having in s.models))
         return
     for s in SIDES.values():

@@ -195,3 +195,9 @@ def test_a_corner_refuses_a_model_it_does_not_have(tmp_path, capsys):
     ):
         assert train(side, tmp_path / "e", "--ensemble", "2", *flags) == 2
         assert says in capsys.readouterr().err, side
+    # a member whose folder holds a run refuses the ensemble before any member writes a file
+    tiny = ["--width", "2", "--steps", "1", "--dtype", "float64"]
+    assert train("functional_torch", tmp_path / "ens/seed-1", *tiny) == 0
+    assert train("functional_torch", tmp_path / "ens", *tiny, "--ensemble", "2") == 2
+    assert "ens/seed-1 already holds a run" in capsys.readouterr().err
+    assert not (tmp_path / "ens/seed-0").exists()

@@ -105,8 +105,8 @@ def test_in_the_torch_column_the_paradigm_changes_no_bit_of_the_gradient(float32
     """`functional_call` runs the OOP side's module with a dict of weights, and `grad_and_value`
     differentiates it with the same kernels that `backward()` runs: logits, loss and every
     gradient of a float32 batch are bit-identical. (What parts the column's trajectories is the
-    update: optax's shape computes `u = -lr * d` and then `p + u`, two roundings where
-    torch.optim's in-place `add_(d, alpha=-lr)` makes one.)"""
+    update: optax's shape computes it as a value and adds it, `p + (-lr * (m / d))` for Adam,
+    where torch.optim's fused `addcdiv_` computes `p + (-lr * m) / d`.)"""
     config, _, start, _ = float32_setup
     x, y = digits.x_train[:BATCH].astype("float32"), digits.y_train[:BATCH]
     _, o = forward_and_backward("mlp", config, start, (x, y), "float32")
@@ -169,3 +169,15 @@ def test_the_same_dropout_masks_give_the_same_gpt_on_three_corners():
     gen = [module.apply(skeleton, params, xt, torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
     assert torch.equal(gen[0], gen[1]) and not torch.equal(gen[0], gen[2])
     assert max_abs_diff(gen[0], plain) > 1e-3
+    # and the NNX corner's: its layers' streams draw in train() mode, advance with each call,
+    # start alike from the same seed, and the checkpoint keeps every layer's stream
+    with jax.enable_x64(True):
+        forward = nnx.jit(lambda model, x: model(x))
+        a, b = (nnx_model("gpt", config, w) for _ in range(2))
+        for m in (a, b):
+            m.train()
+        first, second, again = forward(a, x), forward(a, x), forward(b, x)
+        b.eval()
+        assert np.array_equal(first, again) and not np.array_equal(first, second)
+        assert max_abs_diff(first, forward(b, x)) > 1e-3
+        assert len([k for k in nconvert.rng_to_canonical(a) if k.endswith(".key")]) == len(shapes)

@@ -68,9 +68,10 @@ def opt_state_from_canonical(state: OptState, tensors: dict[str, np.ndarray]) ->
         {k: v.dtype.name for k, v in expected.items()},
         source="checkpoint's optimizer state",
     )
-    new = {
-        key: {k: torch.from_numpy(np.array(tensors[f"opt.{key}.{k}"])) for k in buffers}
+    new = {  # each buffer where the fresh state's is: the parameters' device
+        key: {k: torch.from_numpy(np.array(tensors[f"opt.{key}.{k}"])).to(v.device)
+              for k, v in buffers.items()}
         for key, buffers in state._asdict().items()
         if key != "step" and buffers is not None
-    }
+    }  # fmt: skip
     return state._replace(step=torch.tensor(step, dtype=torch.int64), **new)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import sys
 import time
 
@@ -32,7 +31,7 @@ from oop.train import pick_device, set_precision
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions
+from shared.run import RunFolder, RunOptions, ensemble_folders
 from shared.weights import jitter
 
 SIDE = "functional_torch"
@@ -164,18 +163,12 @@ def run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions) -> list[dict]:
         full = OptState(**{f: fields.get(f) for f in OptState._fields})
         return {**weights(i), **opt_state_to_canonical(full, k)}
 
-    folders = [
-        RunFolder(dataclasses.replace(opts, out=os.path.join(opts.out, f"seed-{c.seed}"),
-                                      progress=opts.progress and i == 0, ensemble=1),
-                  c, model_cfg, SIDE, versions())
-        for i, c in enumerate(cfgs)
-    ]  # fmt: skip
     pending: list[torch.Tensor] = []
     scores = [(float("nan"), float("nan"))] * n
     with contextlib.ExitStack() as stack:
+        folders = ensemble_folders(stack, opts, cfgs, model_cfg, SIDE, versions())
         bars = []  # member 0's shows progress, the others' are off
         for i, folder in enumerate(folders):
-            stack.enter_context(folder)
             bars.append(stack.enter_context(folder.bar()))
             folder.save("init", weights(i), 0)
         t0 = time.perf_counter()

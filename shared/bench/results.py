@@ -14,15 +14,17 @@ import os
 import statistics
 from dataclasses import dataclass
 
+from shared import sides
 from shared.config import DTYPES
 
-SIDES = ("functional", "oop", "oop_jax", "functional_torch")  # shared.sides' order
+SIDES = sides.NAMES  # shared.sides' order; FRAMEWORK and VARIANTS name each (asserted below)
 FRAMEWORK = {"functional": "JAX", "oop": "torch", "oop_jax": "JAX NNX",
              "functional_torch": "torch.func"}  # fmt: skip
 # Column order within a side; a variant not listed here follows its side's known ones.
 VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop"),
             "oop_jax": ("nnx.jit", "split", "loop"),
             "functional_torch": ("eager", "compile", "loop")}  # fmt: skip
+assert FRAMEWORK.keys() == VARIANTS.keys() == set(SIDES), "a side without its bench columns"
 DEFAULT_BASELINE = "oop:eager"
 
 # The schema the bench scripts write: key -> accepted JSON types (None: null allowed).

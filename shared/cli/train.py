@@ -209,9 +209,13 @@ def _check_ensemble(side: str, args: argparse.Namespace, parser) -> None:
                      "side's in-place step cannot do; use python -m functional.train or "
                      "python -m crossover.functional_torch.train")  # fmt: skip
     model = args.model or TrainConfig().model
+    try:
+        sides.side(side).refuse_unless_has(model)
+    except ValueError as e:
+        parser.error(str(e))
     if model not in ENSEMBLE_MODELS:
-        parser.error(f"--ensemble trains {' and '.join(ENSEMBLE_MODELS)}; the {model} is not "
-                     "offered (its dropout draws are not mapped yet)")  # fmt: skip
+        parser.error(f"--ensemble is built and proved for the {' and the '.join(ENSEMBLE_MODELS)} "
+                     f"so far; the {model} is not offered")  # fmt: skip
     given = {"--init": args.init, "--resume": args.resume, "--jitter-init": args.jitter_init,
              "--control": args.control}  # fmt: skip
     for flag in (f for f, value in given.items() if value):

@@ -67,7 +67,8 @@ def apply(
     forked copy of the global generator's state, seeded from it)."""
     if generator is None:
         return functional_call(model, params, (x,))
-    with torch.random.fork_rng(devices=[]):
+    devices = [x.device] if x.device.type == "cuda" else []  # manual_seed reseeds CUDA too
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(torch.randint(2**62, (), generator=generator)))
         return functional_call(model, params, (x,))
 
