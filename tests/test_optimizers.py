@@ -53,6 +53,10 @@ OPTIMIZERS = {
         clip_norm=1.0,
     ),
     "rmsprop": dict(name="rmsprop", lr=1e-3),
+    # momentum without nesterov, and momentum without centering: the torch.func corner's
+    # optimizer writes each branch itself (crossover/functional_torch/optim.py)
+    "sgd-momentum": dict(name="sgd", lr=0.05, momentum=0.9),
+    "rmsprop-momentum": dict(name="rmsprop", lr=1e-3, momentum=0.5),
     "adagrad": dict(
         name="adagrad", lr=0.05, lr_decay=1e-3, initial_accumulator=0.1, weight_decay=1e-3
     ),
@@ -75,7 +79,8 @@ FULL = ["sgd-nesterov", "adam", "adamw", "rmsprop-centered", "adagrad"]
 # check torch's defaults once.
 COMBOS = [
     (o, s, list(WARMUPS)[(i + j) % 3]) for i, o in enumerate(FULL) for j, s in enumerate(SCHEDULES)
-] + [("sgd", "constant", ""), ("rmsprop", "constant", "")]
+] + [("sgd", "constant", ""), ("rmsprop", "constant", ""), ("sgd-momentum", "step", ""),
+       ("rmsprop-momentum", "exponential", "+warmup")]  # fmt: skip
 
 
 def config(opt: str, sched: str, warmup: str = "", dtype: str = "float64") -> TrainConfig:

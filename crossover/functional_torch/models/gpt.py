@@ -65,7 +65,7 @@ def apply(
 ) -> Float[Tensor, "B T vocab"]:
     """Logits at every position; in `train()` mode the masks come from `generator` (drawn in a
     forked copy of the global generator's state, seeded from it)."""
-    if generator is None:
+    if generator is None or not model.training or model.drop.p == 0:  # nothing to draw
         return functional_call(model, params, (x,))
     devices = [x.device] if x.device.type == "cuda" else []  # manual_seed reseeds CUDA too
     with torch.random.fork_rng(devices=devices):
