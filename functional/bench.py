@@ -5,6 +5,7 @@ Variants, each the paradigm at its best:
 - `jit`: one jitted update per call, `params, opt_state, loss = step(...)`;
 - `scan`: `--steps` updates in one call, a `lax.scan` over stacked batches, so Python and
   dispatch run once per block instead of once per update;
+- `vmap8`: `--ensemble 8`'s update, eight models in one `jax.vmap`ped step, per model;
 - `loop`: the package's own training loop (`functional.train.run`), as a user runs it.
 
 Twin of `oop/bench.py`; `python -m shared.bench.report` merges their files.
@@ -18,6 +19,7 @@ import time
 
 from shared import data, errors
 from shared.bench import measure
+from shared.bench.results import ENSEMBLE
 from shared.cli import bench as cli_bench
 
 SIDE = "functional"
@@ -98,6 +100,8 @@ def run(args: cli_bench.BenchArgs) -> dict:
 
         if "scan" not in args.skip:
             results.append(scan(args, uniform, state, batches, cost))
+        if "vmap8" not in args.skip:
+            results.append(vmap8(args, module, model_cfg, optimizer, batches, cost))
         if "loop" not in args.skip:
             results.append(measure.time_loop(args, cfg, model_cfg, train.run, cost))
     return {
@@ -139,6 +143,41 @@ def scan(args: cli_bench.BenchArgs, uniform, state, batches, cost: dict) -> dict
         jax.block_until_ready(losses)
         blocks.append((time.perf_counter() - t0) / args.steps)
     return measure.result(args, "scan", warmup_s=warmup, blocks=blocks, **cost)
+
+
+def vmap8(args: cli_bench.BenchArgs, module, model_cfg, optimizer, batches, cost: dict) -> dict:
+    """`--ensemble 8`'s update: eight models (keys 0..7) stacked and updated by one `jax.vmap`
+    of the step, on the same batch; reported per model (the block's time / 8), so that it reads
+    against `jit`, one model's update."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from functional import interface
+
+    made = [interface.init(module, model_cfg, key=jax.random.PRNGKey(i), dtype=args.dtype)
+            for i in range(ENSEMBLE)]  # fmt: skip
+    parts = [eqx.partition(model, eqx.is_array) for model, _ in made]
+    params = interface.stack([p for p, _ in parts])
+    mstate = interface.stack([s for _, s in made]) if module.HAS_STATE else None
+    state = (params, mstate, jax.jit(jax.vmap(optimizer.init))(params))
+    step = jax.jit(interface.ensemble_step(module, optimizer, parts[0][1], 0))
+    stacked = [tuple(jnp.stack([a] * ENSEMBLE) for a in b) for b in batches]
+
+    def block(state):
+        for k, (x, y) in enumerate(stacked, start=1):
+            *state, loss = step(*state, x, y, k)
+        jax.block_until_ready(loss)
+        return tuple(state)
+
+    t0 = time.perf_counter()
+    state = block(state)  # the compilation, and one block
+    warmup, blocks = time.perf_counter() - t0, []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        state = block(state)
+        blocks.append((time.perf_counter() - t0) / args.steps / ENSEMBLE)
+    return measure.result(args, "vmap8", warmup_s=warmup, blocks=blocks, **cost)
 
 
 # -- measuring --

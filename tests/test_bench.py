@@ -31,7 +31,8 @@ def test_both_benches_write_complete_results_and_the_report_merges_them(
         assert result["side"] == side and result["threads"]["intra_op"] == 1
         assert result["matmul_peak_gflops"] > 0
         variants = [r["variant"] for r in result["results"]]
-        assert variants == (["jit", "scan", "loop"] if side == "functional" else ["eager", "loop"])
+        assert variants == (["jit", "scan", "vmap8", "loop"] if side == "functional"
+                            else ["eager", "loop"])  # fmt: skip
         for r in result["results"]:
             for key in (
                 "step_ms_median",
@@ -60,8 +61,9 @@ def test_both_benches_write_complete_results_and_the_report_merges_them(
     assert "oop:eager" in md.read_text() and png.stat().st_size > 0
     # the grid's corners on the same flags (their loops skipped: the native sides time theirs),
     # merged with the native sides' files into one table of four sides
-    for side, script, variants in (("oop_jax", oop_jax_bench, ["nnx.jit", "split"]),
-                                   ("functional_torch", torch_func_bench, ["eager"])):  # fmt: skip
+    corners = (("oop_jax", oop_jax_bench, ["nnx.jit", "split"]),
+               ("functional_torch", torch_func_bench, ["eager", "vmap8"]))  # fmt: skip
+    for side, script, variants in corners:
         files[side] = tmp_path / f"{side}.json"
         flags = ["--quick", "--threads", "1", "--skip", "loop", "--out", str(files[side])]
         assert script.main(flags) == 0

@@ -21,9 +21,10 @@ SIDES = sides.NAMES  # shared.sides' order; FRAMEWORK and VARIANTS name each (as
 FRAMEWORK = {"functional": "JAX", "oop": "torch", "oop_jax": "JAX NNX",
              "functional_torch": "torch.func"}  # fmt: skip
 # Column order within a side; a variant not listed here follows its side's known ones.
-VARIANTS = {"functional": ("jit", "scan", "loop"), "oop": ("eager", "compile", "loop"),
+VARIANTS = {"functional": ("jit", "scan", "vmap8", "loop"), "oop": ("eager", "compile", "loop"),
             "oop_jax": ("nnx.jit", "split", "loop"),
-            "functional_torch": ("eager", "compile", "loop")}  # fmt: skip
+            "functional_torch": ("eager", "compile", "vmap8", "loop")}  # fmt: skip
+ENSEMBLE = 8  # the vmap8 variants: eight models in one vmapped update, timed per model
 assert FRAMEWORK.keys() == VARIANTS.keys() == set(SIDES), "a side without its bench columns"
 DEFAULT_BASELINE = "oop:eager"
 
