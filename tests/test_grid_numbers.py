@@ -181,3 +181,72 @@ def test_the_same_dropout_masks_give_the_same_gpt_on_three_corners():
         assert np.array_equal(first, again) and not np.array_equal(first, second)
         assert max_abs_diff(first, forward(b, x)) > 1e-3
         assert len([k for k in nconvert.rng_to_canonical(a) if k.endswith(".key")]) == len(shapes)
+
+
+def _batch(model: str, digits):
+    """`(config, float64 weights, x, y)`: small, for one forward and backward pass."""
+    if model == "gpt":
+        ds = data.load_sequences("pycorpus", seq_len=8)
+        config = GPTConfig.for_data(ds, n_embd=16, n_layer=1, n_head=2)
+        x, y = ds.x_train[:4], ds.y_train[:4]
+    else:
+        config = (CNNBNConfig.for_data(digits, width=4) if model == "cnn_bn"
+                  else MLPConfig(in_features=64, out_features=10, width=16))  # fmt: skip
+        x, y = digits.x_train[:32], digits.y_train[:32]
+    return config, initial_weights(model, config), x, y
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_corner_computes_the_oop_sides_outputs_and_gradients(model, digits):
+    """float64, one batch in training mode: the NNX corner's and the torch.func corner's
+    outputs, loss, every gradient and (cnn_bn) the running statistics after the pass, against
+    the OOP side's module (itself proved against the functional side by the model's own test)
+    to F64_TOL."""
+    config, w, x, y = _batch(model, digits)
+    o = oop_model(model, config, w).train()
+    out_o = o(torch.from_numpy(x))
+    yt = torch.from_numpy(y)
+    loss_o = (F.cross_entropy(out_o.flatten(0, 1), yt.flatten()) if model == "gpt"
+              else F.cross_entropy(out_o, yt))  # fmt: skip
+    loss_o.backward()
+    grads_o = {k: p.grad.numpy() for k, p in o.named_parameters()}
+    after_o = {
+        k: b.numpy() for k, b in o.named_buffers() if b is not None and k.startswith("norms")
+    }
+    # functions on torch
+    skeleton, params, buffers = torch_func_model(model, config, w)
+    module, xt = TORCH_FUNC[model], torch.from_numpy(x)
+    if buffers is None:
+        grads_t, loss_t = grad_and_value(lambda p: module.loss_fn(skeleton, p, xt, yt))(params)
+        out_t, after_t = (
+            module.apply(skeleton, params, xt, *([None] if model == "gpt" else [])),
+            None,
+        )
+    else:
+
+        def loss_of(p):
+            return module.loss_fn(skeleton, p, buffers, xt, yt)
+
+        grads_t, (loss_t, after_t) = grad_and_value(loss_of, has_aux=True)(params)
+        out_t = module.apply(skeleton, params, buffers, xt)[0]
+    # objects on JAX: one model for the outputs, another for the loss and gradients (each a
+    # training pass that moves the statistics once)
+    with jax.enable_x64(True):
+        fresh, m = (nnx_model(model, config, w) for _ in range(2))
+        for each in (fresh, m):
+            each.train()
+        jx, jy = jnp.asarray(x), jnp.asarray(y)
+        out_n = np.asarray(nnx.jit(lambda each, x: each(x))(fresh, jx))
+        loss_n, grads_n = nnx.jit(nnx.value_and_grad(NNX[model].loss_fn))(m, jx, jy)
+        grads_n = nconvert.canonical_of(m, grads_n)
+        after_n = {k: v for k, v in nconvert.to_canonical(m).items() if k in after_o}
+    torch_func = (out_t, loss_t, tconvert.to_canonical(grads_t), tconvert.to_canonical(after_t))
+    for what, got in (("torch.func", torch_func), ("NNX", (out_n, loss_n, grads_n, after_n))):
+        out, loss, grads, after = got
+        assert max_abs_diff(out, out_o.detach()) <= F64_TOL, (what, "outputs")
+        assert abs(float(loss) - loss_o.item()) <= F64_TOL, (what, "loss")
+        assert grads.keys() == grads_o.keys(), (what, sorted(grads.keys() ^ grads_o.keys()))
+        assert max_abs_diff(grads, grads_o) <= F64_TOL, (what, "gradients")
+        assert after.keys() == after_o.keys(), (what, "the statistics a training pass moves")
+        if after_o:
+            assert max_abs_diff(after, after_o) <= F64_TOL, (what, "running statistics")
