@@ -72,7 +72,7 @@ def test_the_oop_side_sets_all_three_of_torchs_switches_on_a_gpu_only(torch_swit
 def test_bench_skips_variants_and_the_report_keeps_tf32_rows_apart(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_bench.parse_bench("functional", ["--skip", "compile"])  # an OOP variant
-    assert "optional variants are ['scan', 'loop']" in capsys.readouterr().err
+    assert "optional variants are ['scan', 'vmap8', 'loop']" in capsys.readouterr().err
     args = cli_bench.parse_bench("oop", ["--quick", "--skip", "loop"])
     assert set(args.skip) == {"compile", "loop"}
     for side, variant in (("functional", "jit"), ("oop", "eager")):
