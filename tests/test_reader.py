@@ -211,6 +211,8 @@ def test_a_docs_page_is_cut_at_its_headings_not_at_lines_in_code():
     assert title == "T" and preamble == "intro"
     assert parts == [("Model", "```python\n## not a heading\n```"), ("Loss", "x")]
     assert reader.title_and_body("# Only a title", "m") == ("Only a title", "")
+    assert reader.explanations("only text") == ("only text", [])  # no heading: no parts
+    assert reader.explanations("") == ("", [])
     twins = "# -- model --\nx = 1\n"
     with pytest.raises(ValueError, match="two headings with the anchor"):
         reader.twin_page("m", twins, twins, "## Model\n\na\n\n## Model\n\nb\n", {})

@@ -50,7 +50,7 @@ def explanations(markdown: str) -> tuple[str, list[tuple[str, str]]]:
         for i, t in enumerate(tokens)
         if t.type == "heading_open" and t.tag == "h2" and t.level == 0
     ]
-    ends = [start for start, _, _ in heads[1:]] + [len(lines)]
+    ends = [start for start, _, _ in heads[1:]] + [len(lines)] * bool(heads)  # none: no parts
     parts = [
         (head, "\n".join(lines[after:end]).strip())
         for (_, after, head), end in zip(heads, ends, strict=True)
