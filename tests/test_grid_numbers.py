@@ -34,10 +34,16 @@ from pairs import (
     max_abs_diff,
     oop_model,
 )
+from pairs import functional_model as pairs_functional_model
 from torch.func import grad_and_value
 
 import crossover.functional_torch.convert as tconvert
+import crossover.functional_torch.models.mlp as tmlp
+import crossover.functional_torch.sample as tsample
 import crossover.oop_jax.convert as nconvert
+import crossover.oop_jax.sample as nsample
+import functional.sample as fsample
+import oop.sample as osample
 import shared.level0.mlp as l0
 from shared import data, sides
 from shared.config import CNNBNConfig, GPTConfig, MLPConfig, TrainConfig
@@ -252,3 +258,40 @@ def test_every_corner_computes_the_oop_sides_outputs_and_gradients(model, digits
         assert after.keys() == after_o.keys(), (what, "the statistics a training pass moves")
         if after_o:
             assert max_abs_diff(after, after_o) <= F64_TOL, (what, "running statistics")
+
+
+def test_each_corner_decodes_as_the_forward_pass_and_samples_as_its_column():
+    """The gpt token by token through each corner's KV cache (NNX: `nnx.Cache` variables
+    written in place; torch.func: caches passed in and returned), for 2.5 blocks: the logits
+    equal the OOP side's plain pass over the last `block_size` tokens to F64_TOL. And sampling
+    (temperature 1, seed 3) prints the text of the same framework's native side: the NNX corner
+    the functional side's, the torch.func corner the OOP side's."""
+    ds = data.load_sequences("pycorpus", seq_len=8)
+    config = GPTConfig.for_data(ds, n_embd=16, n_layer=1, n_head=2)
+    w, s = initial_weights("gpt", config), config.block_size
+    seq = np.random.default_rng(2).integers(0, config.vocab_size, 20)
+    windows = torch.from_numpy(np.stack([seq[i : i + s] for i in range(len(seq) - s + 1)]))
+    with torch.no_grad():
+        out = oop_model("gpt", config, w).eval()(windows).numpy()  # (13, S, V)
+    plain = np.concatenate([out[0], out[1:, -1]])  # causal: window 0 covers the first S
+    skeleton, params, _ = torch_func_model("gpt", config, w)
+    module, model = TORCH_FUNC["gpt"], tmlp.inference_mode(skeleton)
+    state, cached_t = module.init_decode(model, params), []
+    for token in seq:
+        state, logits = module.decode(model, params, state, torch.tensor([int(token)]))
+        cached_t.append(logits[0].numpy())
+    with jax.enable_x64(True):
+        m = nnx_model("gpt", config, w)
+        m.eval()
+        m.reset_decode(batch=1)
+        cached_n = [np.asarray(m.decode(jnp.asarray([int(t)]))[0]) for t in seq]
+    assert max_abs_diff(cached_t, plain) <= F64_TOL
+    assert max_abs_diff(cached_n, plain) <= F64_TOL
+    # sampling, through the four scripts' generate on one model
+    with jax.enable_x64(True):
+        f = pairs_functional_model("gpt", config, w)
+        text_f = fsample.generate(f, seq[:3], 12, 1.0, None, key=jax.random.PRNGKey(3))
+        text_n = nsample.generate(nnx_model("gpt", config, w), seq[:3], 12, 1.0, None, seed=3)
+    text_o = osample.generate(oop_model("gpt", config, w), seq[:3], 12, 1.0, None, seed=3)
+    text_t = tsample.generate(module, model, params, seq[:3], 12, 1.0, None, seed=3)
+    assert np.array_equal(text_n, text_f) and np.array_equal(text_t, text_o)

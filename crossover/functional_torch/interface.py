@@ -55,11 +55,12 @@ class Model(Protocol):
 class Decoder(Protocol):
     """A character model read one token at a time (the gpt), as on the functional side."""
 
-    def init_decode(self) -> Any:
+    def init_decode(self, model: nn.Module, params: Params, batch: int = 1) -> Any:
         """The state `decode` starts from: an empty KV cache, as tensors."""
 
-    def decode(self, state: Any, token: Tensor) -> tuple[Any, Tensor]:
-        """`(state, token) -> (state, logits of the next token)`, nothing changed in place."""
+    def decode(self, model: nn.Module, params: Params, state: Any, token: Tensor) -> tuple:
+        """`(state, token) -> (state, logits of the next token)`, nothing changed in place;
+        `model` is the skeleton in `eval()` mode."""
 
 
 # -- adapter --

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared import checkpoint
+from shared import checkpoint, sides
 from shared.cli.base import HelpFormatter, Parser
 
 MAX_NEW_TOKENS = 2**31 - 1  # prompt and new characters: the functional side's scan counts int32
@@ -38,7 +38,7 @@ class SampleRequest:
 
 def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
     p = Parser(
-        prog=f"python -m {side}.sample",
+        prog=f"python -m {sides.side(side).package}.sample",
         description=f"Generate text with the {side} side from a character model's canonical "
         "checkpoint, written by either side.",
         formatter_class=HelpFormatter,
@@ -72,6 +72,7 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
             raise ValueError("--prompt must hold at least one character")
         ckpt = checkpoint.read(args.checkpoint)
         model_config = checkpoint.model_config(ckpt, args.checkpoint)
+        sides.side(side).refuse_unless_has(ckpt.model)
         if getattr(model_config, "task", None) != "next-char":
             raise ValueError(
                 f"{args.checkpoint} holds a {ckpt.model} trained on "

@@ -73,6 +73,37 @@ def apply(
         return functional_call(model, params, (x,))
 
 
+def init_decode(model: nn.Module, params: Params, batch: int = 1) -> dict:
+    """What `decode` starts from, for `batch` sequences: each attention layer's key and value
+    caches, zeros `(B, nh, S, hs)` under the names of the OOP module's buffers, the window of
+    tokens read `(B, S)`, and `pos`, how many of them there are."""
+    wte = params["wte.weight"]
+    attn = model.blocks[0].attn
+    s, nh = attn.causal.shape[0], attn.n_head
+    zeros = wte.new_zeros(batch, nh, s, wte.shape[1] // nh)
+    caches = {f"blocks.{i}.attn.{n}": zeros.clone() for i in range(len(model.blocks))
+              for n in ("k_cache", "v_cache")}  # fmt: skip
+    return {"caches": caches, "tokens": wte.new_zeros(batch, s, dtype=torch.long), "pos": 0}
+
+
+@torch.no_grad()
+def decode(model: nn.Module, params: Params, state: dict, token: Int[Tensor, " B"]):
+    """`(state, token) -> (state, logits of the next token)`, nothing changed in place: the OOP
+    module's own cached `forward(idx, pos)` runs through `functional_call` on copies of the
+    caches, which it writes into. `model` in `eval()` mode (`mlp.inference_mode`). Past the
+    block the window slides by one and the caches are rebuilt from it, as the OOP side does."""
+    caches = {k: v.clone() for k, v in state["caches"].items()}
+    pos, size = state["pos"], model.block_size
+    if pos < size:
+        tokens = state["tokens"].clone()
+        tokens[:, pos] = token
+        logits = functional_call(model, {**params, **caches}, (token[:, None],), {"pos": pos})
+        return {"caches": caches, "tokens": tokens, "pos": pos + 1}, logits[:, -1]
+    tokens = torch.cat([state["tokens"][:, 1:], token[:, None]], dim=1)
+    logits = functional_call(model, {**params, **caches}, (tokens,), {"pos": 0})
+    return {"caches": caches, "tokens": tokens, "pos": pos}, logits[:, -1]
+
+
 # -- loss --
 def loss_fn(
     model: nn.Module, params: Params, x: Int[Tensor, "B T"], y: Int[Tensor, "B T"],

@@ -48,7 +48,13 @@ def layer_norm(config: GPTConfig, *, rngs, dtype) -> nnx.LayerNorm:
 
 
 class CausalSelfAttention(nnx.Module):
-    """Multi-head self-attention where position t sees positions 0..t, written out."""
+    """Multi-head self-attention where position t sees positions 0..t, written out.
+
+    After `reset_cache(batch, size)`, a call with `pos` treats its `T` inputs as positions
+    `pos..pos + T - 1`: their keys and values go into the `nnx.Cache` variables `k_cache`,
+    `v_cache` at `pos`, in place, and the queries attend over every cached slot up to their own
+    position (the empty ones masked, so every call has the cache's one shape: one compilation).
+    """
 
     def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs, dtype):
         c, resid = config.n_embd, INIT_STD / math.sqrt(2 * config.n_layer)
@@ -60,15 +66,25 @@ class CausalSelfAttention(nnx.Module):
         self.resid_drop = Dropout(config.dropout, rngs=rngs)
         self.n_head = config.n_head
 
-    def __call__(self, x: Float[Array, "B T C"]) -> Float[Array, "B T C"]:
+    def reset_cache(self, batch: int, size: int) -> None:
+        c, dtype = self.q_proj.in_features, self.q_proj.kernel[...].dtype
+        zeros = jnp.zeros((batch, self.n_head, size, c // self.n_head), dtype)
+        self.k_cache, self.v_cache = nnx.Cache(zeros), nnx.Cache(zeros)
+
+    def __call__(self, x: Float[Array, "B T C"], pos=None) -> Float[Array, "B T C"]:
         (b, t, c), nh = x.shape, self.n_head
 
         def heads(proj: nnx.Linear) -> Float[Array, "B nh T hs"]:
             return proj(x).reshape(b, t, nh, c // nh).transpose(0, 2, 1, 3)
 
         q, k, v = heads(self.q_proj), heads(self.k_proj), heads(self.v_proj)
-        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(c // nh)  # (B, nh, T, T)
         mask = jnp.tril(jnp.ones((t, t), bool))  # True = may attend
+        if pos is not None:  # write this chunk at pos, in place; attend over the whole cache
+            self.k_cache[...] = jax.lax.dynamic_update_slice_in_dim(self.k_cache[...], k, pos, 2)
+            self.v_cache[...] = jax.lax.dynamic_update_slice_in_dim(self.v_cache[...], v, pos, 2)
+            k, v = self.k_cache[...], self.v_cache[...]  # (B, nh, S, hs)
+            mask = jnp.arange(k.shape[2])[None, :] <= (pos + jnp.arange(t))[:, None]  # (T, S)
+        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(c // nh)  # (B, nh, T, T or S)
         att = jax.nn.softmax(jnp.where(mask, att, -jnp.inf), axis=-1)
         y = self.attn_drop(att) @ v  # (B, nh, T, hs)
         y = y.transpose(0, 2, 1, 3).reshape(b, t, c)  # the heads side by side again
@@ -97,8 +113,8 @@ class Block(nnx.Module):
         self.ln_2 = layer_norm(config, rngs=rngs, dtype=dtype)
         self.mlp = MLP(config, rngs=rngs, dtype=dtype)
 
-    def __call__(self, x: Float[Array, "B T C"]) -> Float[Array, "B T C"]:
-        x = x + self.attn(self.ln_1(x))
+    def __call__(self, x: Float[Array, "B T C"], pos=None) -> Float[Array, "B T C"]:
+        x = x + self.attn(self.ln_1(x), pos)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -126,15 +142,49 @@ class GPT(nnx.Module):
         self.ln_f = layer_norm(config, rngs=rngs, dtype=dtype)
         self.block_size = config.block_size
 
-    def __call__(self, idx: Int[Array, "B T"]) -> Float[Array, "B T vocab"]:
-        """Token ids -> logits at every position; in train() mode the dropout streams advance."""
+    def __call__(self, idx: Int[Array, "B T"], pos=None) -> Float[Array, "B T vocab"]:
+        """Token ids -> logits at every position; in train() mode the dropout streams advance.
+        With `pos` (after `reset_decode`), `idx` are positions `pos..pos + T - 1` and every
+        attention layer adds them to its cache."""
         t = idx.shape[1]
         if t > self.block_size:  # JAX would clamp the position lookup silently; torch raises
             raise ValueError(f"{t} positions exceed block_size {self.block_size}")
-        x = self.drop(self.wte(idx) + self.wpe(jnp.arange(t)))  # (B, T, C)
+        start = 0 if pos is None else pos
+        x = self.drop(self.wte(idx) + self.wpe(start + jnp.arange(t)))  # (B, T, C)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, pos)
         return self.wte.attend(self.ln_f(x))  # tied head: (B, T, vocab)
+
+    def reset_decode(self, batch: int = 1) -> None:
+        """Before `decode`: empty caches in every attention layer, and an empty window of
+        tokens read, for `batch` sequences; all `nnx.Cache` variables of the module."""
+        for block in self.blocks:
+            block.attn.reset_cache(batch, self.block_size)
+        self.tokens = nnx.Cache(jnp.zeros((batch, self.block_size), jnp.int32))
+        self.pos = nnx.Cache(jnp.zeros((), jnp.int32))  # how many tokens the caches hold
+
+    def decode(self, token: Int[Array, " B"]) -> Float[Array, "B vocab"]:
+        """One token per sequence in, the next token's logits out; the caches grow in place
+        (`nnx.jit` writes them back). Call `model.eval()` first. Past `block_size` the window
+        slides by one and the caches are rebuilt from it, as the OOP side does."""
+        if int(self.pos[...]) < self.block_size:  # the branch on the host: one program each
+            return _append(self, token)
+        return _slide(self, token)
+
+
+@nnx.jit
+def _append(model: GPT, token):
+    pos = model.pos[...]
+    model.tokens[...] = model.tokens[...].at[:, pos].set(token.astype(jnp.int32))
+    model.pos[...] = pos + 1
+    return model(token[:, None], pos)[:, -1]
+
+
+@nnx.jit
+def _slide(model: GPT, token):
+    tokens = jnp.concatenate([model.tokens[...][:, 1:], token[:, None].astype(jnp.int32)], 1)
+    model.tokens[...] = tokens
+    return model(tokens, 0)[:, -1]  # every position moved: the whole cache written again
 
 
 def init_model(config: GPTConfig, *, seed: int, dtype: str = "float32") -> GPT:
