@@ -29,11 +29,7 @@ SIDE = "functional"
 @errors.entry_point("python -m functional.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
-    # XLA reads its thread count once, when the CPU client starts: before jax is imported
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
-        f"intra_op_parallelism_threads={args.threads}"
-    )
+    xla_threads(args.threads)
     measure.write(args, run(args))
     return 0
 
@@ -181,6 +177,15 @@ def vmap8(args: cli_bench.BenchArgs, module, model_cfg, optimizer, batches, cost
 
 
 # -- measuring --
+def xla_threads(threads: int) -> None:
+    """XLA's intra-op thread count for this process. XLA reads it once, when the CPU client
+    starts: call this before jax is imported."""
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
+        f"intra_op_parallelism_threads={threads}"
+    )
+
+
 def xla_flops(compiled) -> float | None:
     analysis = compiled.cost_analysis()
     if isinstance(analysis, list):  # older jax: one dict per device

@@ -202,14 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
     if opts.ensemble > 1:
         for member in run_ensemble(cfg, model_cfg, opts):
-            print(f"{SIDE}: {cfg.steps} updates, final train loss {member['loss']:.4f}, "
-                  f"test accuracy {member['accuracy']:.4f}; wrote {member['out']}")  # fmt: skip
+            cli.report(SIDE, cfg.steps, member)
         return 0
-    summary = run(cfg, model_cfg, opts)
-    print(
-        f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
-        f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"
-    )
+    cli.report(SIDE, cfg.steps, run(cfg, model_cfg, opts))
     return 0
 
 

@@ -14,10 +14,10 @@ shared.bench.report` merges the files, and the columns set `nnx.jit` against `fu
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
+from functional.bench import xla_threads
 from shared import data, errors
 from shared.bench import measure
 from shared.cli import bench as cli_bench
@@ -29,11 +29,7 @@ SIDE = "oop_jax"
 @errors.entry_point(f"python -m crossover.{SIDE}.bench")
 def main(argv: list[str] | None = None) -> int:
     args = cli_bench.parse_bench(SIDE, argv)
-    # XLA reads its thread count once, when the CPU client starts: before jax is imported
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
-        f"intra_op_parallelism_threads={args.threads}"
-    )
+    xla_threads(args.threads)  # before jax is imported, as the functional bench does
     measure.write(args, run(args))
     return 0
 

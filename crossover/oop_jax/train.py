@@ -127,11 +127,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
 @errors.entry_point(f"python -m crossover.{SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
-    summary = run(cfg, model_cfg, opts)
-    print(
-        f"{SIDE}: {cfg.steps} updates, final train loss {summary['loss']:.4f}, "
-        f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}"
-    )
+    cli.report(SIDE, cfg.steps, run(cfg, model_cfg, opts))
     return 0
 
 

@@ -199,6 +199,12 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     return train, model, opts
 
 
+def report(side: str, steps: int, summary: dict) -> None:
+    """The training scripts' last line, one per run (one per member of an ensemble)."""
+    print(f"{side}: {steps} updates, final train loss {summary['loss']:.4f}, "
+          f"test accuracy {summary['accuracy']:.4f}; wrote {summary['out']}")  # fmt: skip
+
+
 def _check_ensemble(side: str, args: argparse.Namespace, parser) -> None:
     """`--ensemble N` where a vmapped step exists: a functional side, a model without dropout
     draws, a fresh start."""
