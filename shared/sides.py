@@ -1,4 +1,4 @@
-"""The sides: the grid's four corners, two paradigms on two frameworks.
+"""The sides: the grid's four corners, two paradigms on two frameworks, and Keras on three.
 
 |                 | JAX                               | PyTorch                                   |
 |-----------------|-----------------------------------|-------------------------------------------|
@@ -9,7 +9,9 @@ Walking a row keeps the paradigm and changes the framework; walking a column kee
 framework and changes the paradigm. Every side writes the same run folders and canonical
 checkpoints, so any two compare (`python -m shared.compare A B`) and any one resumes another's
 run. The two native sides have every model of `shared.registry`; the grid's other corners have
-the models they name here, and refuse the others with that list.
+the models they name here, and refuse the others with that list. The fifth side, `keras3`,
+stands outside the grid: one Keras model file per model, run on JAX, PyTorch or TensorFlow,
+chosen per process with `--backend`.
 
     python -m shared.sides                the sides, one line each
     python -m shared.sides --having gpt   the packages of the sides that have the gpt
@@ -33,6 +35,7 @@ class Side:
     framework: str  # "JAX" or "PyTorch": the column
     libraries: str  # what it is built on, for --help
     models: tuple[str, ...] = registry.NAMES  # the registry's models it has
+    backends: tuple[str, ...] = ()  # Keras: the frameworks it runs on, one per process
 
     def refuse_unless_has(self, model: str) -> None:
         """A model this side does not have is refused, naming those it has."""
@@ -43,6 +46,7 @@ class Side:
 
 
 GRID_MODELS = ("mlp", "cnn_bn", "gpt")  # what the grid's other corners build
+KERAS_BACKENDS = ("jax", "torch", "tensorflow")  # keras3.backend.BACKENDS; jax is the default
 
 SIDES: dict[str, Side] = {
     s.name: s
@@ -53,6 +57,8 @@ SIDES: dict[str, Side] = {
              GRID_MODELS),
         Side("functional_torch", "crossover.functional_torch", "functional", "PyTorch",
              "PyTorch + torch.func", GRID_MODELS),
+        Side("keras3", "keras3", "object-oriented", "Keras", "Keras 3 on JAX, PyTorch or "
+             "TensorFlow (--backend)", backends=KERAS_BACKENDS),
     )
 }  # fmt: skip
 NAMES: tuple[str, ...] = tuple(SIDES)
@@ -65,20 +71,24 @@ def side(name: str) -> Side:
     return SIDES[name]
 
 
+GRID: tuple[str, ...] = ("functional", "oop", "oop_jax", "functional_torch")  # the 2x2 grid
+
+
 def same_framework(s: Side) -> Side:
-    """The other side of `s`'s column: the same framework, the other paradigm."""
-    return next(o for o in SIDES.values() if o.framework == s.framework and o.name != s.name)
+    """The other side of `s`'s column of the grid: the same framework, the other paradigm."""
+    return next(SIDES[o] for o in GRID if SIDES[o].framework == s.framework and o != s.name)
 
 
 def same_paradigm(s: Side) -> Side:
-    """The other side of `s`'s row: the same paradigm, the other framework."""
-    return next(o for o in SIDES.values() if o.paradigm == s.paradigm and o.name != s.name)
+    """The other side of `s`'s row of the grid: the same paradigm, the other framework."""
+    return next(SIDES[o] for o in GRID if SIDES[o].paradigm == s.paradigm and o != s.name)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = Parser(
         prog="python -m shared.sides",
-        description="The grid's four sides: each paradigm on each framework, and their models.",
+        description="The sides: the grid's four (each paradigm on each framework) and Keras, "
+        "with their models.",
     )
     p.add_argument("--having", metavar="MODEL", help="print only the packages of the sides that "
                    "have MODEL, one per line (the Makefile's bench plan)")  # fmt: skip

@@ -42,6 +42,14 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         choices=registry.NAMES,
         help=f"architecture, listed by python -m shared.registry (default: {defaults.model})",
     )
+    if me.backends:
+        g.add_argument(
+            "--backend",
+            choices=me.backends,
+            default=me.backends[0],
+            help="the framework Keras runs on in this process; Keras cannot switch inside one "
+            f"(default: {me.backends[0]})",
+        )
     g.add_argument(
         "--dataset",
         choices=data.NAMES,

@@ -1,0 +1,157 @@
+"""The Keras side's checks on one backend, in one process: `tests/keras_worker.py B JOBS OUT`.
+
+Keras cannot switch backends inside a process, so `tests/test_keras.py` starts this script once
+per backend with every job of that backend in a pickle (`JOBS`), and compares what it writes
+(`OUT`, a pickle of results in the same order) with the twins, which it computes itself. A job:
+
+- `("pass", model, config, weights, batch, dtype, masks)`: outputs with `training=False`, and
+  the loss and every gradient by canonical name with `training=True` (the masks, if any, set on
+  the Keras Dropout layers first), through this backend's own autodiff (the bridge below).
+- `("train", model, config, cfg, runs)`: `compile` and `fit` under the `TrainConfig`, once per
+  `(start weights, batches)` in `runs`, on one model whose compiled step serves every run
+  (weights, slots and step count reset in between): per run the losses, the canonical weights
+  after the first update and at the end, and the optimizer state at the end.
+- `("script", argv)`: `keras3.train.main(argv)` in this process, the command line's path.
+
+Only the tests import this file and its bridge; the side's model files import keras alone.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from keras3 import backend  # noqa: E402
+
+BACKEND = sys.argv[1] if __name__ == "__main__" else os.environ.get("KERAS_BACKEND", "jax")
+backend.use(BACKEND)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from keras3 import interface  # noqa: E402
+from keras3.convert import (  # noqa: E402
+    entries,
+    from_canonical,
+    optimizer_to_canonical,
+    to_canonical,
+)
+from keras3.layers import Dropout  # noqa: E402
+from keras3.models import MODELS  # noqa: E402
+
+
+# -- the bridge: each backend's autodiff over the model's loss --
+def gradients(module, model, x, y) -> tuple[float, list]:
+    """`(loss, [d loss / d v for v in model.trainable_variables])` with `training=True`."""
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        rest = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(values):
+            with keras.StatelessScope(
+                state_mapping=list(zip(model.trainable_variables, values, strict=True))
+                + list(zip(model.non_trainable_variables, rest, strict=True))
+            ):
+                return module.loss_fn(model, x, y)
+
+        loss, grads = jax.value_and_grad(loss_of)(trainable)
+        return float(loss), [np.asarray(g) for g in grads]
+    if BACKEND == "torch":
+        for v in model.trainable_variables:
+            v.value.grad = None
+        loss = module.loss_fn(model, x, y)
+        loss.backward()
+        return float(loss), [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = module.loss_fn(model, x, y)
+    grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
+    return float(loss), [tf.convert_to_tensor(g).numpy() for g in grads]  # Embedding: sparse
+
+
+def numpy(t) -> np.ndarray:
+    if BACKEND == "torch":
+        return t.detach().cpu().numpy()
+    return np.asarray(ops.convert_to_numpy(t))
+
+
+def dropouts(model) -> list[Dropout]:
+    """The model's Dropout layers in attribute order (the twins' order of masks)."""
+    return [layer for layer in model._flatten_layers() if isinstance(layer, Dropout)]
+
+
+# -- the jobs --
+def run_pass(name, config, weights, batch, dtype, masks):
+    module = MODELS[name]
+    model = from_canonical(module.init_model(config, seed=0, dtype=dtype), weights)
+    x, y = batch
+    outputs = numpy(model(x, training=False))
+    for layer, mask in zip(dropouts(model), masks or [], strict=False):
+        layer.mask = ops.convert_to_tensor(mask)
+    loss, grads = gradients(module, model, x, y)
+    by_variable = {id(v): g for v, g in zip(model.trainable_variables, grads, strict=True)}
+    canonical = {n: rule[0](by_variable[id(v)]) for n, v, rule in entries(model)
+                 if id(v) in by_variable}  # fmt: skip
+    return {"outputs": outputs, "loss": loss, "grads": canonical}
+
+
+class Losses(keras.callbacks.Callback):
+    """Each one-step epoch's loss, and the weights after the first update."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses, self.first = [], None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.losses.append(logs["loss"])
+        if epoch == 0:
+            self.first = to_canonical(self.model)
+
+
+def run_train(name, config, cfg, runs):
+    module = MODELS[name]
+    keras.config.set_floatx(cfg.dtype)
+    model = module.init_model(config, seed=0, dtype=cfg.dtype)
+    optimizer = interface.optimizer(model, cfg)
+    interface.compile_model(module, model, optimizer)
+    fresh = [np.array(numpy(v.value)) for v in optimizer.variables]
+    out = []
+    for weights, batches in runs:
+        from_canonical(model, weights)
+        for v, start in zip(optimizer.variables, fresh, strict=True):
+            v.assign(start)  # zero slots (Adagrad's start value), iterations 0
+        record = Losses()
+        model.fit((b for b in batches), epochs=len(batches), steps_per_epoch=1, shuffle=False,
+                  verbose=0, callbacks=[record])  # fmt: skip
+        state = optimizer_to_canonical(model, optimizer, len(batches))
+        out.append({"losses": np.array(record.losses), "first": record.first,
+                    "weights": to_canonical(model), "opt_state": state})  # fmt: skip
+    return out
+
+
+def run_script(argv):
+    from keras3 import train
+
+    return train.main(argv)
+
+
+def main() -> int:
+    _, _, jobs_path, out_path = sys.argv
+    with open(jobs_path, "rb") as f:
+        jobs = pickle.load(f)
+    kinds = {"pass": run_pass, "train": run_train, "script": run_script}
+    results = [kinds[kind](*args) for kind, *args in jobs]
+    with open(out_path, "wb") as f:
+        pickle.dump({"backend": keras.backend.backend(), "results": results}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The Keras side against the OOP twin, on each of Keras's three backends (docs/keras.md).
+
+One Keras model file per model runs on JAX, PyTorch and TensorFlow. Keras cannot switch backends
+inside a process, so every Keras computation of a backend runs in one process started here
+(`tests/keras_worker.py`), all three at once; the torch twin runs here, from the same canonical
+weights on the same batches. Every registered model, on every backend, in float64 to F64_TOL:
+
+- the forward pass (`training=False`), the loss and every gradient (the backend's own autodiff);
+- `compile` and `fit`: the weights after the first update and after STEPS, the losses, and the
+  optimizer's slots under torch's keys (Adam; the gpt under AdamW with `no_decay`, warmup,
+  cosine and clipping);
+- the cnn_dropout's pass with a dropout mask injected on both sides;
+- the command line (`python -m keras3.train`, in the worker's process): the cnn_bn trained with
+  a save in the middle and resumed from it, against `oop.train` on the same flags.
+
+In float32 the mlp, cnn_bn and gpt trajectories are judged against the rounding control
+(tests/rounding.py): the twins' gap against each side's gap to itself from a start one ulp away.
+The other sides meet Keras through these same OOP runs (the suite proves them equal to the OOP
+side), and `python -m shared.compare` compares any two runs from the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rounding
+import torch
+from pairs import F64_TOL, cast, initial_weights, max_abs_diff, oop_model, oop_trainer
+
+import oop.models
+from oop.layers import Dropout
+from shared import compare, data
+from shared.config import (
+    CNNBNConfig,
+    CNNConfig,
+    CNNDropoutConfig,
+    GPTConfig,
+    MLPConfig,
+    RNNConfig,
+    TrainConfig,
+)  # fmt: skip
+from shared.optim import OptimizerSpec, ScheduleSpec
+
+BACKENDS = ("jax", "torch", "tensorflow")
+STEPS = 12  # updates per float64 trajectory: momentum, warmup and the schedule at work
+F32_STEPS = 30
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, "tests", "keras_worker.py")
+
+ADAM = OptimizerSpec.create("adam", lr=1e-2)
+ADAMW = OptimizerSpec.create("adamw", lr=1e-2, weight_decay=0.1, no_decay=("*.bias", "ln*"),
+                             clip_norm=0.5)  # fmt: skip
+COSINE = ScheduleSpec(name="cosine", warmup_steps=3, eta_min=1e-4)
+
+
+def _digits(batch: int):
+    ds = data.load("digits")
+    return ds, data.batches(ds.x_train, ds.y_train, batch, seed=0)
+
+
+def _cases() -> dict[str, tuple]:
+    """model -> (config, batches as float64, TrainConfig): small sizes, every part at work."""
+    ds, stream = _digits(16)
+    img = dict(in_channels=1, image_size=8, out_features=10, width=4)
+    digits = [next(stream) for _ in range(STEPS)]
+    adding = data.load("adding", 10)
+    a_stream = data.batches(adding.x_train, adding.y_train, 8, seed=0)
+    adding_b = [next(a_stream) for _ in range(STEPS)]
+    text = data.load("pycorpus", 8)
+    t_stream = data.batches(text.x_train, text.y_train, 4, seed=0)
+    text_b = [next(t_stream) for _ in range(STEPS)]
+    adam = TrainConfig(steps=STEPS, dtype="float64", optimizer=ADAM)
+    gpt_train = TrainConfig(steps=STEPS, dtype="float64", optimizer=ADAMW, schedule=COSINE)
+    rnn = dict(in_features=2, width=6, task="regress")
+    return {
+        "mlp": (MLPConfig(in_features=64, out_features=10, width=16, layers=2), digits, adam),
+        "cnn": (CNNConfig(**img), digits, adam),
+        "cnn_bn": (CNNBNConfig(**img), digits, adam),
+        "cnn_dropout": (CNNDropoutConfig(**img, dropout=0.0), digits, adam),
+        "rnn": (RNNConfig(cell="rnn", layers=1, **rnn), adding_b, adam),
+        "gru": (RNNConfig(cell="gru", layers=2, **rnn), adding_b, adam),
+        "lstm": (RNNConfig(cell="lstm", layers=2, **rnn), adding_b, adam),
+        "gpt": (GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=8,
+                          vocab_size=text.in_features), text_b, gpt_train),
+    }  # fmt: skip
+
+
+CASES = _cases()
+F32_MODELS = ("mlp", "cnn_bn", "gpt")
+MASKED = CNNDropoutConfig(in_channels=1, image_size=8, out_features=10, width=4, dropout=0.5)
+
+
+def _floats(batches, dtype):
+    return [tuple(data.as_dtype(np.asarray(a), np.dtype(dtype)) for a in b) for b in batches]
+
+
+def _mask(config) -> np.ndarray:
+    return np.random.default_rng(7).random((16, config.head_features)) > config.dropout
+
+
+def _f32_runs(name):
+    """The float32 start and batches, and the runs `check_trajectories` asks for: the twins'
+    and each rounding control's (start one ulp away, batches reordered, inputs jittered)."""
+    config, batches, _ = CASES[name]
+    start = cast(initial_weights(name, config, key=1), "float32")
+    b32 = _floats((batches * -(-F32_STEPS // len(batches)))[:F32_STEPS], "float32")
+    controls = [rounding.perturbed(start, b32, seed) for seed in rounding.CONTROL_ORDERS]
+    return start, b32, [(start, b32), *controls]
+
+
+def _f32_cfg(name) -> TrainConfig:
+    cfg = CASES[name][2]
+    return TrainConfig(
+        steps=F32_STEPS,
+        dtype="float32",
+        optimizer=cfg.optimizer,
+        schedule=ScheduleSpec(**{**cfg.schedule.__dict__, "decay_steps": None}),
+    )
+
+
+SCRIPT_FLAGS = ["--model", "cnn_bn", "--dataset", "digits", "--width", "4", "--batch-size", "16",
+                "--dtype", "float64", "--steps", "8", "--eval-every", "4", "--save-every", "4",
+                "--no-progress", "--overwrite"]  # fmt: skip
+
+
+def _jobs(tmp: str, backend: str) -> list[tuple]:
+    """The jobs every backend's worker runs, in the order the tests read their results."""
+    jobs = []
+    for name, (config, batches, cfg) in CASES.items():
+        start = initial_weights(name, config, key=1)
+        jobs.append(("pass", name, config, start, _floats(batches[:1], "float64")[0],
+                     "float64", None))  # fmt: skip
+        jobs.append(("train", name, config, cfg, [(start, _floats(batches, "float64"))]))
+    start = initial_weights("cnn_dropout", MASKED, key=1)
+    jobs.append(("pass", "cnn_dropout", MASKED, start, _floats(CASES["mlp"][1][:1], "float64")[0],
+                 "float64", [_mask(MASKED)]))  # fmt: skip
+    for name in F32_MODELS:
+        jobs.append(("train", name, CASES[name][0], _f32_cfg(name), _f32_runs(name)[2]))
+    # the command line: 8 updates from the OOP run's init with a save at 4, then resumed at 4
+    init, out = os.path.join(tmp, "oop", "init.safetensors"), os.path.join(tmp, f"keras-{backend}")
+    flags = [*SCRIPT_FLAGS, "--backend", backend]
+    jobs.append(("script", [*flags, "--init", init, "--out", out]))
+    jobs.append(("script", [*flags, "--resume", os.path.join(out, "step-4.safetensors"),
+                            "--out", out + "-resumed"]))  # fmt: skip
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def keras_results(tmp_path_factory) -> dict[str, list]:
+    """Every backend's results, from one worker process per backend, run side by side."""
+    from oop import train as oop_train
+
+    tmp = str(tmp_path_factory.mktemp("keras"))
+    assert oop_train.main([*SCRIPT_FLAGS, "--out", os.path.join(tmp, "oop")]) == 0
+    procs = {}
+    for backend in BACKENDS:
+        jobs = _jobs(tmp, backend)
+        path = os.path.join(tmp, f"jobs-{backend}.pkl")
+        with open(path, "wb") as f:
+            pickle.dump(jobs, f)
+        threads = {
+            "OMP_NUM_THREADS": "1",
+            "TF_NUM_INTRAOP_THREADS": "1",
+            "TF_NUM_INTEROP_THREADS": "1",
+        }  # three workers share the cores
+        env = {**os.environ, **threads}
+        procs[backend] = subprocess.Popen(
+            [sys.executable, WORKER, backend, path, path + ".out"], cwd=tmp, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    results = {"tmp": tmp}
+    for backend, proc in procs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"the {backend} worker failed:\n{out[-3000:]}"
+        with open(os.path.join(tmp, f"jobs-{backend}.pkl.out"), "rb") as f:
+            done = pickle.load(f)
+        assert done["backend"] == backend
+        results[backend] = done["results"]
+    return results
+
+
+def _result(results, backend, kind, name, *, masked=False, dtype="float64"):
+    jobs = _jobs(results["tmp"], backend)
+    for job, res in zip(jobs, results[backend], strict=True):
+        if job[0] != kind or job[1] != name:
+            continue
+        if kind == "pass" and (job[6] is not None) != masked:
+            continue
+        if kind == "train" and job[3].dtype != dtype:
+            continue
+        return job, res
+    raise KeyError((kind, name))
+
+
+# -- the torch twin --
+def _oop_pass(name, config, weights, batch, masks=None):
+    module = oop_model(name, config, weights, "float64")
+    x, y = map(torch.from_numpy, batch)
+    module.eval()
+    with torch.no_grad():
+        outputs = module(x).numpy()
+    module.train()
+    layers = [m for m in module.modules() if isinstance(m, Dropout)]
+    for layer, mask in zip(layers, masks or [], strict=False):
+        layer.mask = torch.from_numpy(mask)
+    loss = oop.models.MODELS[name].loss_fn(module, x, y)
+    loss.backward()
+    grads = {k: p.grad.numpy() for k, p in module.named_parameters()}
+    return outputs, float(loss), grads
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.proves("keras", "model", "loss")
+def test_forward_loss_and_gradients_in_float64(keras_results, backend, name):
+    (_, _, config, weights, batch, _, _), got = _result(keras_results, backend, "pass", name)
+    outputs, loss, grads = _oop_pass(name, config, weights, batch)
+    assert max_abs_diff(got["outputs"], outputs) <= F64_TOL
+    assert abs(got["loss"] - loss) <= F64_TOL
+    assert got["grads"].keys() == grads.keys()
+    assert max_abs_diff(got["grads"], grads) <= F64_TOL
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.proves("keras", "layers")
+def test_dropout_with_an_injected_mask(keras_results, backend):
+    """Inference ignores dropout; in training both sides zero the same features."""
+    job, got = _result(keras_results, backend, "pass", "cnn_dropout", masked=True)
+    outputs, loss, grads = _oop_pass("cnn_dropout", MASKED, job[3], job[4], job[6])
+    assert max_abs_diff(got["outputs"], outputs) <= F64_TOL
+    assert abs(got["loss"] - loss) <= F64_TOL and max_abs_diff(got["grads"], grads) <= F64_TOL
+    unmasked = _oop_pass("cnn_dropout", MASKED, job[3], job[4])[1]
+    assert abs(unmasked - loss) > 1e-3, "the mask changed nothing: the check would prove nothing"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.proves("keras", "train step")
+def test_fit_one_step_and_a_run_in_float64(keras_results, backend, name):
+    (_, _, config, cfg, runs), [got] = _result(keras_results, backend, "train", name)
+    start, batches = runs[0]
+    if name == "cnn_dropout":  # the twin's Dropout takes its masks with the batch: keep all
+        batches = [(x, y, np.ones((len(x), config.head_features), bool)) for x, y in batches]
+    twin = oop_trainer(name, config, cfg, at=(1,), opt_state=True)(start, batches)
+    assert max_abs_diff(got["first"], twin.at[1]) <= F64_TOL
+    assert max_abs_diff(got["losses"], twin.losses) <= F64_TOL
+    assert max_abs_diff(got["weights"], twin.weights) <= F64_TOL
+    assert got["opt_state"].keys() == twin.opt_state.keys()
+    assert max_abs_diff(got["opt_state"], twin.opt_state) <= F64_TOL
+
+
+class Precomputed:
+    """A `rounding.Trainer` whose runs the worker trained: it finds the run of the start and
+    batches it is given, so `check_trajectories` judges Keras's own trajectories."""
+
+    def __init__(self, runs, results):
+        self.runs, self.results = runs, results
+
+    def __call__(self, start, batches):
+        for (w, b), r in zip(self.runs, self.results, strict=True):
+            same_w = all(np.array_equal(w[k], start[k]) for k in w)
+            same_b = all(np.array_equal(p, q) for x, y in zip(b, batches, strict=True)
+                         for p, q in zip(x, y, strict=True))  # fmt: skip
+            if same_w and same_b:
+                return rounding.Trajectory(r["losses"], r["weights"])
+        raise KeyError("the worker trained no such run")
+
+
+@pytest.mark.float32
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", F32_MODELS)
+@pytest.mark.proves("keras", "train step")
+def test_fit_in_float32_against_the_rounding_control(keras_results, backend, name):
+    job, got = _result(keras_results, backend, "train", name, dtype="float32")
+    start, batches, runs = _f32_runs(name)
+    verdict = rounding.check_trajectories(
+        oop_trainer(name, job[2], job[3]), Precomputed(runs, got), start, batches, "float32",
+        what=f"keras on {backend} against oop",
+    )  # fmt: skip
+    print(name, backend, verdict)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.proves("keras", "train step")
+def test_the_command_line_resumes_and_equals_oop_train(keras_results, backend):
+    """`python -m keras3.train` (in the worker): 4 updates with a save, resumed to 8, against
+    `python -m oop.train` on the same flags from the same init."""
+    tmp = keras_results["tmp"]
+    twin = compare.load_run(os.path.join(tmp, "oop"))
+    for folder, first in ((f"keras-{backend}", 1), (f"keras-{backend}-resumed", 5)):
+        run = compare.load_run(os.path.join(tmp, folder))
+        with open(os.path.join(tmp, folder, "config.json")) as f:
+            written = json.load(f)
+        assert written["side"] == "keras3" and written["versions"]["backend"] == backend
+        steps, gaps = compare.loss_differences(twin, run)
+        assert list(steps) == list(range(first, 9)) and gaps.max() <= F64_TOL
+        assert compare.max_param_difference(twin, run) <= F64_TOL
