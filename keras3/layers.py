@@ -26,11 +26,18 @@ from keras import ops
 # -- initialisers --
 
 
-def torch_uniform(fan_in: int) -> keras.initializers.Initializer:
+def torch_uniform(fan_in: int, seed) -> keras.initializers.Initializer:
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what `nn.Linear`, `nn.Conv2d` and torch's recurrent
-    modules draw their weights and biases from (Keras's default is Glorot uniform)."""
+    modules draw their weights and biases from (Keras's default is Glorot uniform), drawn from
+    the `keras.random.SeedGenerator` `seed`, which moves on with every draw."""
     bound = 1.0 / math.sqrt(fan_in)
-    return keras.initializers.RandomUniform(-bound, bound)
+    return keras.initializers.RandomUniform(-bound, bound, seed=seed)
+
+
+def dropout_seed(seed) -> int:
+    """An integer seed for a Dropout layer's own generator, drawn from the model's `seed`
+    (Keras's `Dropout(seed=)` takes an integer; without one it asks Python's global `random`)."""
+    return int(keras.ops.convert_to_numpy(keras.random.randint((), 0, 2**31 - 1, seed=seed)))
 
 
 # -- linear --
@@ -42,31 +49,34 @@ class Linear(keras.layers.Dense):
 
     - `fan_in`, `units`: the sizes.
     - `bias`: whether there is a bias.
-    - `init`: an initializer for the kernel (the GPT's normal); biases then start at zero.
+    - `std`: draw the kernel from N(0, std) instead (the GPT's), and start the bias at zero.
+    - `seed`: the model's `keras.random.SeedGenerator` (keyword-only).
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, fan_in: int, units: int, *, bias: bool = True, init=None, dtype="float32"):
-        uniform = torch_uniform(fan_in)
+    def __init__(self, fan_in: int, units: int, *, bias: bool = True, std: float | None = None,
+                 seed, dtype="float32"):  # fmt: skip
+        uniform = torch_uniform(fan_in, seed)
+        normal = None if std is None else keras.initializers.RandomNormal(0.0, std, seed=seed)
         super().__init__(
             units,
             use_bias=bias,
-            kernel_initializer=init or uniform,
-            bias_initializer="zeros" if init is not None else uniform,
+            kernel_initializer=normal or uniform,
+            bias_initializer="zeros" if normal is not None else uniform,
             dtype=dtype,
         )
         self.build((None, fan_in))
 
 
 # -- convolutions --
-def make_convs(config, *, dtype: str, bias: bool = True) -> list[keras.layers.Conv2D]:
+def make_convs(config, *, seed, dtype: str, bias: bool = True) -> list[keras.layers.Conv2D]:
     """The two 3x3 convs (padding 1, "same") of `cnn`, `cnn_bn` and `cnn_dropout`: C -> width,
     then width -> 2 * width. Channels last (NHWC), Keras's default and the only layout
     TensorFlow's CPU convolution takes; the kernels are HWIO whatever the data format."""
     c, w = config.in_channels, config.width
     convs = []
     for fan_in, out in ((c, w), (w, 2 * w)):
-        init = torch_uniform(fan_in * 9)
+        init = torch_uniform(fan_in * 9, seed)
         conv = keras.layers.Conv2D(out, 3, padding="same", use_bias=bias, kernel_initializer=init,
                                    bias_initializer=init, dtype=dtype)  # fmt: skip
         conv.build((None, config.image_size, config.image_size, fan_in))
@@ -141,10 +151,10 @@ class _Cell(keras.layers.Layer):
 
     gates = 1
 
-    def __init__(self, fan_in: int, units: int, *, dtype="float32"):
+    def __init__(self, fan_in: int, units: int, *, seed, dtype="float32"):
         super().__init__(dtype=dtype)
         self.units, self.state_size, self.output_size = units, units, units
-        init, g = torch_uniform(units), self.gates * units
+        init, g = torch_uniform(units, seed), self.gates * units
         self.kernel = self.add_weight(shape=(fan_in, g), initializer=init, name="kernel")
         self.recurrent_kernel = self.add_weight(shape=(units, g), initializer=init,
                                                 name="recurrent_kernel")  # fmt: skip
@@ -191,8 +201,8 @@ class LSTMCell(_Cell):
 
     gates = 4
 
-    def __init__(self, fan_in: int, units: int, *, dtype="float32"):
-        super().__init__(fan_in, units, dtype=dtype)
+    def __init__(self, fan_in: int, units: int, *, seed, dtype="float32"):
+        super().__init__(fan_in, units, seed=seed, dtype=dtype)
         self.state_size = [units, units]
 
     def get_initial_state(self, batch_size=None):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from importlib import metadata
 
 import numpy as np
 
@@ -28,12 +29,18 @@ SIDE = "keras3"
 
 # -- device and precision --
 def versions() -> dict[str, str]:
+    """Keras's version, the backend's name and the backend's version (read from the installed
+    distribution: the Keras side imports no backend itself)."""
     import keras
 
     name = keras.backend.backend()
-    library = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}[name]
-    return {"keras": keras.__version__, "backend": name,
-            library: __import__(library).__version__}  # fmt: skip
+    dist = {"jax": ("jax",), "torch": ("torch",), "tensorflow": ("tensorflow-cpu", "tensorflow")}
+    for d in dist[name]:
+        try:
+            return {"keras": keras.__version__, "backend": name, name: metadata.version(d)}
+        except metadata.PackageNotFoundError:
+            continue
+    return {"keras": keras.__version__, "backend": name}
 
 
 def backend_of(argv: list[str] | None) -> str:

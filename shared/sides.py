@@ -19,6 +19,7 @@ chosen per process with `--backend`.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from shared import registry
@@ -91,14 +92,15 @@ def main(argv: list[str] | None = None) -> None:
         "with their models.",
     )
     p.add_argument("--having", metavar="MODEL", help="print only the packages of the sides that "
-                   "have MODEL, one per line (the Makefile's bench plan)")  # fmt: skip
+                   "have MODEL and a bench, one per line (the Makefile's bench plan)")  # fmt: skip
     args = p.parse_args(argv)
     if args.having:
         try:
             registry.entry(args.having)  # an unknown model is refused with the list
         except ValueError as e:
             p.error(str(e))
-        print("\n".join(s.package for s in SIDES.values() if args.having in s.models))
+        print("\n".join(s.package for s in SIDES.values() if args.having in s.models
+                        and importlib.util.find_spec(f"{s.package}.bench")))  # fmt: skip
         return
     for s in SIDES.values():
         print(f"{s.name:17} python -m {s.package + '.train':34} {s.paradigm:16} {s.framework:8} "

@@ -91,8 +91,10 @@ def site(tmp_path_factory) -> pathlib.Path:
 # a file's compiled steps and fixtures are then built once, not once per worker, which took the
 # suite from 114 s to 85 s) in collection order, so the long ones go first and the many short
 # ones even out the end.
-LONGEST_FIRST = ["test_scripts", "test_rnn", "test_optimizers", "test_gpt", "test_browser",
-                 "test_ladder", "test_mlp"]  # fmt: skip
+# test_keras comes first of all: its fixture starts one Keras process per backend, which then
+# run beside the other worker's files rather than at the end.
+LONGEST_FIRST = ["test_keras", "test_scripts", "test_rnn", "test_optimizers", "test_gpt",
+                 "test_browser", "test_ladder", "test_mlp"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):

@@ -45,8 +45,9 @@ from keras3.models import MODELS  # noqa: E402
 
 
 # -- the bridge: each backend's autodiff over the model's loss --
-def gradients(module, model, x, y) -> tuple[float, list]:
-    """`(loss, [d loss / d v for v in model.trainable_variables])` with `training=True`."""
+def outputs_and_gradients(module, model, x, y) -> tuple[np.ndarray, float, list]:
+    """The outputs with `training=False`, and `(loss, [d loss / d v for v in
+    model.trainable_variables])` with `training=True`, through the backend's own autodiff."""
     if BACKEND == "jax":
         import jax
 
@@ -54,26 +55,34 @@ def gradients(module, model, x, y) -> tuple[float, list]:
         rest = [v.value for v in model.non_trainable_variables]
 
         def loss_of(values):
+            outputs = model.stateless_call(values, rest, x)[0]  # training=False
             with keras.StatelessScope(
                 state_mapping=list(zip(model.trainable_variables, values, strict=True))
                 + list(zip(model.non_trainable_variables, rest, strict=True))
             ):
-                return module.loss_fn(model, x, y)
+                return module.loss_fn(model, x, y), outputs
 
-        loss, grads = jax.value_and_grad(loss_of)(trainable)
-        return float(loss), [np.asarray(g) for g in grads]
+        # one compilation for the three, not an op-by-op eager pass
+        (loss, outputs), grads = jax.jit(jax.value_and_grad(loss_of, has_aux=True))(trainable)
+        return np.asarray(outputs), float(loss), [np.asarray(g) for g in grads]
+    outputs = numpy(model(x, training=False))
     if BACKEND == "torch":
         for v in model.trainable_variables:
             v.value.grad = None
         loss = module.loss_fn(model, x, y)
         loss.backward()
-        return float(loss), [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables]
+        grads = [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables]
+        return outputs, float(loss), grads
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
         loss = module.loss_fn(model, x, y)
     grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
-    return float(loss), [tf.convert_to_tensor(g).numpy() for g in grads]  # Embedding: sparse
+    return (
+        outputs,
+        float(loss),
+        [tf.convert_to_tensor(g).numpy() for g in grads],
+    )  # sparse: Embedding
 
 
 def numpy(t) -> np.ndarray:
@@ -88,14 +97,38 @@ def dropouts(model) -> list[Dropout]:
 
 
 # -- the jobs --
+def _no_initial_draw(self, shape, dtype=None):
+    return ops.zeros(shape, dtype=dtype)
+
+
+# Every job loads its start into the model (the canonical weights, or --init), so Keras's own
+# initial draw is discarded here; on JAX it compiles one threefry kernel per weight shape (29,
+# about 8 s on a 2-core CPU), so the worker draws zeros instead. The draw itself is Keras's.
+keras.initializers.RandomUniform.__call__ = _no_initial_draw
+keras.initializers.RandomNormal.__call__ = _no_initial_draw
+
+_built: dict = {}
+
+
+def built(name, config, dtype):
+    """One model per (model, config, dtype), reused by every job: each job loads its own start
+    into it, and building (Keras's initial draw compiles a kernel per weight shape on JAX)
+    is the slow part of a small job."""
+    key = (name, repr(config), dtype)
+    if key not in _built:
+        _built[key] = MODELS[name].init_model(config, seed=0, dtype=dtype)
+    return _built[key]
+
+
 def run_pass(name, config, weights, batch, dtype, masks):
     module = MODELS[name]
-    model = from_canonical(module.init_model(config, seed=0, dtype=dtype), weights)
+    model = from_canonical(built(name, config, dtype), weights)
     x, y = batch
-    outputs = numpy(model(x, training=False))
     for layer, mask in zip(dropouts(model), masks or [], strict=False):
         layer.mask = ops.convert_to_tensor(mask)
-    loss, grads = gradients(module, model, x, y)
+    outputs, loss, grads = outputs_and_gradients(module, model, x, y)
+    for layer in dropouts(model):
+        layer.mask = None
     by_variable = {id(v): g for v, g in zip(model.trainable_variables, grads, strict=True)}
     canonical = {n: rule[0](by_variable[id(v)]) for n, v, rule in entries(model)
                  if id(v) in by_variable}  # fmt: skip
@@ -118,7 +151,7 @@ class Losses(keras.callbacks.Callback):
 def run_train(name, config, cfg, runs):
     module = MODELS[name]
     keras.config.set_floatx(cfg.dtype)
-    model = module.init_model(config, seed=0, dtype=cfg.dtype)
+    model = built(name, config, cfg.dtype)
     optimizer = interface.optimizer(model, cfg)
     interface.compile_model(module, model, optimizer)
     fresh = [np.array(numpy(v.value)) for v in optimizer.variables]

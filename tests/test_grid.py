@@ -39,7 +39,7 @@ EVALUATE = {
     "oop_jax": crossover.oop_jax.evaluate,
     "functional_torch": crossover.functional_torch.evaluate,
 }
-assert SCRIPTS.keys() == EVALUATE.keys() == sides.SIDES.keys()
+assert SCRIPTS.keys() == EVALUATE.keys() == set(sides.GRID)  # Keras: tests/test_keras.py
 FLAGS = ["--optimizer", "adam", "--lr", "0.003", "--eval-every", "0", "--no-progress"]
 SIZES = {  # the same math at any size: small ones
     "mlp": ["--width", "32", "--batch-size", "64"],
@@ -53,7 +53,7 @@ SIZES = {  # the same math at any size: small ones
             "--clip-norm", "1.0"],
 }  # fmt: skip
 MODELS = sides.GRID_MODELS
-assert all(m in s.models for s in sides.SIDES.values() for m in MODELS)
+assert all(m in sides.SIDES[s].models for s in sides.GRID for m in MODELS)
 STEPS, BATCH = 100, 128
 
 

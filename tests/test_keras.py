@@ -21,6 +21,7 @@ side), and `python -m shared.compare` compares any two runs from the command lin
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -31,11 +32,12 @@ import numpy as np
 import pytest
 import rounding
 import torch
-from pairs import F64_TOL, cast, initial_weights, max_abs_diff, oop_model, oop_trainer
+from pairs import F64_TOL, cast, max_abs_diff, oop_model, oop_trainer
 
+import oop.convert as oconvert
 import oop.models
 from oop.layers import Dropout
-from shared import compare, data
+from shared import compare, data, registry
 from shared.config import (
     CNNBNConfig,
     CNNConfig,
@@ -96,6 +98,24 @@ F32_MODELS = ("mlp", "cnn_bn", "gpt")
 MASKED = CNNDropoutConfig(in_channels=1, image_size=8, out_features=10, width=4, dropout=0.5)
 
 
+def start_of(name: str, config) -> dict[str, np.ndarray]:
+    """The canonical float64 start: the torch twin's own initial draw (seed 1)."""
+    return _start(name, repr(config), config)
+
+
+@functools.cache
+def _start(name: str, key: str, config) -> dict[str, np.ndarray]:
+    return oconvert.to_canonical(
+        oop.models.MODELS[name].init_model(config, seed=1, dtype="float64")
+    )
+
+
+def proving(*sections, models=tuple(CASES)):
+    """The models as parameters, each marked with the twin-file sections its test proves."""
+    return [pytest.param(m, marks=pytest.mark.proves(registry.BY_NAME[m].file, *sections))
+            for m in models]  # fmt: skip
+
+
 def _floats(batches, dtype):
     return [tuple(data.as_dtype(np.asarray(a), np.dtype(dtype)) for a in b) for b in batches]
 
@@ -104,11 +124,12 @@ def _mask(config) -> np.ndarray:
     return np.random.default_rng(7).random((16, config.head_features)) > config.dropout
 
 
+@functools.cache
 def _f32_runs(name):
     """The float32 start and batches, and the runs `check_trajectories` asks for: the twins'
     and each rounding control's (start one ulp away, batches reordered, inputs jittered)."""
     config, batches, _ = CASES[name]
-    start = cast(initial_weights(name, config, key=1), "float32")
+    start = cast(start_of(name, config), "float32")
     b32 = _floats((batches * -(-F32_STEPS // len(batches)))[:F32_STEPS], "float32")
     controls = [rounding.perturbed(start, b32, seed) for seed in rounding.CONTROL_ORDERS]
     return start, b32, [(start, b32), *controls]
@@ -129,15 +150,16 @@ SCRIPT_FLAGS = ["--model", "cnn_bn", "--dataset", "digits", "--width", "4", "--b
                 "--no-progress", "--overwrite"]  # fmt: skip
 
 
+@functools.cache
 def _jobs(tmp: str, backend: str) -> list[tuple]:
     """The jobs every backend's worker runs, in the order the tests read their results."""
     jobs = []
     for name, (config, batches, cfg) in CASES.items():
-        start = initial_weights(name, config, key=1)
+        start = start_of(name, config)
         jobs.append(("pass", name, config, start, _floats(batches[:1], "float64")[0],
                      "float64", None))  # fmt: skip
         jobs.append(("train", name, config, cfg, [(start, _floats(batches, "float64"))]))
-    start = initial_weights("cnn_dropout", MASKED, key=1)
+    start = start_of("cnn_dropout", MASKED)
     jobs.append(("pass", "cnn_dropout", MASKED, start, _floats(CASES["mlp"][1][:1], "float64")[0],
                  "float64", [_mask(MASKED)]))  # fmt: skip
     for name in F32_MODELS:
@@ -216,8 +238,7 @@ def _oop_pass(name, config, weights, batch, masks=None):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.proves("keras", "model", "loss")
+@pytest.mark.parametrize("name", proving("model", "loss"))
 def test_forward_loss_and_gradients_in_float64(keras_results, backend, name):
     (_, _, config, weights, batch, _, _), got = _result(keras_results, backend, "pass", name)
     outputs, loss, grads = _oop_pass(name, config, weights, batch)
@@ -228,7 +249,7 @@ def test_forward_loss_and_gradients_in_float64(keras_results, backend, name):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.proves("keras", "layers")
+@pytest.mark.proves("cnn_dropout", "model")
 def test_dropout_with_an_injected_mask(keras_results, backend):
     """Inference ignores dropout; in training both sides zero the same features."""
     job, got = _result(keras_results, backend, "pass", "cnn_dropout", masked=True)
@@ -240,14 +261,10 @@ def test_dropout_with_an_injected_mask(keras_results, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.proves("keras", "train step")
+@pytest.mark.parametrize("name", proving("train step"))
 def test_fit_one_step_and_a_run_in_float64(keras_results, backend, name):
-    (_, _, config, cfg, runs), [got] = _result(keras_results, backend, "train", name)
-    start, batches = runs[0]
-    if name == "cnn_dropout":  # the twin's Dropout takes its masks with the batch: keep all
-        batches = [(x, y, np.ones((len(x), config.head_features), bool)) for x, y in batches]
-    twin = oop_trainer(name, config, cfg, at=(1,), opt_state=True)(start, batches)
+    _, [got] = _result(keras_results, backend, "train", name)
+    twin = _twin_run(name)
     assert max_abs_diff(got["first"], twin.at[1]) <= F64_TOL
     assert max_abs_diff(got["losses"], twin.losses) <= F64_TOL
     assert max_abs_diff(got["weights"], twin.weights) <= F64_TOL
@@ -255,39 +272,71 @@ def test_fit_one_step_and_a_run_in_float64(keras_results, backend, name):
     assert max_abs_diff(got["opt_state"], twin.opt_state) <= F64_TOL
 
 
+@functools.cache
+def _twin_run(name: str):
+    """The torch twin's float64 run of a model: the same start and batches as every backend's."""
+    config, batches, cfg = CASES[name]
+    start, batches = start_of(name, config), _floats(batches, "float64")
+    if name == "cnn_dropout":  # the twin's Dropout takes its masks with the batch: keep all
+        batches = [(x, y, np.ones((len(x), config.head_features), bool)) for x, y in batches]
+    return oop_trainer(name, config, cfg, at=(1,), opt_state=True)(start, batches)
+
+
 class Precomputed:
     """A `rounding.Trainer` whose runs the worker trained: it finds the run of the start and
     batches it is given, so `check_trajectories` judges Keras's own trajectories."""
 
     def __init__(self, runs, results):
-        self.runs, self.results = runs, results
+        self.runs = runs
+        self.results = [rounding.Trajectory(r["losses"], r["weights"]) for r in results]
 
     def __call__(self, start, batches):
-        for (w, b), r in zip(self.runs, self.results, strict=True):
-            same_w = all(np.array_equal(w[k], start[k]) for k in w)
-            same_b = all(np.array_equal(p, q) for x, y in zip(b, batches, strict=True)
-                         for p, q in zip(x, y, strict=True))  # fmt: skip
-            if same_w and same_b:
-                return rounding.Trajectory(r["losses"], r["weights"])
-        raise KeyError("the worker trained no such run")
+        return self.results[which(self.runs, start, batches)]
+
+
+def which(runs, start, batches) -> int:
+    """The index of the run `(start, batches)` among `runs`."""
+    for i, (w, b) in enumerate(runs):
+        same_w = all(np.array_equal(w[k], start[k]) for k in w)
+        same_b = all(np.array_equal(p, q) for x, y in zip(b, batches, strict=True)
+                     for p, q in zip(x, y, strict=True))  # fmt: skip
+        if same_w and same_b:
+            return i
+    raise KeyError("no such run was asked of the worker")
+
+
+@functools.cache
+def _twin32(name: str, i: int):
+    """The torch twin's float32 run `i` of `_f32_runs(name)`, once for all three backends."""
+    config = CASES[name][0]
+    return oop_trainer(name, config, _f32_cfg(name))(*_f32_runs(name)[2][i])
+
+
+class Twin32:
+    """The torch twin as a `rounding.Trainer` over the float32 runs, each trained once."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, start, batches):
+        return _twin32(self.name, which(_f32_runs(self.name)[2], start, batches))
 
 
 @pytest.mark.float32
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", F32_MODELS)
-@pytest.mark.proves("keras", "train step")
+@pytest.mark.parametrize("name", proving("train step", models=F32_MODELS))
 def test_fit_in_float32_against_the_rounding_control(keras_results, backend, name):
     job, got = _result(keras_results, backend, "train", name, dtype="float32")
     start, batches, runs = _f32_runs(name)
     verdict = rounding.check_trajectories(
-        oop_trainer(name, job[2], job[3]), Precomputed(runs, got), start, batches, "float32",
+        Twin32(name), Precomputed(runs, got), start, batches, "float32",
         what=f"keras on {backend} against oop",
     )  # fmt: skip
     print(name, backend, verdict)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.proves("keras", "train step")
+@pytest.mark.proves("cnn_bn", "train step")
 def test_the_command_line_resumes_and_equals_oop_train(keras_results, backend):
     """`python -m keras3.train` (in the worker): 4 updates with a save, resumed to 8, against
     `python -m oop.train` on the same flags from the same init."""

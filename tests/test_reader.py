@@ -57,11 +57,11 @@ def test_a_grid_models_page_holds_the_four_sides_and_picks_two(site):
     four, the twins picked (functional left, OOP right) and revealed by `grid.js`. A corner's
     section that reuses another model's function shows that function, as the twins' do. The
     other model pages and the ladders have no selector, no corner and no script of the grid."""
-    from shared.sides import SIDES
+    from shared.sides import GRID, SIDES
 
-    grid = [m for m in reader.twin_names() if all(m in s.models for s in SIDES.values())]
+    grid = [m for m in reader.twin_names() if all(m in SIDES[s].models for s in GRID)]
     assert "cnn_bn" in grid and "rnn" not in grid  # the page tests/test_browser.py switches
-    corners = [s for s in SIDES if s not in ("functional", "oop")]
+    corners = [s for s in GRID if s not in ("functional", "oop")]
     for m in [*reader.twin_names(), "ladder-functional", "ladder-oop"]:
         text = (site / f"{m}.html").read_text()
         if m not in grid:

@@ -39,7 +39,7 @@ FORBIDDEN = {
 # Each side by import path, with its framework: a side imports only sides of its own framework
 # (a grid corner reuses its framework's native side, never the other framework's).
 SIDE_FRAMEWORK = {"functional": "jax", "crossover.oop_jax": "jax", "oop": "torch",
-                  "crossover.functional_torch": "torch"}  # fmt: skip
+                  "crossover.functional_torch": "torch", "keras3": "keras"}  # fmt: skip
 CORNERS = ("crossover/oop_jax", "crossover/functional_torch")
 
 
@@ -245,7 +245,7 @@ def test_twin_models_have_the_same_attribute_names_in_the_same_order(mlp_config)
 
 
 # -- imports: the layering inside shared/, and no circles anywhere --
-PACKAGES = ("shared", "functional", "oop", "crossover", "tools")
+PACKAGES = ("shared", "functional", "oop", "crossover", "keras3", "tools")
 # The contract, the base tier: what both sides and every command stand on. Above it, inside
 # shared/, the rooms of commands: shared.cli (but its leaf `base`), shared.bench, and level 0,
 # a rung of the ladder run as a script like the sides' level 1.
@@ -287,7 +287,7 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imported(path, known) - {name} for name, path in known.items()}
 
 
-UPPER = ("functional", "oop", "crossover")
+UPPER = ("functional", "oop", "crossover", "keras3")
 
 
 def side_of(module: str) -> str | None:
@@ -357,3 +357,23 @@ def test_no_folder_or_module_shadows_an_installed_library():
                 names.add(path.stem)
     names -= {"__init__", "conftest"}
     assert not sorted(names & theirs), f"these names shadow libraries: {sorted(names & theirs)}"
+
+
+BACKEND_LIBRARIES = {"jax", "jaxlib", "torch", "tensorflow", "flax", "equinox", "optax"}
+
+
+def test_the_keras_side_imports_keras_alone():
+    """One Keras file runs on three backends only if it never reaches past Keras to one: no
+    module of keras3/ imports jax, torch or tensorflow (the gradients' per-backend bridge lives
+    in tests/keras_worker.py, which only the tests import)."""
+    found = []
+    for path in sorted((ROOT / "keras3").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                      if n.split(".")[0] in BACKEND_LIBRARIES]  # fmt: skip
+    assert not found, f"a backend imported by the Keras side: {found}"

@@ -45,15 +45,17 @@ class CNN(keras.Model):
     **Arguments:**
 
     - `config`: the sizes, a `CNNConfig`.
+    - `seed`: a `keras.random.SeedGenerator`, drawn from in turn for every initial weight.
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, config: CNNConfig, *, dtype: str = "float32"):
+    def __init__(self, config: CNNConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.convs = make_convs(config, dtype=dtype)
+        self.convs = make_convs(config, seed=seed, dtype=dtype)
         self.pool = keras.layers.MaxPooling2D(2, dtype=dtype)
-        self.head = Linear(config.head_features, config.out_features, dtype=dtype)
+        self.head = Linear(config.head_features, config.out_features, seed=seed, dtype=dtype)
         self.image_shape = config.image_shape
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, x, training=False):
         """A batch of flat rows `(batch, C*H*W)` -> `(batch, classes)` logits."""
@@ -64,8 +66,7 @@ class CNN(keras.Model):
 
 
 def init_model(config: CNNConfig, *, seed: int, dtype: str = "float32") -> CNN:
-    keras.utils.set_random_seed(seed)
-    return CNN(config, dtype=DTYPES[dtype])
+    return CNN(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
 
 
 # -- loss --

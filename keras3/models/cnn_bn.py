@@ -31,17 +31,19 @@ class CNNBN(keras.Model):
     **Arguments:**
 
     - `config`: the sizes, a `CNNBNConfig`.
+    - `seed`: a `keras.random.SeedGenerator`, drawn from in turn for every initial weight.
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, config: CNNBNConfig, *, dtype: str = "float32"):
+    def __init__(self, config: CNNBNConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.convs = make_convs(config, dtype=dtype, bias=False)
+        self.convs = make_convs(config, seed=seed, dtype=dtype, bias=False)
         w = config.width
         self.norms = [BatchNorm2d(w, dtype=dtype), BatchNorm2d(2 * w, dtype=dtype)]
         self.pool = keras.layers.MaxPooling2D(2, dtype=dtype)
-        self.head = Linear(config.head_features, config.out_features, dtype=dtype)
+        self.head = Linear(config.head_features, config.out_features, seed=seed, dtype=dtype)
         self.image_shape = config.image_shape
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, x, training=False):
         """A batch of flat rows -> logits; with `training=True` the norms' statistics move."""
@@ -52,8 +54,7 @@ class CNNBN(keras.Model):
 
 
 def init_model(config: CNNBNConfig, *, seed: int, dtype: str = "float32") -> CNNBN:
-    keras.utils.set_random_seed(seed)
-    return CNNBN(config, dtype=DTYPES[dtype])
+    return CNNBN(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
 
 
 # -- loss --

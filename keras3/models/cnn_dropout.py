@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras3.layers import Dropout, Linear, make_convs
+from keras3.layers import Dropout, Linear, dropout_seed, make_convs
 from keras3.models import cnn, mlp
 from shared.config import CNNDropoutConfig
 
@@ -30,16 +30,18 @@ class CNNDropout(keras.Model):
     **Arguments:**
 
     - `config`: the sizes and the dropout probability, a `CNNDropoutConfig`.
+    - `seed`: a `keras.random.SeedGenerator`, drawn from in turn for every initial weight.
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, config: CNNDropoutConfig, *, dtype: str = "float32"):
+    def __init__(self, config: CNNDropoutConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.convs = make_convs(config, dtype=dtype)
+        self.convs = make_convs(config, seed=seed, dtype=dtype)
         self.pool = keras.layers.MaxPooling2D(2, dtype=dtype)
-        self.dropout = Dropout(config.dropout, dtype=dtype)
-        self.head = Linear(config.head_features, config.out_features, dtype=dtype)
+        self.dropout = Dropout(config.dropout, seed=dropout_seed(seed), dtype=dtype)
+        self.head = Linear(config.head_features, config.out_features, seed=seed, dtype=dtype)
         self.image_shape = config.image_shape
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, x, training=False):
         x = cnn.to_nhwc(x, self.image_shape)  # (B, H, W, C)
@@ -49,8 +51,7 @@ class CNNDropout(keras.Model):
 
 
 def init_model(config: CNNDropoutConfig, *, seed: int, dtype: str = "float32") -> CNNDropout:
-    keras.utils.set_random_seed(seed)  # the initial weights, and the masks' seed
-    return CNNDropout(config, dtype=DTYPES[dtype])
+    return CNNDropout(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
 
 
 # -- loss --

@@ -3,9 +3,10 @@
 Twin of `oop/models/gpt.py` and `functional/models/gpt.py`. Attention is written out (Keras's
 `MultiHeadAttention` packs other weights: `(C, nh, hs)` kernels per projection), the linear maps
 are `keras3.layers.Linear` (`Dense` with torch's initial draw), the norms
-`LayerNormalization(epsilon=1e-5)` (Keras's default is 1e-3), the GELU exact and written out. The head reuses `wte.embeddings`: one
-variable used twice, whose gradients each backend's autodiff sums. Dropout draws from each
-layer's `SeedGenerator`. Shapes in comments: B batch, T time, C n_embd, nh heads, hs = C / nh.
+`LayerNormalization(epsilon=1e-5)` (Keras's default is 1e-3), the GELU exact and written out.
+The head reuses `wte.embeddings`: one variable used twice, whose gradients each backend's
+autodiff sums. Dropout draws from each layer's `SeedGenerator`.
+Shapes in comments: B batch, T time, C n_embd, nh heads, hs = C / nh.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import keras
 from keras import ops
 
-from keras3.layers import Dropout, Linear
+from keras3.layers import Dropout, Linear, dropout_seed
 from keras3.models import mlp
 from shared.config import GPTConfig
 
@@ -27,24 +28,20 @@ STOCHASTIC = True  # training draws dropout masks
 INIT_STD = 0.02  # GPT-2's N(0, 0.02) for every Linear and Embedding weight
 
 
-def normal(std: float) -> keras.initializers.Initializer:
-    return keras.initializers.RandomNormal(0.0, std)
-
-
 # -- layers --
 class CausalSelfAttention(keras.layers.Layer):
     """Multi-head self-attention where position t sees positions 0..t, written out."""
 
-    def __init__(self, config: GPTConfig, *, dtype: str):
+    def __init__(self, config: GPTConfig, *, seed, dtype: str):
         super().__init__(dtype=dtype)
         c, b = config.n_embd, config.bias
-        resid = normal(INIT_STD / math.sqrt(2 * config.n_layer))  # GPT-2: one per residual
-        self.q_proj = Linear(c, c, bias=b, init=normal(INIT_STD), dtype=dtype)
-        self.k_proj = Linear(c, c, bias=b, init=normal(INIT_STD), dtype=dtype)
-        self.v_proj = Linear(c, c, bias=b, init=normal(INIT_STD), dtype=dtype)
-        self.out_proj = Linear(c, c, bias=b, init=resid, dtype=dtype)
-        self.attn_drop = Dropout(config.dropout, dtype=dtype)
-        self.resid_drop = Dropout(config.dropout, dtype=dtype)
+        resid = INIT_STD / math.sqrt(2 * config.n_layer)  # GPT-2: one per residual branch
+        self.q_proj = Linear(c, c, bias=b, std=INIT_STD, seed=seed, dtype=dtype)
+        self.k_proj = Linear(c, c, bias=b, std=INIT_STD, seed=seed, dtype=dtype)
+        self.v_proj = Linear(c, c, bias=b, std=INIT_STD, seed=seed, dtype=dtype)
+        self.out_proj = Linear(c, c, bias=b, std=resid, seed=seed, dtype=dtype)
+        self.attn_drop = Dropout(config.dropout, seed=dropout_seed(seed), dtype=dtype)
+        self.resid_drop = Dropout(config.dropout, seed=dropout_seed(seed), dtype=dtype)
         self.n_head = config.n_head
 
     def call(self, x, training=False):
@@ -69,13 +66,13 @@ class MLP(keras.layers.Layer):
     defaults to the tanh form, and with `approximate=False` TensorFlow's `tf.nn.gelu` is off
     by 5e-9 in float64 (the trap `keras-tensorflow-gelu`)."""
 
-    def __init__(self, config: GPTConfig, *, dtype: str):
+    def __init__(self, config: GPTConfig, *, seed, dtype: str):
         super().__init__(dtype=dtype)
         c, b = config.n_embd, config.bias
-        resid = normal(INIT_STD / math.sqrt(2 * config.n_layer))
-        self.fc = Linear(c, 4 * c, bias=b, init=normal(INIT_STD), dtype=dtype)
-        self.proj = Linear(4 * c, c, bias=b, init=resid, dtype=dtype)
-        self.drop = Dropout(config.dropout, dtype=dtype)
+        resid = INIT_STD / math.sqrt(2 * config.n_layer)
+        self.fc = Linear(c, 4 * c, bias=b, std=INIT_STD, seed=seed, dtype=dtype)
+        self.proj = Linear(4 * c, c, bias=b, std=resid, seed=seed, dtype=dtype)
+        self.drop = Dropout(config.dropout, seed=dropout_seed(seed), dtype=dtype)
 
     def call(self, x, training=False):
         h = self.fc(x)  # (B, T, 4C)
@@ -92,12 +89,12 @@ def layer_norm(config: GPTConfig, dtype: str) -> keras.layers.LayerNormalization
 class Block(keras.layers.Layer):
     """Pre-LN: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`."""
 
-    def __init__(self, config: GPTConfig, *, dtype: str):
+    def __init__(self, config: GPTConfig, *, seed, dtype: str):
         super().__init__(dtype=dtype)
         self.ln_1 = layer_norm(config, dtype)
-        self.attn = CausalSelfAttention(config, dtype=dtype)
+        self.attn = CausalSelfAttention(config, seed=seed, dtype=dtype)
         self.ln_2 = layer_norm(config, dtype)
-        self.mlp = MLP(config, dtype=dtype)
+        self.mlp = MLP(config, seed=seed, dtype=dtype)
 
     def call(self, x, training=False):
         x = x + self.attn(self.ln_1(x), training=training)
@@ -112,22 +109,25 @@ class GPT(keras.Model):
     **Arguments:**
 
     - `config`: a `GPTConfig`.
+    - `seed`: a `keras.random.SeedGenerator` for the initial weights and the Dropouts' seeds.
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, config: GPTConfig, *, dtype: str = "float32"):
+    def __init__(self, config: GPTConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         c = config.n_embd
+        normal = keras.initializers.RandomNormal(0.0, INIT_STD, seed=seed)
         self.wte = keras.layers.Embedding(config.vocab_size, c, dtype=dtype,
-                                          embeddings_initializer=normal(INIT_STD))  # fmt: skip
+                                          embeddings_initializer=normal)  # fmt: skip
         self.wpe = keras.layers.Embedding(config.block_size, c, dtype=dtype,
-                                          embeddings_initializer=normal(INIT_STD))  # fmt: skip
+                                          embeddings_initializer=normal)  # fmt: skip
         self.wte.build((None, None))
         self.wpe.build((None, None))
-        self.drop = Dropout(config.dropout, dtype=dtype)
-        self.blocks = [Block(config, dtype=dtype) for _ in range(config.n_layer)]
+        self.drop = Dropout(config.dropout, seed=dropout_seed(seed), dtype=dtype)
+        self.blocks = [Block(config, seed=seed, dtype=dtype) for _ in range(config.n_layer)]
         self.ln_f = layer_norm(config, dtype)
         self.block_size = config.block_size
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, idx, training=False):
         """Token ids `(B, T)` -> logits at every position `(B, T, vocab)`."""
@@ -142,8 +142,7 @@ class GPT(keras.Model):
 
 
 def init_model(config: GPTConfig, *, seed: int, dtype: str = "float32") -> GPT:
-    keras.utils.set_random_seed(seed)
-    return GPT(config, dtype=DTYPES[dtype])
+    return GPT(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
 
 
 # -- loss --

@@ -32,14 +32,17 @@ class MLP(keras.Model):
     **Arguments:**
 
     - `config`: the sizes, an `MLPConfig`.
+    - `seed`: a `keras.random.SeedGenerator`, drawn from in turn for every initial weight.
     - `dtype`: `"float32"` or `"float64"`: every variable's and every computation's.
 
-    The initial weights come from Keras's global seed (`keras.utils.set_random_seed`).
+    No global seed: `keras.utils.set_random_seed` would also seed Python's `random`, NumPy's
+    and torch's global generators, and import TensorFlow on any backend.
     """
 
-    def __init__(self, config: MLPConfig, *, dtype: str = "float32"):
+    def __init__(self, config: MLPConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.linears = [Linear(i, o, dtype=dtype) for i, o in config.sizes]
+        self.linears = [Linear(i, o, seed=seed, dtype=dtype) for i, o in config.sizes]
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, x: Float[keras.KerasTensor, "batch features"], training=False):
         """A batch: `(batch, features)` -> `(batch, classes)` logits."""
@@ -49,8 +52,7 @@ class MLP(keras.Model):
 
 
 def init_model(config: MLPConfig, *, seed: int, dtype: str = "float32") -> MLP:
-    keras.utils.set_random_seed(seed)
-    return MLP(config, dtype=DTYPES[dtype])
+    return MLP(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
 
 
 # -- loss --

@@ -33,27 +33,29 @@ class RNNModel(keras.Model):
     **Arguments:**
 
     - `config`: an `RNNConfig`.
+    - `seed`: a `keras.random.SeedGenerator`, drawn from in turn for every initial weight.
     - `dtype`: `"float32"` or `"float64"`.
     """
 
-    def __init__(self, config: RNNConfig, *, dtype: str = "float32"):
+    def __init__(self, config: RNNConfig, *, seed, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.cell, self.task = config.cell, config.task
         self.embed = None
         if config.task == "next-char":  # torch's nn.Embedding draws N(0, 1)
             self.embed = keras.layers.Embedding(
                 config.in_features, config.width, dtype=dtype,
-                embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=seed),
             )  # fmt: skip
             self.embed.build((None, None))
         first = config.in_features if config.task == "regress" else config.width
         self.rnn = [
             keras.layers.RNN(CELLS[config.cell](first if k == 0 else config.width, config.width,
-                                                dtype=dtype),
+                                                seed=seed, dtype=dtype),
                              return_sequences=True, return_state=True, dtype=dtype)
             for k in range(config.layers)
         ]  # fmt: skip
-        self.head = Linear(config.width, config.out_features, dtype=dtype)
+        self.head = Linear(config.width, config.out_features, seed=seed, dtype=dtype)
+        self.built = True  # every variable exists already: the model needs no sample call
 
     def call(self, x, training=False):
         """adding: `(batch, time, 2)` -> predicted sums `(batch,)`. next-char: `(batch, time)`
@@ -67,10 +69,9 @@ class RNNModel(keras.Model):
 
 
 def init_model(config: RNNConfig, *, seed: int, dtype: str = "float32") -> RNNModel:
-    keras.utils.set_random_seed(seed)
-    model = RNNModel(config, dtype=DTYPES[dtype])
+    model = RNNModel(config, seed=keras.random.SeedGenerator(seed), dtype=DTYPES[dtype])
     shape = (1, 1, config.in_features) if config.task == "regress" else (1, 1)
-    model(np.zeros(shape, "float64" if config.task == "regress" else "int32"))  # builds the loop
+    model(np.zeros(shape, "float64" if config.task == "regress" else "int32"))  # builds the loops
     return model
 
 

@@ -19,11 +19,12 @@ from shared.config import DTYPES
 
 SIDES = sides.NAMES  # shared.sides' order; FRAMEWORK and VARIANTS name each (asserted below)
 FRAMEWORK = {"functional": "JAX", "oop": "torch", "oop_jax": "JAX NNX",
-             "functional_torch": "torch.func"}  # fmt: skip
+             "functional_torch": "torch.func", "keras3": "Keras"}  # fmt: skip
 # Column order within a side; a variant not listed here follows its side's known ones.
 VARIANTS = {"functional": ("jit", "scan", "vmap8", "loop"), "oop": ("eager", "compile", "loop"),
             "oop_jax": ("nnx.jit", "split", "loop"),
-            "functional_torch": ("eager", "compile", "vmap8", "loop")}  # fmt: skip
+            "functional_torch": ("eager", "compile", "vmap8", "loop"),
+            "keras3": ("jax-fit", "torch-fit", "tensorflow-fit", "tensorflow-fit-xla")}  # fmt: skip
 ENSEMBLE = 8  # the vmap8 variants: eight models in one vmapped update, timed per model
 assert FRAMEWORK.keys() == VARIANTS.keys() == set(SIDES), "a side without its bench columns"
 DEFAULT_BASELINE = "oop:eager"

@@ -32,6 +32,10 @@ def parse_eval(side: str, argv: list[str] | None = None) -> EvalRequest:
         ),
     )
     p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
+    me = sides.side(side)
+    if me.backends:
+        p.add_argument("--backend", choices=me.backends, default=me.backends[0],
+                       help=f"the framework Keras runs on (default: {me.backends[0]})")  # fmt: skip
     p.add_argument(
         "--dataset",
         default=None,

@@ -22,7 +22,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared.sides import SIDES, Side
+from shared.sides import GRID, SIDES, Side
 from tools.reader.source import ROOT, reused, sections
 
 TWINS = ("functional", "oop")  # the two sides of every twin page, left and right
@@ -58,7 +58,7 @@ def side_path(side: str, model: str) -> str:
 def corners(model: str) -> dict[str, str]:
     """`{side: its file}` for each of the grid's other corners that builds `model`."""
     return {s.name: side_path(s.name, model) for s in SIDES.values()
-            if s.name not in TWINS and model in s.models
+            if s.name in GRID and s.name not in TWINS and model in s.models
             and os.path.exists(os.path.join(ROOT, side_path(s.name, model)))}  # fmt: skip
 
 
