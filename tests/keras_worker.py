@@ -28,6 +28,11 @@ from keras3 import backend  # noqa: E402
 
 BACKEND = sys.argv[1] if __name__ == "__main__" else os.environ.get("KERAS_BACKEND", "jax")
 backend.use(BACKEND)
+if BACKEND == "tensorflow":  # one thread, as the suite's workers keep: three workers share
+    import tensorflow as tf  # the machine's cores with the suite
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
