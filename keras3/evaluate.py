@@ -22,10 +22,13 @@ SIDE = "keras3"
 # -- evaluation --
 def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
     """`(test loss, test accuracy)` of the checkpoint's weights in the Keras model."""
+    import keras
+
     from keras3 import interface
     from keras3.convert import from_canonical
     from keras3.models import MODELS
 
+    keras.config.set_floatx(req.dtype)  # on torch, Python numbers become floatx tensors first
     module = MODELS[req.ckpt.model]
     model = interface.init(module, req.model_config, seed=0, dtype=req.dtype)
     with checkpoint.about(req.path):

@@ -76,7 +76,9 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     )
     from keras3.models import MODELS
 
-    keras.config.set_floatx(cfg.dtype)  # what fit's loss tracker, and so the logged loss, keep
+    # what fit's loss tracker (so the logged loss) keeps, and, on torch, the dtype that every
+    # Python number in the model's arithmetic (0.5, a momentum, an epsilon) is made first
+    keras.config.set_floatx(cfg.dtype)
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
     model = interface.init(module, model_cfg, seed=cfg.seed, dtype=cfg.dtype)

@@ -91,9 +91,11 @@ def outputs_and_gradients(module, model, x, y) -> tuple[np.ndarray, float, list]
 
 
 def numpy(t) -> np.ndarray:
+    """A host copy (on torch, `.numpy()` shares the tensor's memory, which an in-place
+    `assign` would rewrite under it)."""
     if BACKEND == "torch":
-        return t.detach().cpu().numpy()
-    return np.asarray(ops.convert_to_numpy(t))
+        return t.detach().cpu().numpy().copy()
+    return np.array(ops.convert_to_numpy(t))
 
 
 def dropouts(model) -> list[Dropout]:
@@ -126,6 +128,7 @@ def built(name, config, dtype):
 
 
 def run_pass(name, config, weights, batch, dtype, masks):
+    keras.config.set_floatx(dtype)  # on torch, Python numbers become floatx tensors first
     module = MODELS[name]
     model = from_canonical(built(name, config, dtype), weights)
     x, y = batch
@@ -174,6 +177,81 @@ def run_train(name, config, cfg, runs):
     return out
 
 
+# -- the traps' ports (tests/test_keras.py's catalogue entries) --
+class EachUpdate(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(to_canonical(self.model))
+
+
+def run_trap_fit(port, config, weights, batches, spec, sched, steps):
+    """The MLP under `fit`, the canonical weights after each update: `port` "fixed" is
+    `keras3.optim`'s optimizer, "adam" and "sgd" Keras's own with torch's numbers."""
+    from keras3.optim import Schedule, make_optimizer
+
+    keras.config.set_floatx("float64")
+    model = from_canonical(built("mlp", config, "float64"), weights)
+    if port == "fixed":
+        optimizer = make_optimizer(spec, sched, steps)
+    elif port == "adam":  # torch's numbers, Keras's formula
+        optimizer = keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2,
+                                          epsilon=spec.eps)  # fmt: skip
+    else:  # "sgd": the same schedule as a Keras LearningRateSchedule, Keras's momentum
+        optimizer = keras.optimizers.SGD(Schedule(spec, sched, steps), momentum=spec.momentum)
+    MODELS["mlp"].compile_model(model, optimizer, loss=MODELS["mlp"].fit_loss(model))
+    record = EachUpdate()
+    model.fit((b for b in batches), epochs=len(batches), steps_per_epoch=1, shuffle=False,
+              verbose=0, callbacks=[record])  # fmt: skip
+    return record.weights
+
+
+def run_trap_batchnorm(port, images):
+    """A BatchNorm layer in training on each NHWC batch: `(running_mean, running_var)` after
+    each. "naive": `BatchNormalization(momentum=0.9, epsilon=1e-5)`, torch's momentum turned
+    round; "fixed": `keras3.layers.BatchNorm2d`."""
+    from keras3.layers import BatchNorm2d
+
+    keras.config.set_floatx("float64")
+    c = images[0].shape[-1]
+    if port == "naive":
+        layer = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype="float64")
+        layer.build((None, *images[0].shape[1:]))
+        read = lambda: (layer.moving_mean, layer.moving_variance)  # noqa: E731
+    else:
+        layer = BatchNorm2d(c, dtype="float64")
+        read = lambda: (layer.running_mean, layer.running_var)  # noqa: E731
+    out = []
+    for x in images:
+        layer(ops.convert_to_tensor(x, dtype="float64"), training=True)
+        out.append(tuple(numpy(v.value) for v in read()))
+    return out
+
+
+def run_trap_op(op, port, xs):
+    """An op on float64 inputs: "layernorm" with Keras's promotion as it ships ("naive": float64
+    results forced to float32) or lifted ("fixed"); "gelu" as `keras.activations.gelu(x,
+    approximate=False)` ("naive") or written out with `ops.erf` ("fixed")."""
+    from keras.src.backend.common import dtypes
+
+    keras.config.set_floatx("float64")
+    if op == "layernorm":
+        layer = keras.layers.LayerNormalization(epsilon=1e-5, dtype="float64")
+        layer.build(xs[0].shape)
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float32" if port == "naive" else "float64"
+        try:
+            return [numpy(layer(x)) for x in xs]
+        finally:
+            backend.keep_float64()
+    if port == "naive":
+        return [numpy(keras.activations.gelu(ops.convert_to_tensor(x), approximate=False))
+                for x in xs]  # fmt: skip
+    return [numpy(0.5 * t * (1 + ops.erf(t / np.sqrt(2)))) for x in xs
+            for t in [ops.convert_to_tensor(x)]]  # fmt: skip
+
+
 def run_script(argv):
     from keras3 import train
 
@@ -184,7 +262,9 @@ def main() -> int:
     _, _, jobs_path, out_path = sys.argv
     with open(jobs_path, "rb") as f:
         jobs = pickle.load(f)
-    kinds = {"pass": run_pass, "train": run_train, "script": run_script}
+    kinds = {"pass": run_pass, "train": run_train, "script": run_script,
+             "trap_fit": run_trap_fit, "trap_batchnorm": run_trap_batchnorm,
+             "trap_op": run_trap_op}  # fmt: skip
     results = [kinds[kind](*args) for kind, *args in jobs]
     with open(out_path, "wb") as f:
         pickle.dump({"backend": keras.backend.backend(), "results": results}, f)

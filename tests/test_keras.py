@@ -36,6 +36,7 @@ from pairs import F64_TOL, cast, max_abs_diff, oop_model, oop_trainer
 
 import oop.convert as oconvert
 import oop.models
+import oop.optim as ooptim
 from oop.layers import Dropout
 from shared import compare, data, registry
 from shared.config import (
@@ -53,6 +54,7 @@ BACKENDS = ("jax", "torch", "tensorflow")
 STEPS = 12  # updates per float64 trajectory: momentum, warmup and the schedule at work
 F32_STEPS = 30
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "traps"))  # the catalogue's harness
 WORKER = os.path.join(ROOT, "tests", "keras_worker.py")
 
 ADAM = OptimizerSpec.create("adam", lr=1e-2)
@@ -172,7 +174,7 @@ def _jobs(tmp: str, backend: str) -> list[tuple]:
     jobs.append(("script", [*flags, "--init", init, "--out", out]))
     jobs.append(("script", [*flags, "--resume", os.path.join(out, "step-4.safetensors"),
                             "--out", out + "-resumed"]))  # fmt: skip
-    return jobs
+    return jobs + _trap_jobs(backend)  # last: _trap_results reads them from the end
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +184,17 @@ def keras_results(tmp_path_factory) -> dict[str, list]:
 
     tmp = str(tmp_path_factory.mktemp("keras"))
     assert oop_train.main([*SCRIPT_FLAGS, "--out", os.path.join(tmp, "oop")]) == 0
+    return run_workers(tmp, {backend: _jobs(tmp, backend) for backend in BACKENDS})
+
+
+def run_workers(tmp: str, jobs: dict[str, list]) -> dict[str, list]:
+    """`{backend: its jobs}` -> `{backend: their results}` (and `"tmp"`), one worker process
+    per backend, all at once; a failed worker fails with its output's end."""
     procs = {}
-    for backend in BACKENDS:
-        jobs = _jobs(tmp, backend)
+    for backend, its_jobs in jobs.items():
         path = os.path.join(tmp, f"jobs-{backend}.pkl")
         with open(path, "wb") as f:
-            pickle.dump(jobs, f)
+            pickle.dump(its_jobs, f)
         threads = {
             "OMP_NUM_THREADS": "1",
             "TF_NUM_INTRAOP_THREADS": "1",
@@ -353,3 +360,131 @@ def test_the_command_line_resumes_and_equals_oop_train(keras_results, backend):
         steps, gaps = compare.loss_differences(twin, run)
         assert list(steps) == list(range(first, 9)) and gaps.max() <= F64_TOL
         assert compare.max_param_difference(twin, run) <= F64_TOL
+
+
+# -- traps: what Keras's own blocks compute otherwise (docs/keras.md, docs/traps.md) --
+# Each is a naive/fixed pair in the catalogue's form (tests/traps/harness.py), computed in the
+# workers already running (on the backend named), judged here against the torch reference.
+TRAP_BACKEND = {"keras-adam-epsilon": "torch", "keras-sgd-momentum-schedule": "torch",
+                "keras-batchnorm-variance": "torch", "keras-float64-promotion": "jax",
+                "keras-tensorflow-gelu": "tensorflow"}  # fmt: skip
+TRAP_ADAM = OptimizerSpec.create("adam", lr=1e-2)
+TRAP_SGD = OptimizerSpec.create("sgd", lr=0.1, momentum=0.9)
+TRAP_STEP = ScheduleSpec(name="step", step_size=20, gamma=0.1)
+
+
+@functools.cache
+def _trap_inputs() -> dict[str, object]:
+    rng = np.random.default_rng(0)
+    images = [rng.normal(1.0, 2.0, (8, 6, 6, 4)) for _ in range(5)]  # NHWC
+    return {"images": images, "norm": [rng.normal(0.5, 3.0, (4, 6, 32)) for _ in range(5)],
+            "gelu": [rng.normal(0.0, 3.0, (2000,)) for _ in range(5)]}  # fmt: skip
+
+
+def _trap_jobs(backend: str) -> list[tuple]:
+    import harness
+
+    config, weights, batches = harness.problem()
+    jobs = []
+    if backend == "torch":
+        for port in ("adam", "fixed"):
+            jobs.append(("trap_fit", port, config, weights, batches, TRAP_ADAM, ScheduleSpec(),
+                         harness.STEPS))  # fmt: skip
+        for port in ("sgd", "fixed"):
+            jobs.append(("trap_fit", port, config, weights, batches, TRAP_SGD, TRAP_STEP,
+                         harness.STEPS))  # fmt: skip
+        for port in ("naive", "fixed"):
+            jobs.append(("trap_batchnorm", port, _trap_inputs()["images"]))
+    if backend == "jax":
+        jobs += [("trap_op", "layernorm", p, _trap_inputs()["norm"]) for p in ("naive", "fixed")]
+    if backend == "tensorflow":
+        jobs += [("trap_op", "gelu", p, _trap_inputs()["gelu"]) for p in ("naive", "fixed")]
+    return jobs
+
+
+def _trap_results(results, backend: str) -> list:
+    n = len(_trap_jobs(backend))
+    return results[backend][len(results[backend]) - n :]
+
+
+@functools.cache
+def _torch_references():
+    import harness
+
+    adam = harness.run_oop(lambda named: torch.optim.Adam(harness.params_of(named), lr=1e-2))
+    sgd = harness.run_oop(
+        lambda named: ooptim.make_optimizer(TRAP_SGD, named),
+        scheduler=lambda o: ooptim.make_scheduler(TRAP_SGD, TRAP_STEP, o, harness.STEPS),
+    )  # fmt: skip
+    bn = torch.nn.BatchNorm2d(4, dtype=torch.float64).train()
+    stats = []
+    for x in _trap_inputs()["images"]:
+        bn(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+        stats.append((bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()))
+    norm = [torch.nn.functional.layer_norm(torch.from_numpy(x), (32,)).numpy()
+            for x in _trap_inputs()["norm"]]  # fmt: skip
+    gelu = [torch.nn.functional.gelu(torch.from_numpy(x)).numpy() for x in _trap_inputs()["gelu"]]
+    return {"adam": adam, "sgd": sgd, "bn": stats, "norm": norm, "gelu": gelu}
+
+
+def keras_traps(results) -> list:
+    """The Keras entries of the catalogue, their ports' gaps read from the workers' results."""
+    import harness
+
+    ref = _torch_references()
+    fit = dict(zip(("adam", "adam-fixed", "sgd", "sgd-fixed", "bn", "bn-fixed"),
+                   _trap_results(results, "torch"), strict=True))  # fmt: skip
+    norm = _trap_results(results, "jax")
+    gelu = _trap_results(results, "tensorflow")
+
+    def stats_gap(ours):
+        return np.array([max(np.abs(a - c).max(), np.abs(b - d).max())
+                         for (a, b), (c, d) in zip(ours, ref["bn"], strict=True)])  # fmt: skip
+
+    def op_gap(ours, theirs):
+        return np.array([np.abs(a - b).max() for a, b in zip(ours, theirs, strict=True)])
+
+    T = harness.Trap
+    return [
+        T("keras-adam-epsilon", "keras Adam adds epsilon to the uncorrected sqrt(v)",
+          "max |Δparam|", lambda: harness.max_gap(fit["adam"], ref["adam"]),
+          lambda: harness.max_gap(fit["adam-fixed"], ref["adam"]), naive_at_least=1e-5),
+        T("keras-sgd-momentum-schedule", "keras SGD keeps the lr inside the momentum buffer",
+          "max |Δparam|", lambda: harness.max_gap(fit["sgd"], ref["sgd"]),
+          lambda: harness.max_gap(fit["sgd-fixed"], ref["sgd"]), naive_at_least=1e-3),
+        T("keras-batchnorm-variance", "keras BatchNormalization's running variance is biased",
+          "max |Δ running stats|", lambda: stats_gap(fit["bn"]), lambda: stats_gap(fit["bn-fixed"]),
+          naive_at_least=2e-3),  # measured 5.8e-3 after 5 batches of 288 values a channel
+        T("keras-float64-promotion", "Keras computes float64 in float32 on JAX and torch",
+          "max |Δ LayerNorm output|", lambda: op_gap(norm[0], ref["norm"]),
+          lambda: op_gap(norm[1], ref["norm"]), naive_at_least=1e-7),
+        T("keras-tensorflow-gelu", "TensorFlow's exact GELU is 5e-9 off in float64",
+          "max |Δ GELU|", lambda: op_gap(gelu[0], ref["gelu"]),
+          lambda: op_gap(gelu[1], ref["gelu"]), naive_at_least=1e-9),
+    ]  # fmt: skip
+
+
+def traps_now() -> list:
+    """The Keras traps computed afresh, their jobs alone (`make traps` draws them)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return keras_traps(run_workers(tmp, {b: _trap_jobs(b) for b in set(TRAP_BACKEND.values())}))
+
+
+def _trap(results, name):
+    return next(t for t in keras_traps(results) if t.name == name)
+
+
+@pytest.mark.parametrize("name", list(TRAP_BACKEND))
+def test_a_keras_traps_naive_port_diverges(keras_results, name):
+    import harness
+
+    print(name, f"{harness.check_naive(_trap(keras_results, name)):.2e}")
+
+
+@pytest.mark.parametrize("name", list(TRAP_BACKEND))
+def test_a_keras_traps_fixed_port_matches(keras_results, name):
+    import harness
+
+    print(name, f"{harness.check_fixed(_trap(keras_results, name)):.2e}")

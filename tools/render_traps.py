@@ -33,6 +33,10 @@ def traps():
             module = importlib.import_module(name[:-3])
             for trap in getattr(module, "TRAPS", []):
                 yield f"tests/traps/{name}", trap
+    # Keras's, computed in one worker process per backend they need (tests/test_keras.py)
+    test_keras = importlib.import_module("test_keras")
+    for trap in test_keras.traps_now():
+        yield "tests/test_keras.py", trap
 
 
 def naive_result(trap) -> tuple[np.ndarray | None, str]:
