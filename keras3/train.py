@@ -21,7 +21,7 @@ from keras3 import backend
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions
+from shared.run import RunFolder, RunOptions, train_batches
 from shared.weights import jitter
 
 SIDE = "keras3"
@@ -102,17 +102,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
         start = ckpt.step
         rng_from_canonical(model, ckpt.tensors)  # the seed generators, if this side wrote them
     interface.compile_model(module, model, optimizer)
-    x_train = data.as_dtype(ds.x_train, dtype)
-    if opts.control:  # the rounding control: every input one ulp away at random
-        x_train = data.jitter_inputs(x_train, cfg.seed)
-    batches = data.batches(
-        x_train,
-        data.as_dtype(ds.y_train, dtype),
-        cfg.batch_size,
-        seed=cfg.seed,
-        start_step=start,
-        reverse=opts.control,  # the rounding control: each batch's examples reversed
-    )
+    batches = train_batches(ds, cfg, opts, start)  # the shared order (--control: perturbed)
     x_test, y_test = (data.as_dtype(a, dtype) for a in (ds.x_test, ds.y_test))
 
     def state(k):  # what a step-N or final checkpoint holds, with the seed generators

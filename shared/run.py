@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from shared import checkpoint
+from shared import checkpoint, data
 from shared.config import TrainConfig, to_dict
 from shared.errors import Refused, Stopped, os_reason
 from shared.metrics import MetricsWriter
@@ -61,6 +61,18 @@ class RunOptions:
         """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
         return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter,
                 "control": self.control}  # fmt: skip
+
+
+def train_batches(ds, cfg: TrainConfig, opts: RunOptions, start: int):
+    """The run's training batches from update `start + 1` on, in the order every side draws
+    them (`shared.data.batches`), floats in the run's dtype. Under `--control` (the rounding
+    control), every input one ulp away at random and each batch's examples reversed."""
+    dtype = np.dtype(cfg.dtype)
+    x_train = data.as_dtype(ds.x_train, dtype)
+    if opts.control:
+        x_train = data.jitter_inputs(x_train, cfg.seed)
+    return data.batches(x_train, data.as_dtype(ds.y_train, dtype), cfg.batch_size,
+                        seed=cfg.seed, start_step=start, reverse=opts.control)  # fmt: skip
 
 
 class RunError(Stopped):

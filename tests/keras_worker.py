@@ -252,6 +252,28 @@ def run_trap_op(op, port, xs):
             for t in [ops.convert_to_tensor(x)]]  # fmt: skip
 
 
+def run_stateless(name, config, cfg, weights, batches):
+    """JAX only: `fit`, then the pure step of `keras3.stateless` from the same variables (the
+    seed generators' states included): the canonical weights after each."""
+    from keras3 import stateless
+
+    keras.config.set_floatx(cfg.dtype)
+    module = MODELS[name]
+    model = from_canonical(built(name, config, cfg.dtype), weights)
+    optimizer = interface.optimizer(model, cfg)
+    interface.compile_model(module, model, optimizer)
+    start = [[np.array(a) for a in part] for part in stateless.state_of(model, optimizer)]
+    model.fit((b for b in batches), epochs=len(batches), steps_per_epoch=1, shuffle=False,
+              verbose=0)  # fmt: skip
+    by_fit = to_canonical(model)
+    stateless.write_back(model, optimizer, start)
+    step, state = stateless.make_step(model, optimizer, module.fit_loss(model)), start
+    for x, y in batches:
+        state, _ = step(state, x, y)
+    stateless.write_back(model, optimizer, state)
+    return {"fit": by_fit, "pure": to_canonical(model)}
+
+
 def run_script(argv):
     from keras3 import train
 
@@ -264,7 +286,7 @@ def main() -> int:
         jobs = pickle.load(f)
     kinds = {"pass": run_pass, "train": run_train, "script": run_script,
              "trap_fit": run_trap_fit, "trap_batchnorm": run_trap_batchnorm,
-             "trap_op": run_trap_op}  # fmt: skip
+             "trap_op": run_trap_op, "stateless": run_stateless}  # fmt: skip
     results = [kinds[kind](*args) for kind, *args in jobs]
     with open(out_path, "wb") as f:
         pickle.dump({"backend": keras.backend.backend(), "results": results}, f)

@@ -174,6 +174,10 @@ def _jobs(tmp: str, backend: str) -> list[tuple]:
     jobs.append(("script", [*flags, "--init", init, "--out", out]))
     jobs.append(("script", [*flags, "--resume", os.path.join(out, "step-4.safetensors"),
                             "--out", out + "-resumed"]))  # fmt: skip
+    if backend == "jax":  # the pure step against fit: BatchNorm's statistics, Dropout's seeds
+        for name, config in (("cnn_bn", CASES["cnn_bn"][0]), ("cnn_dropout", MASKED)):
+            jobs.append(("stateless", name, config, CASES[name][2], start_of(name, config),
+                         _floats(CASES[name][1], "float64")))  # fmt: skip
     return jobs + _trap_jobs(backend)  # last: _trap_results reads them from the end
 
 
@@ -360,6 +364,24 @@ def test_the_command_line_resumes_and_equals_oop_train(keras_results, backend):
         steps, gaps = compare.loss_differences(twin, run)
         assert list(steps) == list(range(first, 9)) and gaps.max() <= F64_TOL
         assert compare.max_param_difference(twin, run) <= F64_TOL
+
+
+@pytest.mark.parametrize("name", ["cnn_bn", "cnn_dropout"])
+@pytest.mark.proves("cnn_bn", "train step")
+def test_the_pure_jax_step_equals_fit(keras_results, name):
+    """`keras3.stateless`: `stateless_call` and `stateless_apply` inside `jax.jit`, from the
+    same variables as `fit` (the cnn_dropout with p = 0.5: the seed generators' states thread
+    through the pure step as BatchNorm's statistics do), the same weights after 12 updates."""
+    got = next(
+        r
+        for job, r in zip(_jobs(keras_results["tmp"], "jax"), keras_results["jax"], strict=True)
+        if job[0] == "stateless" and job[1] == name
+    )
+    gap = max_abs_diff(got["pure"], got["fit"])
+    print(name, f"pure step against fit: {gap:.1e}")
+    assert gap <= F64_TOL
+    start = start_of(name, CASES["cnn_bn"][0] if name == "cnn_bn" else MASKED)
+    assert max_abs_diff(got["fit"], start) > 1e-3, "nothing trained: the check proves nothing"
 
 
 # -- traps: what Keras's own blocks compute otherwise (docs/keras.md, docs/traps.md) --

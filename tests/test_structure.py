@@ -362,12 +362,18 @@ def test_no_folder_or_module_shadows_an_installed_library():
 BACKEND_LIBRARIES = {"jax", "jaxlib", "torch", "tensorflow", "flax", "equinox", "optax"}
 
 
+BACKEND_FILES = {"keras3/stateless.py"}  # the JAX backend's pure step: it imports jax
+
+
 def test_the_keras_side_imports_keras_alone():
     """One Keras file runs on three backends only if it never reaches past Keras to one: no
-    module of keras3/ imports jax, torch or tensorflow (the gradients' per-backend bridge lives
-    in tests/keras_worker.py, which only the tests import)."""
+    module of keras3/ imports jax, torch or tensorflow, but the one file that belongs to a
+    backend (`BACKEND_FILES`); the gradients' per-backend bridge lives in
+    tests/keras_worker.py, which only the tests import."""
     found = []
     for path in sorted((ROOT / "keras3").rglob("*.py")):
+        if str(path.relative_to(ROOT)) in BACKEND_FILES:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = (
                 [a.name for a in node.names]

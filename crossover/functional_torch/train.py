@@ -31,7 +31,7 @@ from oop.train import pick_device, set_precision
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions, ensemble_folders
+from shared.run import RunFolder, RunOptions, ensemble_folders, train_batches
 from shared.weights import jitter
 
 SIDE = "functional_torch"
@@ -86,17 +86,7 @@ def _run(
         return {**to_canonical(params, buffers), **opt_state_to_canonical(opt_state, k)}
 
     folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
-    x_train = data.as_dtype(ds.x_train, dtype)
-    if opts.control:  # the rounding control: every input one ulp away at random
-        x_train = data.jitter_inputs(x_train, cfg.seed)
-    batches = data.batches(
-        x_train,
-        data.as_dtype(ds.y_train, dtype),
-        cfg.batch_size,
-        seed=cfg.seed,
-        start_step=start,
-        reverse=opts.control,  # the rounding control: each batch's examples reversed
-    )
+    batches = train_batches(ds, cfg, opts, start)  # the shared order (--control: perturbed)
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
     with folder, folder.bar(start) as bar:

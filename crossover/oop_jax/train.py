@@ -30,7 +30,7 @@ from functional.train import pick_device, precision
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions
+from shared.run import RunFolder, RunOptions, train_batches
 from shared.weights import jitter
 
 SIDE = "oop_jax"
@@ -76,17 +76,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
         optimizer_from_canonical(model, optimizer, ckpt.tensors)
         start = ckpt.step
         rng_from_canonical(model, ckpt.tensors)  # this corner's dropout streams, if it wrote them
-    x_train = data.as_dtype(ds.x_train, dtype)
-    if opts.control:  # the rounding control: every input one ulp away at random
-        x_train = data.jitter_inputs(x_train, cfg.seed)
-    batches = data.batches(
-        x_train,
-        data.as_dtype(ds.y_train, dtype),
-        cfg.batch_size,
-        seed=cfg.seed,
-        start_step=start,
-        reverse=opts.control,  # the rounding control: each batch's examples reversed
-    )
+    batches = train_batches(ds, cfg, opts, start)  # the shared order (--control: perturbed)
     x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(k):  # what a step-N or final checkpoint holds, with the dropout streams
