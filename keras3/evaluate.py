@@ -40,7 +40,8 @@ def evaluate_checkpoint(req: cli_eval.EvalRequest) -> tuple[float, float]:
 # -- command line --
 @errors.entry_point(f"python -m {SIDE}.evaluate")
 def main(argv: list[str] | None = None) -> int:
-    backend.use(backend_of(argv))  # before anything imports keras
+    if backend_of(argv) in backend.BACKENDS:  # an unknown one: the parser's one-line error
+        backend.use(backend_of(argv))  # before anything imports keras
     req = cli_eval.parse_eval(SIDE, argv)
     cli_eval.print_eval(SIDE, req, *evaluate_checkpoint(req))
     return 0

@@ -44,7 +44,7 @@ def versions() -> dict[str, str]:
 
 
 def backend_of(argv: list[str] | None) -> str:
-    """The `--backend` of a command line (the parser checks it again), before keras loads."""
+    """The `--backend` of a command line, read before keras loads (the parser checks it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, a in enumerate(argv):
         if a == "--backend" and i + 1 < len(argv):
@@ -156,7 +156,8 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
 # -- command line --
 @errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
-    backend.use(backend_of(argv))  # before anything imports keras
+    if backend_of(argv) in backend.BACKENDS:  # an unknown one: the parser's one-line error
+        backend.use(backend_of(argv))  # before anything imports keras
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
     cli.report(SIDE, cfg.steps, run(cfg, model_cfg, opts))
     return 0

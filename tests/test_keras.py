@@ -296,6 +296,17 @@ def _twin_run(name: str):
     return oop_trainer(name, config, cfg, at=(1,), opt_state=True)(start, batches)
 
 
+def test_an_unknown_backend_is_refused_in_one_line(capsys):
+    """Before keras is imported, so the test process stays without it."""
+    from keras3 import train
+
+    with pytest.raises(SystemExit) as e:
+        train.main(["--backend", "mxnet", "--dry-run"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "invalid choice: 'mxnet'" in err[0], err
+    assert "keras" not in sys.modules
+
+
 class Precomputed:
     """A `rounding.Trainer` whose runs the worker trained: it finds the run of the start and
     batches it is given, so `check_trajectories` judges Keras's own trajectories."""
