@@ -22,22 +22,6 @@ from keras import ops
 from shared.optim import OptimizerSpec, ScheduleSpec, check_supported, learning_rate, state_keys
 
 
-# -- schedule --
-class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-    """The learning rate of update `t` (Keras's `iterations` before the update), from a table of
-    `shared.optim.learning_rate` over the run's `steps`; held at the last value after them."""
-
-    def __init__(self, opt: OptimizerSpec, sched: ScheduleSpec, steps: int):
-        self.table = np.array([learning_rate(opt, sched, t) for t in range(max(steps, 1))])
-
-    def __call__(self, step):
-        index = ops.minimum(ops.cast(step, "int32"), len(self.table) - 1)
-        return ops.take(ops.convert_to_tensor(self.table, dtype="float64"), index)
-
-    def get_config(self):
-        return {"table": self.table.tolist()}
-
-
 # -- optimizer --
 class TorchOptimizer(keras.optimizers.Optimizer):
     """What the five optimizers share: slots under torch's keys, torch's weight decay (coupled,
@@ -143,3 +127,19 @@ def make_optimizer(
     schedule inside (`sched` resolved, `decay_steps` set)."""
     check_supported(opt, sched)
     return TorchOptimizer(opt, Schedule(opt, sched, steps), decays=decays)
+
+
+# -- schedule --
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate of update `t` (Keras's `iterations` before the update), from a table of
+    `shared.optim.learning_rate` over the run's `steps`; held at the last value after them."""
+
+    def __init__(self, opt: OptimizerSpec, sched: ScheduleSpec, steps: int):
+        self.table = np.array([learning_rate(opt, sched, t) for t in range(max(steps, 1))])
+
+    def __call__(self, step):
+        index = ops.minimum(ops.cast(step, "int32"), len(self.table) - 1)
+        return ops.take(ops.convert_to_tensor(self.table, dtype="float64"), index)
+
+    def get_config(self):
+        return {"table": self.table.tolist()}
