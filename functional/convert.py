@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
 
-from shared.weights import check_weights
+from shared.weights import check_optimizer_tensors, check_weights
 
 Rule = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
@@ -182,12 +182,7 @@ def opt_state_from_canonical(opt_state: PyTree, tensors: dict[str, np.ndarray]) 
     """`opt_state` (a fresh `optimizer.init(params)`) with the saved buffers and step count."""
     step = int(tensors["opt.step"])
     expected = opt_state_to_canonical(opt_state, step)
-    check_weights(
-        {k: v for k, v in tensors.items() if k.startswith("opt.")},
-        {k: v.shape for k, v in expected.items()},
-        {k: v.dtype.name for k, v in expected.items()},
-        source="checkpoint's optimizer state",
-    )
+    check_optimizer_tensors(tensors, expected)
 
     def buffer(key, value):
         prefix = f"opt.{key}."

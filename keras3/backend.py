@@ -51,10 +51,3 @@ def keep_float64() -> None:
     from keras.src.backend.common import dtypes
 
     dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
-
-
-def current() -> str:
-    """The backend keras runs on (importing keras, with its default, if nothing chose one)."""
-    import keras
-
-    return keras.backend.backend()

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 import keras
 import numpy as np
 
-from keras3.layers import BatchNorm2d, GRUCell, _Cell
-from shared.weights import check_weights
+from keras3.layers import BatchNorm2d, Cell, GRUCell
+from shared.weights import check_optimizer_tensors, check_weights
 
 Rule = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 SAME: Rule = (lambda a: a, lambda a: a)
@@ -46,7 +46,7 @@ def _gru_gates(a: np.ndarray, axis: int) -> np.ndarray:
     return np.concatenate([r, z, h], axis=axis)
 
 
-def _cell_rules(cell: _Cell) -> dict[str, Rule]:
+def _cell_rules(cell: Cell) -> dict[str, Rule]:
     """A cell's variables -> (torch's leaf name without `_l{k}`, rule)."""
     gru = isinstance(cell, GRUCell)
     matrix: Rule = (
@@ -160,12 +160,7 @@ def optimizer_from_canonical(model: keras.Model, optimizer, tensors: dict[str, n
     """Load saved optimizer state into `optimizer` in place: every slot and its `iterations`."""
     step = int(tensors["opt.step"])
     expected = optimizer_to_canonical(model, optimizer, step)
-    check_weights(
-        {k: v for k, v in tensors.items() if k.startswith("opt.")},
-        {k: v.shape for k, v in expected.items()},
-        {k: v.dtype.name for k, v in expected.items()},
-        source="checkpoint's optimizer state",
-    )
+    check_optimizer_tensors(tensors, expected)
     for name, variable, rule in _trainable(model):
         for key, slot in optimizer.slots_of(variable).items():
             slot.assign(np.asarray(rule[1](tensors[f"opt.{key}.{name}"]), dtype=slot.dtype))

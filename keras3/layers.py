@@ -146,7 +146,7 @@ class BatchNorm2d(keras.layers.Layer):
 
 
 # -- recurrent cells --
-class _Cell(keras.layers.Layer):
+class Cell(keras.layers.Layer):
     """What the three cells share: Keras's layouts, torch's two biases and initial draw."""
 
     gates = 1
@@ -169,7 +169,7 @@ class _Cell(keras.layers.Layer):
         return xw, ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias
 
 
-class RNNCell(_Cell):
+class RNNCell(Cell):
     """Elman: `h' = tanh(x W + b + h U + b_h)`, torch's `nn.RNNCell`."""
 
     def call(self, x, states, training=False):
@@ -178,7 +178,7 @@ class RNNCell(_Cell):
         return h, [h]
 
 
-class GRUCell(_Cell):
+class GRUCell(Cell):
     """torch's `nn.GRUCell` in Keras's gate order z, r, h (torch: r, z, n), `reset_after`: the
     reset gate multiplies `h U_h + b_hh`, as torch's does and Keras's `reset_after=True`."""
 
@@ -195,7 +195,7 @@ class GRUCell(_Cell):
         return h, [h]
 
 
-class LSTMCell(_Cell):
+class LSTMCell(Cell):
     """torch's `nn.LSTMCell`; Keras's gate order i, f, c, o is torch's i, f, g, o. The state
     is `[h, c]`."""
 

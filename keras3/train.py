@@ -134,7 +134,6 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
                 folder.log_eval(k, loss, accuracy, self.bar)
             if folder.wants_save(k):
                 folder.save_verified(f"step-{k}", state(k), k)
-            self.bar.update(0)
 
     with folder, folder.bar(start) as bar:
         if not opts.resume:  # the first file: from here on, the folder holds this run

@@ -37,6 +37,19 @@ def check_weights(
         raise CheckpointError(f"weights do not match the model ({summarize(problems)})")
 
 
+def check_optimizer_tensors(
+    tensors: dict[str, np.ndarray], expected: dict[str, np.ndarray]
+) -> None:
+    """Raise one CheckpointError unless a checkpoint's `opt.*` entries have the names, shapes and
+    dtypes of `expected` (what the side's own optimizer state would write at that step)."""
+    check_weights(
+        {k: v for k, v in tensors.items() if k.startswith("opt.")},
+        {k: v.shape for k, v in expected.items()},
+        {k: v.dtype.name for k, v in expected.items()},
+        source="checkpoint's optimizer state",
+    )
+
+
 def weight_problems(
     weights: dict[str, np.ndarray],
     expected: dict[str, tuple[int, ...]],

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from crossover.functional_torch.optim import OptState
-from shared.weights import check_weights
+from shared.weights import check_optimizer_tensors, check_weights
 
 Params = dict[str, Tensor]
 
@@ -62,12 +62,7 @@ def opt_state_from_canonical(state: OptState, tensors: dict[str, np.ndarray]) ->
     """`state` (a fresh `optimizer.init(params)`) with the saved buffers and step count."""
     step = int(tensors["opt.step"])
     expected = opt_state_to_canonical(state, step)
-    check_weights(
-        {k: v for k, v in tensors.items() if k.startswith("opt.")},
-        {k: v.shape for k, v in expected.items()},
-        {k: v.dtype.name for k, v in expected.items()},
-        source="checkpoint's optimizer state",
-    )
+    check_optimizer_tensors(tensors, expected)
     new = {  # each buffer where the fresh state's is: the parameters' device
         key: {k: torch.from_numpy(np.array(tensors[f"opt.{key}.{k}"])).to(v.device)
               for k, v in buffers.items()}

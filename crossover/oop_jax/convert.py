@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from functional.convert import map_opt_state
-from shared.weights import check_weights
+from shared.weights import check_optimizer_tensors, check_weights
 
 Rule = tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
@@ -172,12 +172,7 @@ def optimizer_from_canonical(
     optimizer's own `step`."""
     step = int(tensors["opt.step"])
     expected = optimizer_to_canonical(model, optimizer, step)
-    check_weights(
-        {k: v for k, v in tensors.items() if k.startswith("opt.")},
-        {k: v.shape for k, v in expected.items()},
-        {k: v.dtype.name for k, v in expected.items()},
-        source="checkpoint's optimizer state",
-    )
+    check_optimizer_tensors(tensors, expected)
 
     def buffer(key, moments):
         values = dict(nnx.to_flat_state(moments))
