@@ -63,7 +63,15 @@ class TorchOptimizer(keras.optimizers.Optimizer):
 
     def apply(self, grads, trainable_variables=None):
         """Clip as `clip_grad_norm_` does (by `max_norm / (norm + 1e-6)`, at most 1), then the
-        update; Keras's own `global_clipnorm` divides by the norm alone."""
+        update; Keras's own `global_clipnorm` divides by the norm alone. TensorFlow's graphs
+        hand an embedding's gradient over as `IndexedSlices` (the rows the batch read); torch's
+        is dense, and so is the arithmetic here, so they are added to zeros (repeated rows
+        summed)."""
+        if any(hasattr(g, "indices") for g in grads):
+            known = self._trainable_variables if trainable_variables is None else None
+            trainable_variables = list(trainable_variables or known)
+            grads = [ops.add(ops.zeros_like(v), g) if hasattr(g, "indices") else g
+                     for g, v in zip(grads, trainable_variables, strict=True)]  # fmt: skip
         clip = self.spec.clip_norm
         if clip is not None:
             norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads if g is not None))

@@ -156,12 +156,12 @@ class Losses(keras.callbacks.Callback):
             self.first = to_canonical(self.model)
 
 
-def run_train(name, config, cfg, runs):
+def run_train(name, config, cfg, runs, jit_compile="auto"):
     module = MODELS[name]
     keras.config.set_floatx(cfg.dtype)
     model = built(name, config, cfg.dtype)
     optimizer = interface.optimizer(model, cfg)
-    interface.compile_model(module, model, optimizer)
+    interface.compile_model(module, model, optimizer, jit_compile=jit_compile)
     fresh = [np.array(numpy(v.value)) for v in optimizer.variables]
     out = []
     for weights, batches in runs:

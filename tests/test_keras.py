@@ -96,6 +96,7 @@ def _cases() -> dict[str, tuple]:
 
 
 CASES = _cases()
+PLAIN_ADAM = TrainConfig(steps=STEPS, dtype="float64", optimizer=ADAM)  # no clipping, no decay
 PASSES = tuple(m for m in CASES if m != "cnn_dropout")  # its pass: test_dropout_with_...
 F32_MODELS = ("mlp", "gpt")  # the gpt: AdamW, no_decay, warmup, cosine and clipping
 MASKED = CNNDropoutConfig(in_channels=1, image_size=8, out_features=10, width=4, dropout=0.5)
@@ -163,6 +164,8 @@ def _jobs(tmp: str, backend: str) -> list[tuple]:
             jobs.append(("pass", name, config, start, _floats(batches[:1], "float64")[0],
                          "float64", None))  # fmt: skip
         jobs.append(("train", name, config, cfg, [(start, _floats(batches, "float64"))]))
+        if name == "gpt" and backend == "tensorflow":  # a graph without XLA, as the bench's
+            jobs.append(("train", name, config, PLAIN_ADAM, jobs[-1][4], False))  # tf-graph
     start = start_of("cnn_dropout", MASKED)
     jobs.append(("pass", "cnn_dropout", MASKED, start, _floats(CASES["mlp"][1][:1], "float64")[0],
                  "float64", [_mask(MASKED)]))  # fmt: skip
@@ -221,14 +224,14 @@ def run_workers(tmp: str, jobs: dict[str, list]) -> dict[str, list]:
     return results
 
 
-def _result(results, backend, kind, name, *, masked=False, dtype="float64"):
+def _result(results, backend, kind, name, *, masked=False, dtype="float64", jit="auto"):
     jobs = _jobs(results["tmp"], backend)
     for job, res in zip(jobs, results[backend], strict=True):
         if job[0] != kind or job[1] != name:
             continue
         if kind == "pass" and (job[6] is not None) != masked:
             continue
-        if kind == "train" and job[3].dtype != dtype:
+        if kind == "train" and (job[3].dtype != dtype or (job[5:] or ("auto",))[0] != jit):
             continue
         return job, res
     raise KeyError((kind, name))
@@ -283,6 +286,21 @@ def test_fit_one_step_and_a_run_in_float64(keras_results, backend, name):
     assert max_abs_diff(got["losses"], twin.losses) <= F64_TOL
     assert max_abs_diff(got["weights"], twin.weights) <= F64_TOL
     assert got["opt_state"].keys() == twin.opt_state.keys()
+    assert max_abs_diff(got["opt_state"], twin.opt_state) <= F64_TOL
+
+
+@pytest.mark.proves("gpt", "train step")
+def test_tensorflow_without_xla_hands_dense_gradients_to_the_optimizer(keras_results):
+    """`jit_compile=False` on TensorFlow (a `tf.function` graph: the bench's tensorflow-graph)
+    gives the embedding's gradient as `IndexedSlices`, which `keras3.optim` adds to zeros (torch's
+    is dense): `fit` still equals the twin, update for update. Plain Adam, as the bench's: the
+    gpt case's clipping and coupled decay would make the gradient dense before the update."""
+    _, [got] = _result(keras_results, "tensorflow", "train", "gpt", jit=False)
+    config, batches, _ = CASES["gpt"]
+    start, batches = start_of("gpt", config), _floats(batches, "float64")
+    twin = oop_trainer("gpt", config, PLAIN_ADAM, at=(1,), opt_state=True)(start, batches)
+    assert max_abs_diff(got["losses"], twin.losses) <= F64_TOL
+    assert max_abs_diff(got["weights"], twin.weights) <= F64_TOL
     assert max_abs_diff(got["opt_state"], twin.opt_state) <= F64_TOL
 
 
