@@ -20,6 +20,7 @@ from collections.abc import Callable
 import jax
 import keras
 
+# -- train step --
 State = tuple[list, list, list]  # (trainable, non-trainable, optimizer variables) as arrays
 
 

@@ -161,6 +161,29 @@ def test_the_reader_picks_which_two_corners_of_the_grid_stand_side_by_side(page,
     assert page.errors == []
 
 
+def test_keras_stands_beside_either_twin_and_its_pure_step_beside_the_functional_one(page, site):
+    """The rnn page, which no other corner builds, offers the Keras side: picked on the right, its
+    code stands beside the functional twin's. On the MLP's page, Keras's pure step on JAX
+    (`keras3/stateless.py`) picked on the right puts `stateless_call` in the train step's row,
+    level with the functional twin's step."""
+    page.goto((site / "rnn.html").as_uri())
+    right = page.locator('select[data-column="1"]')
+    right.select_option("keras3")
+    cells = shown(page)
+    assert [c["side"] for c in cells] == ["functional", "keras3"] * (len(cells) // 2)
+    assert "keras.layers" in " ".join(c["text"] for c in cells[1::2])
+    page.goto((site / "mlp.html").as_uri())
+    page.locator('select[data-column="1"]').select_option("keras3_pure")
+    step = page.evaluate(  # the `# -- train step --` row's two shown cells
+        "Array.from(document.querySelectorAll('#train-step ~ .code'))"
+        ".filter(e => e.checkVisibility()).slice(0, 2)"
+        ".map(e => ({side: e.dataset.side, y: e.getBoundingClientRect().y, text: e.innerText}))"
+    )
+    assert [c["side"] for c in step] == ["functional", "keras3_pure"]
+    assert "stateless_call" in step[1]["text"] and abs(step[0]["y"] - step[1]["y"]) <= PIXEL
+    assert page.errors == []
+
+
 def test_a_student_can_find_their_way_in_light_and_dark(page, site):
     """The cnn_bn page at its train step: the anchor lands below the sticky column heads, the
     OOP cell shows the MLP's train_step it reuses (marked as shared), code lines keep their

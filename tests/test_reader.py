@@ -51,35 +51,51 @@ def test_the_site_has_an_aligned_page_for_every_twin_pair(site):
     )  # nothing from the network
 
 
-def test_a_grid_models_page_holds_the_four_sides_and_picks_two(site):
-    """A model every side of the grid builds (`shared.sides`) has, in each row, a cell for each
-    of the four sides and a head for each, the corners' hidden, and two selectors that list the
-    four, the twins picked (functional left, OOP right) and revealed by `grid.js`. A corner's
-    section that reuses another model's function shows that function, as the twins' do. The
-    other model pages and the ladders have no selector, no corner and no script of the grid."""
+def test_a_models_page_holds_every_side_that_builds_it_and_picks_two(site):
+    """A model other sides build besides the twins (`shared.sides`: the grid's other corners,
+    the Keras side) has, in each row, a cell for each of those sides and a head for each, the
+    others' hidden, and two selectors that list them all, the twins picked (functional left,
+    OOP right) and revealed by `grid.js`; the MLP's page adds Keras's pure step on JAX as a view
+    (`grid.VIEWS`), its train step beside the twins'. A corner's section that reuses another
+    model's function shows that function, as the twins' do. Pages no other side builds (the
+    layers, the interface, the level-1 MLPs) and the ladders have no selector and no script."""
     from shared.sides import GRID, SIDES
+    from tools.reader import grid as reader_grid
 
     grid = [m for m in reader.twin_names() if all(m in SIDES[s].models for s in GRID)]
     assert "cnn_bn" in grid and "rnn" not in grid  # the page tests/test_browser.py switches
-    corners = [s for s in GRID if s not in ("functional", "oop")]
     for m in [*reader.twin_names(), "ladder-functional", "ladder-oop"]:
         text = (site / f"{m}.html").read_text()
-        if m not in grid:
+        others = [s for s in SIDES if s not in ("functional", "oop") and m in SIDES[s].models]
+        others += [v for v, (_, page, _) in reader_grid.VIEWS.items() if page == m]
+        if m in ("layers", "interface", "level1") or m.startswith("ladder"):
+            assert not others or m in ("layers", "interface"), m
             assert "<select" not in text and "grid.js" not in text, m
-            assert not any(f'data-side="{side}"' in text for side in corners), m
+            assert 'data-side="keras3"' not in text and 'data-side="oop_jax"' not in text, m
             continue
+        assert ("oop_jax" in others) == (m in grid) and "keras3" in others, m
         rows = len(reader.sections(reader.read(reader.twin_path("functional", m))))
-        for side in corners:
+        for side in others:
             assert text.count(f'<div class="code" data-side="{side}" hidden>') == rows, side
             assert text.count(f'<div class="head" data-side="{side}" hidden>') == 1, side
         picks = re.findall(r'<select data-column="(\d)">(.*?)</select>', text)
         assert [column for column, _ in picks] == ["0", "1"]
         for (_, options), default in zip(picks, ("functional", "OOP"), strict=True):
             values = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)<', options)
-            assert [v for v, _, _ in values] == ["functional", "OOP", *corners]
+            assert [v for v, _, _ in values] == ["functional", "OOP", *others]
             assert [v for v, chosen, _ in values if chosen] == [default]
-            assert "objects · JAX (Flax NNX, optax)" in [name for _, _, name in values]
+            names = [name for _, _, name in values]
+            assert "objects · Keras 3 on JAX, PyTorch or TensorFlow" in names
+            assert ("objects · JAX (Flax NNX, optax)" in names) == (m in grid)
         assert '<label class="pick" hidden>' in text and '<script src="grid.js"></script>' in text
+    mlp = (site / "mlp.html").read_text()
+    parts = mlp.split('<div class="code" data-side="keras3_pure" hidden>')[1:]
+    cells = dict(zip([sec.name for sec in reader.sections(reader.read("functional/models/mlp.py"))],
+                     [re.sub("<[^>]+>", "", p.split('<div class="code" data-side=')[0])
+                      for p in parts], strict=True))  # fmt: skip
+    assert "stateless_apply" in cells["train step"] and "jax.jit" in cells["train step"]
+    empty = mlp.count('<div class="code" data-side="keras3_pure" hidden></div>')
+    assert empty == len(cells) - 2  # the view: its preamble and the update, the rest empty
     cnn_bn = (site / "cnn_bn.html").read_text()
     assert "crossover/functional_torch/models/cnn_bn.py</a></div>" in cnn_bn  # its head's link
     assert "<code>train_step</code> of crossover/oop_jax/models/mlp.py" in cnn_bn

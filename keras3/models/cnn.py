@@ -26,7 +26,7 @@ HAS_STATE = False  # no variables that training moves besides the weights
 STOCHASTIC = False  # nothing drawn in training
 
 
-# -- layers --
+# -- model --
 def to_nhwc(x: Float[keras.KerasTensor, "batch features"], image_shape) -> keras.KerasTensor:
     """Flat rows in torch's C, H, W order -> `(B, H, W, C)` maps."""
     return ops.transpose(ops.reshape(x, (-1, *image_shape)), (0, 2, 3, 1))
@@ -38,7 +38,6 @@ def flatten_chw(x: Float[keras.KerasTensor, "B H W C"]) -> Float[keras.KerasTens
     return ops.reshape(x, (-1, math.prod(x.shape[1:])))
 
 
-# -- model --
 class CNN(keras.Model):
     """Two blocks of 3x3 conv ("same") -> ReLU -> 2x2 max-pool, then a linear head.
 

@@ -1,15 +1,18 @@
-"""A twin page's columns: the heads, the code cells of each row, and for a model the grid's other
-corners build (`shared.sides`), the pick of which two sides stand side by side.
+"""A twin page's columns: the heads, the code cells of each row, and for a model other sides
+build (`shared.sides`: the grid's other corners, the Keras side), the pick of which two sides
+stand side by side.
 
-Such a page holds, in every section's row, a cell of code for each of the four sides (its
-`data-side`), under a head per side; the twins' cells are shown, functional on the left and
-OOP on the right, and the corners' are `hidden`, so without scripts the page reads as the
+Such a page holds, in every section's row, a cell of code for each side that builds the model
+(its `data-side`), under a head per side; the twins' cells are shown, functional on the left and
+OOP on the right, and the others' are `hidden`, so without scripts the page reads as the
 twins' page. Two selectors above the columns, which the page's script (`grid.js`) reveals,
 pick the side of each column: the script shows that side's head and cells in that column, hides
 the others, and puts the two shown cells of each row in the order of their columns, so the grid
 still places them in one row and each section of the two starts at the same height. Picking
 for one column the side the other shows swaps the two. A section a side's file lacks is an
-empty cell; a section only a corner has no row to stand in, and is refused.
+empty cell; a section only a corner has no row to stand in, and is refused. Besides the sides,
+a page may offer a view (`VIEWS`): a file that writes one model's update another way, such as
+Keras's pure step on JAX beside the functional twin's on the MLP's page.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared.sides import GRID, SIDES, Side
+from shared.sides import SIDES, Side
 from tools.reader.source import ROOT, reused, sections
 
 TWINS = ("functional", "oop")  # the two sides of every twin page, left and right
@@ -43,9 +46,17 @@ def shared_code(code: str, source: str) -> str:
     )
 
 
+# a view: its name (the cells' `data-side`) -> (its file, the model's page, its head)
+VIEWS = {"keras3_pure": ("keras3/stateless.py", "mlp",
+                         "functions · Keras on JAX (stateless_call, jax.jit)")}  # fmt: skip
+
+
 def title(side: Side) -> str:
-    """A side's name in the selectors and its column head: "objects · JAX (Flax NNX, optax)"."""
+    """A side's name in the selectors and its column head: "objects · JAX (Flax NNX, optax)";
+    a side on several backends: "objects · Keras 3 on JAX, PyTorch or TensorFlow"."""
     kind = "functions" if side.paradigm == "functional" else "objects"
+    if side.backends:
+        return f"{kind} · {side.libraries.removesuffix(' (--backend)')}"
     built_on = [lib for lib in side.libraries.split(" + ") if lib != side.framework]
     return f"{kind} · {side.framework}" + (f" ({', '.join(built_on)})" if built_on else "")
 
@@ -56,10 +67,12 @@ def side_path(side: str, model: str) -> str:
 
 
 def corners(model: str) -> dict[str, str]:
-    """`{side: its file}` for each of the grid's other corners that builds `model`."""
-    return {s.name: side_path(s.name, model) for s in SIDES.values()
-            if s.name in GRID and s.name not in TWINS and model in s.models
-            and os.path.exists(os.path.join(ROOT, side_path(s.name, model)))}  # fmt: skip
+    """`{side: its file}` for each side beside the twins that builds `model` (the grid's other
+    corners, then the Keras side), then `{view: its file}` for the views of `model`'s page."""
+    sides = {s.name: side_path(s.name, model) for s in SIDES.values()
+             if s.name not in TWINS and model in s.models
+             and os.path.exists(os.path.join(ROOT, side_path(s.name, model)))}  # fmt: skip
+    return sides | {v: path for v, (path, page, _) in VIEWS.items() if page == model}
 
 
 @dataclass(frozen=True)
@@ -83,12 +96,14 @@ class Column:
 
 
 def columns(name: str, files: dict[str, tuple[str, str, str]]) -> list[Column]:
-    """The page's columns, in the grid's order, from `{side: (path, text, href)}`: the twins,
-    then the corners that build the model. A corner's section the twins lack is refused."""
+    """The page's columns, in `shared.sides`'s order, from `{side: (path, text, href)}`: the
+    twins, then the other sides that build the model, then the views. A section the twins lack
+    is refused."""
     plain = len(files) == len(TWINS)
-    out = [Column(s, PLAIN_HEADS[s] if plain else title(SIDES[s]), path, text, href,
-                  {sec.name: sec.code for sec in sections(text)})
-           for s in SIDES if s in files for path, text, href in [files[s]]]  # fmt: skip
+    heads = {s: PLAIN_HEADS.get(s, s) if plain else title(side) for s, side in SIDES.items()}
+    heads |= {v: head for v, (_, _, head) in VIEWS.items()}
+    out = [Column(s, heads[s], path, text, href, {sec.name: sec.code for sec in sections(text)})
+           for s in heads if s in files for path, text, href in [files[s]]]  # fmt: skip
     twins = out[0].cut
     for c in out:
         extra = [n for n in c.cut if n not in twins]
