@@ -274,6 +274,14 @@ def run_stateless(name, config, cfg, weights, batches):
     return {"fit": by_fit, "pure": to_canonical(model)}
 
 
+def run_bench(argv):
+    """`keras3.bench` on this backend: its report (`--quick`: no jax-eager, no torch-compile)."""
+    from keras3 import bench
+    from shared.cli import bench as cli_bench
+
+    return bench.run(cli_bench.parse_bench("keras3", argv))
+
+
 def run_script(argv):
     from keras3 import train
 
@@ -286,7 +294,7 @@ def main() -> int:
         jobs = pickle.load(f)
     kinds = {"pass": run_pass, "train": run_train, "script": run_script,
              "trap_fit": run_trap_fit, "trap_batchnorm": run_trap_batchnorm,
-             "trap_op": run_trap_op, "stateless": run_stateless}  # fmt: skip
+             "trap_op": run_trap_op, "stateless": run_stateless, "bench": run_bench}  # fmt: skip
     results = [kinds[kind](*args) for kind, *args in jobs]
     with open(out_path, "wb") as f:
         pickle.dump({"backend": keras.backend.backend(), "results": results}, f)

@@ -39,6 +39,7 @@ import oop.models
 import oop.optim as ooptim
 from oop.layers import Dropout
 from shared import compare, data, registry
+from shared.bench import report
 from shared.config import (
     CNNBNConfig,
     CNNConfig,
@@ -177,6 +178,7 @@ def _jobs(tmp: str, backend: str) -> list[tuple]:
     jobs.append(("script", [*flags, "--init", init, "--out", out]))
     jobs.append(("script", [*flags, "--resume", os.path.join(out, "step-4.safetensors"),
                             "--out", out + "-resumed"]))  # fmt: skip
+    jobs.append(("bench", ["--quick", "--threads", "1", "--backend", backend]))
     if backend == "jax":  # the pure step against fit: BatchNorm's statistics, Dropout's seeds
         for name, config in (("cnn_bn", CASES["cnn_bn"][0]), ("cnn_dropout", MASKED)):
             jobs.append(("stateless", name, config, CASES[name][2], start_of(name, config),
@@ -275,6 +277,32 @@ def test_dropout_with_an_injected_mask(keras_results, backend):
     assert abs(got["loss"] - loss) <= F64_TOL and max_abs_diff(got["grads"], grads) <= F64_TOL
     unmasked = _oop_pass("cnn_dropout", MASKED, job[3], job[4])[1]
     assert abs(unmasked - loss) > 1e-3, "the mask changed nothing: the check would prove nothing"
+
+
+def test_the_bench_times_fit_on_each_backend_and_merges_one_report(keras_results, tmp_path):
+    """Each worker's `keras3.bench` report (`--quick`: Keras's defaults, jit_compile on JAX and
+    TensorFlow and off on torch, and TensorFlow's graph without XLA), merged as `--backend all`
+    merges them: every row timed, the JAX backend's FLOP count given to the others, and the
+    report's table lists them beside any side's."""
+    from keras3 import bench
+
+    reports = [res for b in BACKENDS
+               for job, res in zip(_jobs(keras_results["tmp"], b), keras_results[b], strict=True)
+               if job[0] == "bench"]  # fmt: skip
+    merged = bench.merge(reports)
+    rows = merged["results"]
+    assert [r["variant"] for r in rows] == ["jax-jit", "torch-eager", "tensorflow-graph",
+                                            "tensorflow-xla"]  # fmt: skip
+    flops = rows[0]["flops_per_step"]
+    assert flops >= rows[0]["analytic_flops_per_step"] > 0  # XLA counts more than the products
+    for r in rows:
+        assert r["step_ms_median"] > 0 and r["flops_per_step"] == flops, r["variant"]
+        assert r["roofline_fraction"] > 0 and r["warmup_s"] >= 0, r["variant"]
+    assert {"keras", "jax", "torch", "tensorflow"} <= set(merged["versions"])
+    path, md = tmp_path / "keras3.json", tmp_path / "bench.md"
+    path.write_text(json.dumps(merged))
+    assert report.main([str(path), "--md", str(md), "--baseline", "keras3:torch-eager"]) == 0
+    assert "keras3:tensorflow-xla" in md.read_text()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -24,7 +24,8 @@ FRAMEWORK = {"functional": "JAX", "oop": "torch", "oop_jax": "JAX NNX",
 VARIANTS = {"functional": ("jit", "scan", "vmap8", "loop"), "oop": ("eager", "compile", "loop"),
             "oop_jax": ("nnx.jit", "split", "loop"),
             "functional_torch": ("eager", "compile", "vmap8", "loop"),
-            "keras3": ("jax-fit", "torch-fit", "tensorflow-fit", "tensorflow-fit-xla")}  # fmt: skip
+            "keras3": ("jax-jit", "jax-eager", "torch-eager", "torch-compile", "tensorflow-graph",
+                       "tensorflow-xla")}  # fmt: skip
 ENSEMBLE = 8  # the vmap8 variants: eight models in one vmapped update, timed per model
 assert FRAMEWORK.keys() == VARIANTS.keys() == set(SIDES), "a side without its bench columns"
 DEFAULT_BASELINE = "oop:eager"

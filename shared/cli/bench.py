@@ -29,6 +29,7 @@ class BenchArgs:
     threads: int
     tf32: bool = False  # gpu: float32 products in TF32 on both sides
     skip: tuple[str, ...] = ()  # variants not timed
+    backend: str = ""  # Keras: the backend of this process, or "all" (one process each)
 
     def train_config(self) -> TrainConfig:
         """The training config of the loop variant (Adam, lr 1e-3: TrainConfig's defaults)."""
@@ -56,8 +57,11 @@ class BenchArgs:
 
 
 def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
+    me = sides.side(side)
     first, *optional = VARIANTS[side]
     variants = f"{', '.join([first, *optional[:-1]])} and {optional[-1]}"
+    if me.backends:  # Keras: the FLOPs come from the JAX backend's count, so any may be skipped
+        optional = [first, *optional]
     p = Parser(
         prog=f"python -m {sides.side(side).package}.bench",
         description=f"Time one training update on the {side} side, as {variants}: compile "
@@ -67,6 +71,14 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--model", default="mlp", choices=registry.NAMES, help="what to time")
+    if me.backends:
+        p.add_argument(
+            "--backend",
+            choices=("all", *me.backends),
+            default="all",
+            help="the backend to time in this process; all (the default) starts one process "
+            "per backend, as Keras needs, and merges their results into one --out file",
+        )
     p.add_argument("--dataset", default=None, choices=data.NAMES,
                    help=f"(default: {_per_model('bench_data')})")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=None,
@@ -78,8 +90,8 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: 3 steps, 2 repeats (and on the OOP side no torch.compile, about 10 s "
-        "of compilation even for the mlp)",
+        help="a smoke run: 3 steps, 2 repeats (and no torch.compile, about 10 s of "
+        "compilation even for the mlp, nor Keras's op-by-op jax-eager)",
     )
     p.add_argument("--device", default="cpu", choices=DEVICES, help="where to time (default: cpu)")
     p.add_argument(
@@ -92,8 +104,8 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         "--skip",
         default="",
         metavar="VARIANT,...",
-        help=f"variants not to time, of {', '.join(optional)} ({first} always runs: it gives "
-        "the FLOPs)",
+        help=f"variants not to time, of {', '.join(optional)}"
+        + ("" if me.backends else f" ({first} always runs: it gives the FLOPs)"),
     )
     p.add_argument(
         "--threads",
@@ -116,9 +128,10 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         p.error(f"--skip {','.join(unknown)}: this side's optional variants are {optional}")
     if a.quick:
         a.steps, a.repeats = 3, 2
-        skip = tuple(sorted({*skip, "compile"} & set(optional)))
+        slow = {"compile", "torch-compile", "jax-eager"}  # compilation, or op-by-op dispatch
+        skip = tuple(sorted({*skip, *slow} & set(optional)))
     try:
-        sides.side(side).refuse_unless_has(a.model)
+        me.refuse_unless_has(a.model)
     except ValueError as e:
         p.error(str(e))
     entry = registry.entry(a.model)
@@ -134,6 +147,7 @@ def parse_bench(side: str, argv: list[str] | None = None) -> BenchArgs:
         a.threads,
         a.tf32,
         skip,
+        getattr(a, "backend", ""),
     )
     try:  # TrainConfig checks the settings (--tf32 without a GPU, say) for both tools
         args.train_config()
