@@ -288,13 +288,27 @@ def run_script(argv):
     return train.main(argv)
 
 
+def run_sample(argv):
+    """`python -m keras3.sample`'s printed text."""
+    import contextlib
+    import io
+
+    from keras3 import sample
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sample.main(argv) == 0
+    return out.getvalue()
+
+
 def main() -> int:
     _, _, jobs_path, out_path = sys.argv
     with open(jobs_path, "rb") as f:
         jobs = pickle.load(f)
     kinds = {"pass": run_pass, "train": run_train, "script": run_script,
              "trap_fit": run_trap_fit, "trap_batchnorm": run_trap_batchnorm,
-             "trap_op": run_trap_op, "stateless": run_stateless, "bench": run_bench}  # fmt: skip
+             "trap_op": run_trap_op, "stateless": run_stateless, "bench": run_bench,
+             "sample": run_sample}  # fmt: skip
     results = [kinds[kind](*args) for kind, *args in jobs]
     with open(out_path, "wb") as f:
         pickle.dump({"backend": keras.backend.backend(), "results": results}, f)

@@ -1,9 +1,10 @@
-"""Flags of the generation scripts, `python -m functional.sample` and `python -m oop.sample`.
+"""Flags of the generation scripts, `python -m functional.sample`, `python -m oop.sample` and
+`python -m keras3.sample` (which adds `--backend`).
 
-Both take the same flags and print the prompt followed by the generated characters. Greedy
+All take the same flags and print the prompt followed by the generated characters. Greedy
 decoding (`--temperature 0`) is deterministic, so the two sides print the same text from the
 same checkpoint; sampling draws from each side's own generator (a JAX key split per step, a
-`torch.Generator`), so those texts differ.
+`torch.Generator`, a Keras `SeedGenerator`), so those texts differ.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def parse_sample(side: str, argv: list[str] | None = None) -> SampleRequest:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .safetensors checkpoint")
+    me = sides.side(side)
+    if me.backends:
+        p.add_argument("--backend", choices=me.backends, default=me.backends[0],
+                       help=f"the framework Keras runs on (default: {me.backends[0]})")  # fmt: skip
     p.add_argument("--prompt", default="def ", help="the text to continue")
     p.add_argument("--max-new-tokens", type=int, default=200, help="characters to generate")
     p.add_argument(
