@@ -159,7 +159,7 @@ CHAR = ["--dataset", "pycorpus", "--dtype", "float64", "--steps", "1", "--eval-e
 CHAR_MODELS = {"gru": ["--model", "gru", "--seq-len", "16", "--width", "8", "--layers", "2", *CHAR],
                "gpt": ["--model", "gpt", "--seq-len", "8", "--layers", "1", "--heads", "2",
                        "--width", "16", *CHAR]}  # fmt: skip
-CHAR_TOKENS = 24
+CHAR_TOKENS = 12
 SCRIPT_FLAGS = ["--model", "cnn_bn", "--dataset", "digits", "--width", "4", "--batch-size", "16",
                 "--dtype", "float64", "--steps", "8", "--eval-every", "0", "--save-every", "4",
                 "--no-progress", "--overwrite"]  # fmt: skip
