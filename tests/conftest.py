@@ -38,6 +38,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_interop_threads(1)
 
 import atexit
+import gc
 import shutil
 import sys
 import tempfile
@@ -95,6 +96,17 @@ def site(tmp_path_factory) -> pathlib.Path:
 # run beside the other worker's files rather than at the end.
 LONGEST_FIRST = ["test_keras", "test_scripts", "test_rnn", "test_optimizers", "test_gpt",
                  "test_browser", "test_ladder", "test_mlp"]  # fmt: skip
+
+
+# Python's cyclic garbage collector runs each time 700 more objects are made than freed; tracing
+# a JAX step makes hundreds of thousands, nearly all short-lived. A young generation of 50,000,
+# and the modules imported by collection frozen out of the older generations' passes, took 5%
+# off a JAX-heavy test file (test_gpt.py alone: 13.9 s -> 13.1 s, the median of four runs).
+gc.set_threshold(50_000, 20, 100)
+
+
+def pytest_collection_finish(session):
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config, items):
