@@ -99,9 +99,10 @@ LONGEST_FIRST = ["test_keras", "test_scripts", "test_rnn", "test_optimizers", "t
 
 
 # Python's cyclic garbage collector runs each time 700 more objects are made than freed; tracing
-# a JAX step makes hundreds of thousands, nearly all short-lived. A young generation of 50,000,
-# and the modules imported by collection frozen out of the older generations' passes, took 5%
-# off a JAX-heavy test file (test_gpt.py alone: 13.9 s -> 13.1 s, the median of four runs).
+# a JAX step makes hundreds of thousands, nearly all short-lived. A young generation of 50,000
+# took 5% off a JAX-heavy test file (test_gpt.py alone: 13.9 s -> 13.1 s, the median of four
+# runs); freezing the modules collection imported keeps them out of the older generations'
+# passes too (its own effect was within this machine's noise).
 gc.set_threshold(50_000, 20, 100)
 
 
