@@ -33,6 +33,14 @@ _IDENTITY: Rule = (lambda a: a, lambda a: a)
 
 
 # -- weights --
+def to_device(a, dtype=None) -> jax.Array:
+    """A host array on JAX's default device, as `dtype` if given (cast by NumPy, as
+    `jnp.asarray(a, dtype)` would). `jax.device_put` copies; `jnp.asarray` of a NumPy array
+    compiles a small XLA program per shape and dtype (JAX 0.10: about 10 ms each on a 2-core
+    CPU), so loading a checkpoint through it compiled one per weight shape."""
+    return jax.device_put(np.asarray(a, dtype))
+
+
 def is_array_or_shape(leaf) -> bool:
     """An array, or the shape and dtype of one (a skeleton's leaf)."""
     return eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)
@@ -120,7 +128,7 @@ def from_canonical(tree: PyTree, weights: dict[str, np.ndarray]) -> PyTree:
     for leaf in leaves:
         if is_array_or_shape(leaf):
             name, rule = next(entries)
-            new.append(jnp.asarray(rule[1](weights[name])))
+            new.append(to_device(rule[1](weights[name])))
         else:
             new.append(leaf)
     return jax.tree_util.tree_unflatten(treedef, new)
@@ -222,7 +230,7 @@ def model_state_from_canonical(
     for path, layer in _stateful_layers(model):
         old = state.get(layer.index)
         new = tuple(
-            jnp.asarray(tensors[f"{path}.{name}"], dtype=o.dtype)
+            to_device(tensors[f"{path}.{name}"], o.dtype)
             for name, o in zip(layer.state_names, old, strict=True)
         )
         state = state.set(layer.index, new)

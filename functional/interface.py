@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from functional.convert import skeleton
+from functional.convert import skeleton, to_device
 
 
 # -- model --
@@ -119,8 +119,9 @@ def ensemble_step(
 
 def stack(trees: list[PyTree]) -> PyTree:
     """Members' pytrees (the same structure) -> one pytree whose arrays have a member axis.
-    Stacked on the host: eager `jnp.stack` would compile one program per array shape."""
-    return jax.tree_util.tree_map(lambda *xs: jax.numpy.asarray(np.stack(xs)), *trees)
+    Stacked on the host and copied (`to_device`): eager `jnp.stack`, like `jnp.asarray`,
+    would compile one program per array shape."""
+    return jax.tree_util.tree_map(lambda *xs: to_device(np.stack(xs)), *trees)
 
 
 def member(tree: PyTree, i: int) -> PyTree:

@@ -24,6 +24,7 @@ from functional.convert import (
     opt_state_from_canonical,
     opt_state_to_canonical,
     to_canonical_with_state,
+    to_device,
 )
 from functional.models import MODELS
 from functional.optim import make_optimizer
@@ -101,7 +102,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
     step = jax.jit(interface.uniform_step(module, optimizer, static, cfg.seed))
-    x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
+    x_test, y_test = (to_device(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
         weights = to_canonical_with_state(eqx.combine(params, static), mstate)
@@ -165,7 +166,7 @@ def _run_ensemble(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Datase
     step = jax.jit(interface.ensemble_step(module, optimizer, static, cfg.seed))
     x_train, y_train = data.as_dtype(ds.x_train, dtype), data.as_dtype(ds.y_train, dtype)
     streams = [data.batches(x_train, y_train, cfg.batch_size, seed=c.seed) for c in cfgs]
-    x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
+    x_test, y_test = (to_device(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def weights(i, params, mstate):
         model = eqx.combine(interface.member(params, i), static)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from functional.convert import map_opt_state
+from functional.convert import map_opt_state, to_device
 from shared.weights import check_optimizer_tensors, check_weights
 
 Rule = tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
@@ -145,7 +145,7 @@ def from_canonical(model: nnx.Module, weights: dict[str, np.ndarray]) -> nnx.Mod
     for path, name, rule in _entries(model, state):
         variable = values[path]
         variable.set_value(
-            jnp.asarray(rule[2](np.asarray(weights[name])), variable.get_value().dtype)
+            to_device(rule[2](np.asarray(weights[name])), variable.get_value().dtype)
         )
     return model
 
@@ -178,7 +178,7 @@ def optimizer_from_canonical(
         values = dict(nnx.to_flat_state(moments))
         for path, name, rule in _entries(model, moments):
             v = values[path]
-            v.set_value(jnp.asarray(rule[2](tensors[f"opt.{key}.{name}"]), v.get_value().dtype))
+            v.set_value(to_device(rule[2](tensors[f"opt.{key}.{name}"]), v.get_value().dtype))
         return moments
 
     def count(variable):
@@ -214,8 +214,8 @@ def rng_from_canonical(model: nnx.Module, tensors: dict[str, np.ndarray]) -> boo
         old = v.get_value()
         if jax.dtypes.issubdtype(old.dtype, jax.dtypes.prng_key):
             v.set_value(
-                jax.random.wrap_key_data(jnp.asarray(tensors[name]), impl=jax.random.key_impl(old))
+                jax.random.wrap_key_data(to_device(tensors[name]), impl=jax.random.key_impl(old))
             )
         else:
-            v.set_value(jnp.asarray(tensors[name], old.dtype))
+            v.set_value(to_device(tensors[name], old.dtype))
     return True

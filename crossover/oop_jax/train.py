@@ -26,6 +26,7 @@ from crossover.oop_jax.convert import (
     to_canonical,
 )
 from crossover.oop_jax.models import MODELS
+from functional.convert import to_device
 from functional.train import pick_device, precision
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
@@ -77,7 +78,7 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
         start = ckpt.step
         rng_from_canonical(model, ckpt.tensors)  # this corner's dropout streams, if it wrote them
     batches = train_batches(ds, cfg, opts, start)  # the shared order (--control: perturbed)
-    x_test, y_test = (jnp.asarray(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
+    x_test, y_test = (to_device(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(k):  # what a step-N or final checkpoint holds, with the dropout streams
         opt = optimizer_to_canonical(model, optimizer, k)
