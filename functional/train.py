@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from functional import interface
+from functional import interface, parallel
 from functional.convert import (
     canonical_like,
     from_canonical_with_state,
@@ -68,6 +68,8 @@ def versions() -> dict[str, str]:
 # -- the loop --
 def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
+    if opts.devices > 1 and cfg.device == "cpu":
+        parallel.use_host_devices(opts.devices)  # before the backend starts, if it has not
     device = pick_device(cfg.device)
     with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
         return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len))
@@ -101,7 +103,12 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
     start = 0
     if opts.resume:  # the optimizer state and its step count come back from the file
         opt_state, start = opt_state_from_canonical(opt_state, ckpt.tensors), ckpt.step
-    step = jax.jit(interface.uniform_step(module, optimizer, static, cfg.seed))
+    if opts.devices > 1:  # the same step, each batch split over a mesh of devices
+        mesh = parallel.make_mesh(opts.devices, pick_device(cfg.device).platform)
+        params, mstate, opt_state = parallel.replicate(mesh, (params, mstate, opt_state))
+        step = parallel.make_step(opts.parallel, module, optimizer, static, cfg.seed, mesh)
+    else:
+        step = jax.jit(interface.uniform_step(module, optimizer, static, cfg.seed))
     x_test, y_test = (to_device(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds

@@ -56,11 +56,17 @@ class RunOptions:
     jitter: bool = False  # start one ulp (of the run's dtype) away: shared.compare's control
     control: bool = False  # --control: jitter, each batch reversed, the inputs one ulp away
     ensemble: int = 1  # --ensemble N: N models from seeds seed..seed+N-1, one vmapped step
+    devices: int = 1  # --devices N: each batch split over N devices (functional/parallel.py)
+    parallel: str = "auto"  # --parallel: "auto" (sharding annotations) or "shard_map"
 
     def start(self) -> dict:
         """Where the weights came from, for config.json: a fresh draw, --init, or --resume."""
         return {"init": self.init, "resume": self.resume, "jitter_init": self.jitter,
                 "control": self.control}  # fmt: skip
+
+    def parallelism(self) -> dict:
+        """How the updates were spread, for config.json (the checkpoints do not depend on it)."""
+        return {"devices": self.devices, "form": self.parallel if self.devices > 1 else None}
 
 
 def train_batches(ds, cfg: TrainConfig, opts: RunOptions, start: int):
@@ -148,19 +154,20 @@ class RunFolder:
             else:  # no run: the temporary files of writes a kill cut short are debris
                 for name in _previous_run(out, leftovers=True):
                     os.remove(os.path.join(out, name))
-            self._start(out, train, model_config, side, versions, start)
+            self._start(out, train, model_config, side, versions, start, opts.parallelism())
         except OSError as e:
             self._undo()
             raise Refused(f"cannot write the run folder {out} ({os_reason(e)}); "
                           "choose another --out") from e  # fmt: skip
 
-    def _start(self, out, train, model_config, side, versions, start) -> None:
+    def _start(self, out, train, model_config, side, versions, start, parallel) -> None:
         info = {
             "side": side,
             "model": train.model,
             "model_config": to_dict(model_config),
             "train_config": to_dict(train),
             "start": start,  # --init / --resume / --jitter-init: where the weights came from
+            "parallel": parallel,
             "versions": {"python": platform.python_version(), "numpy": np.__version__, **versions},
         }
         with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:

@@ -24,6 +24,10 @@ for flag in (
     if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
+# Two host devices in every process of the suite, so that tests/test_parallel.py splits batches
+# over a mesh in-process; one-device code runs on the first, as everywhere.
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
+
 # pytest-xdist runs one worker per core; each worker then keeps to one thread, or JAX's and
 # torch's thread pools oversubscribe the machine (measured: 2 workers x 2 threads ran slower
 # than one worker alone).
@@ -95,7 +99,7 @@ def site(tmp_path_factory) -> pathlib.Path:
 # test_keras comes first of all: its fixture starts one Keras process per backend, which then
 # run beside the other worker's files rather than at the end.
 LONGEST_FIRST = ["test_keras", "test_scripts", "test_rnn", "test_optimizers", "test_gpt",
-                 "test_browser", "test_ladder", "test_mlp"]  # fmt: skip
+                 "test_browser", "test_parallel", "test_ladder", "test_mlp"]  # fmt: skip
 
 
 # Python's cyclic garbage collector runs each time 700 more objects are made than freed; tracing

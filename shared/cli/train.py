@@ -19,6 +19,7 @@ from shared.run import RunOptions
 
 DRY_RUN_STEPS = 3
 ENSEMBLE_MODELS = ("mlp", "cnn_bn")  # --ensemble's models: neither draws dropout masks
+PARALLEL_FORMS = ("auto", "shard_map")  # --parallel: functional/parallel.py
 
 
 def build_parser(side: str) -> argparse.ArgumentParser:
@@ -66,6 +67,25 @@ def build_parser(side: str) -> argparse.ArgumentParser:
         f"order), as one vmapped step; each writes OUT/seed-S/, the run a separate --seed S "
         f"run writes. A functional side's feature: functional, functional_torch; models: "
         f"{', '.join(ENSEMBLE_MODELS)} (default: 1)",
+    )
+    g.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data parallelism in one process: each batch split over N devices (on a CPU, N "
+        "host devices), the weights on each; the same updates as on one device. The functional "
+        "side's (JAX sharding); the OOP side runs data-parallel under torchrun: torchrun "
+        "--nproc-per-node N -m oop.train ... (default: 1)",
+    )
+    g.add_argument(
+        "--parallel",
+        choices=PARALLEL_FORMS,
+        default=PARALLEL_FORMS[0],
+        help="with --devices: auto annotates the batch as split and lets XLA insert the "
+        "all-reduce (BatchNorm sees the whole batch, as on one device); shard_map runs the step "
+        "per shard and averages the gradients with lax.pmean (BatchNorm sees its shard, shard "
+        "0's running statistics kept: torch DDP's semantics) (default: auto)",
     )
     g.add_argument(
         "--seq-len",
@@ -179,6 +199,8 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     args = parser.parse_args(argv)
     if args.ensemble != 1:
         _check_ensemble(side, args, parser)
+    if args.devices != 1 or args.parallel != PARALLEL_FORMS[0]:
+        _check_devices(side, args, parser)
     if (args.jitter_init or args.control) and args.resume is not None:
         flag = "--control" if args.control else "--jitter-init"
         parser.error(f"{flag} perturbs a fresh start; drop it with --resume")
@@ -202,8 +224,15 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
         parser.error(str(e))
     opts = RunOptions(
         out, args.init, not args.no_progress, args.overwrite, args.resume,
-        args.jitter_init or args.control, args.control, args.ensemble,
+        args.jitter_init or args.control, args.control, args.ensemble, args.devices,
+        args.parallel,
     )  # fmt: skip
+    if opts.devices > 1 and train.batch_size % opts.devices:
+        parser.error(f"--batch-size {train.batch_size} does not split into {opts.devices} equal "
+                     f"parts; choose a multiple of {opts.devices}")  # fmt: skip
+    if opts.parallel == "shard_map" and getattr(model, "dropout", 0.0) > 0:
+        parser.error("--parallel shard_map would draw each shard's dropout masks from one "
+                     "key; use --parallel auto (one device's masks), or --dropout 0")  # fmt: skip
     return train, model, opts
 
 
@@ -234,6 +263,18 @@ def _check_ensemble(side: str, args: argparse.Namespace, parser) -> None:
              "--control": args.control}  # fmt: skip
     for flag in (f for f, value in given.items() if value):
         parser.error(f"--ensemble draws each model's weights from its own seed; drop {flag}")
+
+
+def _check_devices(side: str, args: argparse.Namespace, parser) -> None:
+    """`--devices N` and `--parallel` where a sharded step exists: the functional side."""
+    if args.devices < 1:
+        parser.error(f"--devices {args.devices}: give the number of devices, 1 or more")
+    if side != "functional":
+        parser.error(f"--devices and --parallel shard the functional side's pure step (JAX); the "
+                     f"{side} side does not have them. On torch, data parallelism is a launch: "
+                     f"torchrun --nproc-per-node N -m oop.train ...")  # fmt: skip
+    if args.ensemble != 1:
+        parser.error("--devices splits one model's batch; drop --ensemble, or --devices")
 
 
 def _check_out(out: str, args: argparse.Namespace) -> None:

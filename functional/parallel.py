@@ -1,0 +1,155 @@
+"""Data parallelism on the functional side: one pure step, each batch split over a device mesh.
+
+The same update in two forms (docs/parallel.md):
+
+- **automatic** (`--devices N`): each batch is annotated as split along its first axis over a
+  one-axis mesh (`NamedSharding(mesh, P("data"))`), the parameters, optimizer state and
+  BatchNorm statistics as replicated (`P()`). `jax.jit` compiles the step as written, and XLA's
+  partitioner inserts the all-reduce that the mean over the global batch needs. BatchNorm's
+  statistics are the global batch's: the numbers of one device.
+- **explicit** (`--devices N --parallel shard_map`): `jax.shard_map` runs the step once per
+  shard, and `lax.pmean` averages the gradients before the optimizer sees them, where torch's
+  `DistributedDataParallel` all-reduces them during `backward()`. BatchNorm's statistics are the
+  shard's own, as under DDP on a CPU, and the running statistics are shard 0's, broadcast to the
+  others, as DDP broadcasts rank 0's buffers before each forward pass.
+
+On a CPU the devices are host devices: `use_host_devices(N)` before JAX starts its backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from jaxtyping import PyTree
+
+from functional import interface
+from shared import errors
+
+AXIS = "data"  # the mesh's one axis: the batch is split along it
+FORMS = ("auto", "shard_map")
+
+
+# -- devices --
+def use_host_devices(n: int) -> None:
+    """Give JAX's CPU backend `n` devices (`jax_num_cpu_devices`), which it takes only before
+    it starts; afterwards, refuse if it has fewer than `n`."""
+    try:
+        jax.config.update("jax_num_cpu_devices", max(n, 1))
+    except RuntimeError:  # the backend has started: its devices are what they are
+        if len(jax.devices("cpu")) < n:
+            raise errors.Refused(
+                f"--devices {n}, but JAX started with {len(jax.devices('cpu'))} CPU device(s); "
+                f"start a fresh process (python -m functional.train --devices {n} ...)"
+            ) from None
+
+
+def make_mesh(n: int, platform: str) -> Mesh:
+    """A one-axis mesh, `("data",)`, over the first `n` devices of `platform`."""
+    devices = jax.devices(platform)
+    if len(devices) < n:
+        raise errors.Refused(f"--devices {n}, but JAX sees {len(devices)} {platform} device(s)")
+    return Mesh(np.array(devices[:n]), (AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def split(mesh: Mesh) -> NamedSharding:
+    """Along the first axis, one equal part per device."""
+    return NamedSharding(mesh, P(AXIS))
+
+
+def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
+    """Every array of `tree` copied to every device of `mesh`."""
+    return jax.device_put(tree, replicated(mesh))
+
+
+def shard_batch(mesh: Mesh, *arrays: np.ndarray) -> tuple[jax.Array, ...]:
+    """Each array split along its first (batch) axis over the mesh's devices."""
+    return tuple(jax.device_put(a, split(mesh)) for a in arrays)
+
+
+# -- the all-reduce --
+def pmean_gradients(
+    optimizer: optax.GradientTransformation, axis: str = AXIS
+) -> optax.GradientTransformation:
+    """`optimizer`, its gradients first averaged over the mesh axis `axis` (`lax.pmean`).
+
+    Inside `jax.shard_map(..., check_vma=False)`, each shard's gradient is its own batch's;
+    with equal shards, their mean is the gradient of the global batch's mean loss, and every
+    shard then applies the same update to the same parameters. The optax form of what DDP's
+    hooks do between `backward()` and `optimizer.step()`."""
+
+    def update(grads, state, params=None):
+        return optimizer.update(jax.lax.pmean(grads, axis), state, params)
+
+    return optax.GradientTransformation(optimizer.init, update)
+
+
+# -- the steps --
+def auto_step(
+    module: interface.Model, optimizer: optax.GradientTransformation, static: PyTree, seed: int,
+    mesh: Mesh,
+) -> Callable:  # fmt: skip
+    """The one-device step (`interface.uniform_step`), compiled for the mesh: the batch split,
+    all else replicated, in and out. `(params, state, opt_state, x, y, k)` as on one device."""
+    rep, data = replicated(mesh), split(mesh)
+    return jax.jit(
+        interface.uniform_step(module, optimizer, static, seed),
+        in_shardings=(rep, rep, rep, data, data, rep),
+        out_shardings=(rep, rep, rep, rep),
+    )
+
+
+def shard_map_step(
+    module: interface.Model, optimizer: optax.GradientTransformation, static: PyTree, seed: int,
+    mesh: Mesh,
+) -> Callable:  # fmt: skip
+    """The one-device step run per shard (`jax.shard_map`), the gradients averaged by
+    `pmean_gradients`; the loss returned is the mean of the shards' means (the global batch's,
+    with equal shards), and BatchNorm's state is shard 0's. `check_vma=False`: with JAX's
+    default replication checking, `jax.grad` of a replicated parameter already sums the shards'
+    gradients, and a `pmean` after it would then average N equal sums (docs/traps.md)."""
+    step = interface.uniform_step(module, pmean_gradients(optimizer), static, seed)
+
+    def per_shard(params, mstate, opt_state, x, y, k):
+        params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
+        if mstate is not None:  # DDP's broadcast_buffers: rank 0's statistics for all
+            mstate = from_shard_0(mstate)
+        return params, mstate, opt_state, jax.lax.pmean(loss, AXIS)
+
+    mapped = jax.shard_map(
+        per_shard, mesh=mesh, in_specs=(P(), P(), P(), P(AXIS), P(AXIS), P()),
+        out_specs=(P(), P(), P(), P()), check_vma=False,
+    )  # fmt: skip
+    rep, data = replicated(mesh), split(mesh)
+    return jax.jit(
+        mapped, in_shardings=(rep, rep, rep, data, data, rep), out_shardings=(rep, rep, rep, rep)
+    )
+
+
+def from_shard_0(tree: PyTree, axis: str = AXIS) -> PyTree:
+    """Inside `shard_map`: every shard's `tree` replaced by shard 0's, exactly (the others add
+    zeros): a broadcast from rank 0. (`lax.pbroadcast` in JAX 0.10 reads a string axis name
+    as a sequence of names.)"""
+    first = jax.lax.axis_index(axis) == 0
+    return jax.tree_util.tree_map(
+        lambda a: jax.lax.psum(jnp.where(first, a, jnp.zeros_like(a)), axis), tree
+    )
+
+
+def make_step(
+    form: str, module: interface.Model, optimizer: optax.GradientTransformation,
+    static: PyTree, seed: int, mesh: Mesh,
+) -> Callable:  # fmt: skip
+    """`--parallel auto|shard_map`: the step for the mesh, compiled."""
+    return {"auto": auto_step, "shard_map": shard_map_step}[form](
+        module, optimizer, static, seed, mesh
+    )
