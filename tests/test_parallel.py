@@ -168,6 +168,7 @@ def test_a_two_device_checkpoint_resumes_on_one_device(runs, tmp_path):
         ("oop", ["--devices", "2"], "torchrun --nproc-per-node N -m oop.train"),
         ("functional", ["--devices", "2", "--batch-size", "7"], "--batch-size 7 does not split"),
         ("functional", ["--devices", "0"], "--devices 0: give the number of devices"),
+        ("functional", ["--parallel", "shard_map"], "add --devices N"),
         ("functional", ["--model", "cnn_dropout", "--dropout", "0.5", "--devices", "2",
                         "--parallel", "shard_map"], "--parallel shard_map would draw"),
         ("functional", ["--devices", "8", "--steps", "1"], "JAX started with 2 CPU device(s)"),
