@@ -32,7 +32,6 @@ from functional import interface
 from shared import errors
 
 AXIS = "data"  # the mesh's one axis: the batch is split along it
-FORMS = ("auto", "shard_map")
 
 
 # -- devices --
@@ -69,11 +68,6 @@ def split(mesh: Mesh) -> NamedSharding:
 def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
     """Every array of `tree` copied to every device of `mesh`."""
     return jax.device_put(tree, replicated(mesh))
-
-
-def shard_batch(mesh: Mesh, *arrays: np.ndarray) -> tuple[jax.Array, ...]:
-    """Each array split along its first (batch) axis over the mesh's devices."""
-    return tuple(jax.device_put(a, split(mesh)) for a in arrays)
 
 
 # -- the all-reduce --
