@@ -143,7 +143,29 @@ def make_step(
     form: str, module: interface.Model, optimizer: optax.GradientTransformation,
     static: PyTree, seed: int, mesh: Mesh,
 ) -> Callable:  # fmt: skip
-    """`--parallel auto|shard_map`: the step for the mesh, compiled."""
-    return {"auto": auto_step, "shard_map": shard_map_step}[form](
+    """`--parallel auto|shard_map`: the step for the mesh, compiled (and made to wait for each
+    update where XLA:CPU's collectives could otherwise deadlock: `one_update_in_flight`)."""
+    step = {"auto": auto_step, "shard_map": shard_map_step}[form](
         module, optimizer, static, seed, mesh
     )
+    return one_update_in_flight(step) if _collectives_can_stall(mesh) else step
+
+
+def _collectives_can_stall(mesh: Mesh) -> bool:
+    """Host devices: XLA:CPU runs each device's part of an update on a thread pool, and with
+    updates dispatched ahead of the running one, the all-reduce now and then waits for a device
+    whose part never starts, until XLA's collective timeout aborts the process. Measured with
+    JAX 0.10.2 on a loaded 2-core machine, runs of 10 x 100 updates on two host devices: 6 of
+    43 aborted (with XLA's default threading and single-threaded Eigen alike, async dispatch on
+    or off), 0 of 44 with one update in flight."""
+    return mesh.devices.flat[0].platform == "cpu"
+
+
+def one_update_in_flight(step: Callable) -> Callable:
+    """`step`, returning only once its update is computed (JAX otherwise returns at dispatch
+    and queues the next updates behind the running one). The numbers are the same."""
+
+    def waited(*args):
+        return jax.block_until_ready(step(*args))
+
+    return waited

@@ -162,6 +162,28 @@ def test_a_two_device_checkpoint_resumes_on_one_device(runs, tmp_path):
     assert dloss <= TOL and dparam <= TOL
 
 
+def test_on_host_devices_the_step_returns_its_update_computed():
+    """The loop keeps one update in flight on host devices (functional/parallel.py: queued
+    updates can deadlock XLA:CPU's all-reduce). A step whose outputs are still being computed
+    when it returns would bring the queue back."""
+    from functional import interface
+    from functional import parallel as par
+    from functional.models import mlp as fmlp
+    from shared.config import MLPConfig
+
+    mesh = par.make_mesh(2, "cpu")
+    model, _ = interface.init(fmlp, MLPConfig(in_features=4, out_features=3, width=8, layers=1),
+                              key=jax.random.PRNGKey(0), dtype="float32")  # fmt: skip
+    params, static = eqx.partition(model, eqx.is_array)
+    tx = optax.sgd(0.1)
+    args = par.replicate(mesh, (params, None, tx.init(params)))
+    x, y = np.ones((8, 4), np.float32), np.zeros(8, np.int32)
+    for form in ("auto", "shard_map"):
+        step = par.make_step(form, fmlp, tx, static, 0, mesh)
+        out = step(*args, x, y, 1)
+        assert all(a.is_ready() for a in jax.tree_util.tree_leaves(out)), form
+
+
 @pytest.mark.parametrize(
     ("side", "flags", "message"),
     [
