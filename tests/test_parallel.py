@@ -24,7 +24,10 @@ import pytest
 from pairs import max_abs_diff
 
 import functional.models.cnn_bn as fbn
+import functional.models.mlp as fmlp
 import functional.train
+from functional import interface
+from functional import parallel as par
 from functional.convert import (
     from_canonical_with_state,
     opt_state_to_canonical,
@@ -34,7 +37,7 @@ from functional.convert import (
 from functional.optim import make_optimizer
 from shared import checkpoint, compare, data
 from shared.cli import train as cli
-from shared.config import TrainConfig
+from shared.config import MLPConfig, TrainConfig
 
 TOL = 1e-12  # float64: only the order of a two-term sum changes (measured: 2e-15 at most)
 STEPS = 100
@@ -166,11 +169,6 @@ def test_on_host_devices_the_step_returns_its_update_computed():
     """The loop keeps one update in flight on host devices (functional/parallel.py: queued
     updates can deadlock XLA:CPU's all-reduce). A step whose outputs are still being computed
     when it returns would bring the queue back."""
-    from functional import interface
-    from functional import parallel as par
-    from functional.models import mlp as fmlp
-    from shared.config import MLPConfig
-
     mesh = par.make_mesh(2, "cpu")
     model, _ = interface.init(fmlp, MLPConfig(in_features=4, out_features=3, width=8, layers=1),
                               key=jax.random.PRNGKey(0), dtype="float32")  # fmt: skip
