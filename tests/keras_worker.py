@@ -356,4 +356,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()  # the results are written and closed: Python's own teardown would then free
+    sys.stdout.flush()  # Keras's, XLA's and TensorFlow's objects one by one, measured 1.4 to
+    sys.stderr.flush()  # 1.9 s of CPU per worker (4.8 s for the three) that nothing needs
+    os._exit(code)
