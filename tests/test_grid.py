@@ -7,14 +7,10 @@ refuses a model it does not have. The float32 numbers are tests/test_grid_number
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
 
 import pytest
 from corners import trainer
 from pairs import max_abs_diff
-from test_structure import loads_no_other_framework
 
 import crossover.functional_torch.evaluate
 import crossover.functional_torch.train
@@ -121,21 +117,8 @@ def test_a_resumed_corner_draws_the_dropout_masks_it_would_have_drawn(corner, tm
     assert dloss.max() == 0.0 and compare.max_param_difference(a, b) == 0.0
 
 
-def test_the_corners_dry_runs_load_no_other_framework(tmp_path):
-    """`python -m crossover.oop_jax.train --dry-run` and its torch.func twin, each in a fresh
-    interpreter that has imported every module of its corner: objects on JAX never load torch,
-    functions on torch never load jax (tests/test_structure.py's FORBIDDEN)."""
-    for side in ("oop_jax", "functional_torch"):
-        package = sides.side(side).package
-        # the mlp of the four-corner test above, whose compiled programs the suite's JAX
-        # cache then holds: the fresh interpreter reads them back instead of compiling
-        argv = ["--dry-run", "--out", str(tmp_path / side), *FLAGS, *SIZES["mlp"],
-                "--dtype", "float64"]  # fmt: skip
-        code = loads_no_other_framework(package, f"{package}.train", argv)
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines()[-1] == "loaded: []", f"{side}: {result.stdout}"
-        assert json.loads((tmp_path / side / "config.json").read_text())["side"] == side
+# The corners' dry runs, each in a fresh interpreter that loads no other family's framework:
+# tests/test_scripts.py, in the interpreter of its family's native side.
 
 
 @pytest.mark.parametrize("side", ["functional", "functional_torch"])

@@ -36,20 +36,26 @@ def train(side, out, *flags):
 
 
 def test_dry_runs_as_a_user_runs_them_load_no_other_framework_and_compare(tmp_path, capsys):
-    """`python -m functional.train --dry-run` and its OOP twin, each in a fresh interpreter
-    that has imported every module of its side first: the runs write their files and neither
-    process loads the other side's framework (tests/test_structure.py). Then `shared.compare`'s
-    main."""
+    """`python -m functional.train --dry-run` and its OOP twin, and the grid's two corners
+    (`crossover.oop_jax.train`, `crossover.functional_torch.train`), in one fresh interpreter
+    per framework family that has imported every module of its sides first: the runs write
+    their files and neither process loads the other family's framework (objects on JAX never
+    load torch, functions on torch never load jax: tests/test_structure.py's FORBIDDEN). Then
+    `shared.compare`'s main on the twins."""
 
-    def run(side, *argv):
-        code = loads_no_other_framework(side, f"{side}.train", argv)
+    def run(side, argv, corner):
+        dry = ["--dry-run", "--out", str(tmp_path / corner)]
+        code = loads_no_other_framework(side, f"{side}.train", argv,
+                                        then=((f"crossover.{corner}", dry),))  # fmt: skip
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[-1] == "loaded: []", f"{side}: {result.stdout}"
+        assert json.loads((tmp_path / corner / "config.json").read_text())["side"] == corner
 
     f, o = tmp_path / "functional", tmp_path / "oop"
-    run("functional", "--dry-run", "--out", str(f))
-    run("oop", "--dry-run", "--out", str(o), "--init", str(f / "init.safetensors"))
+    run("functional", ["--dry-run", "--out", str(f)], "oop_jax")
+    run("oop", ["--dry-run", "--out", str(o), "--init", str(f / "init.safetensors")],
+        "functional_torch")  # fmt: skip
     for side, out in (("functional", f), ("oop", o)):
         files = {p.name for p in out.iterdir()}
         assert {"init.safetensors", "final.safetensors", "config.json", "metrics.jsonl"} <= files

@@ -43,19 +43,31 @@ SIDE_FRAMEWORK = {"functional": "jax", "crossover.oop_jax": "jax", "oop": "torch
 CORNERS = ("crossover/oop_jax", "crossover/functional_torch")
 
 
-def loads_no_other_framework(package: str, script: str | None = None, argv=()) -> str:
+def loads_no_other_framework(
+    package: str, script: str | None = None, argv=(), *, then: tuple[tuple[str, list], ...] = ()
+) -> str:
     """The code of a fresh interpreter that runs `script` as `python -m script *argv` would
-    (runpy, as `__main__`; an exit code 0 counts as success), then imports every other module of
-    `package`, and prints the forbidden frameworks that got loaded. tests/test_scripts.py runs
-    each side's training script so; `shared`, which has no such script, is checked here."""
+    (runpy, as `__main__`; an exit code 0 counts as success), then each `(package, argv)` of
+    `then` the same way (its `package.train`: one interpreter per framework family, not one per
+    side), then imports every other module of those packages, and prints the forbidden
+    frameworks that got loaded (the packages of one call must share FORBIDDEN's list).
+    tests/test_scripts.py runs each family's training scripts so; `shared`, which has no such
+    script, is checked here."""
+    runs = ([(package, script, list(argv))] if script else []) + [
+        (other, f"{other}.train", list(args)) for other, args in then
+    ]
+    forbidden = FORBIDDEN[package]
+    assert all(FORBIDDEN[p] == forbidden for p, _, _ in runs), "one family per interpreter"
     lines = ["import importlib, runpy, sys"]
-    if script:
-        lines += [f"sys.argv = [{script!r}, *{list(argv)!r}]", "try:",
-                  f"    runpy.run_module({script!r}, run_name='__main__', alter_sys=True)",
+    for _, name, args in runs:
+        lines += [f"sys.argv = [{name!r}, *{args!r}]", "try:",
+                  f"    runpy.run_module({name!r}, run_name='__main__', alter_sys=True)",
                   "except SystemExit as e:", "    if e.code:", "        raise"]  # fmt: skip
-    names = [n for n in modules(package) if n != script]
+    scripts = {name for _, name, _ in runs}
+    names = [n for p in dict.fromkeys([package, *(p for p, _, _ in runs)]) for n in modules(p)
+             if n not in scripts]  # fmt: skip
     lines += [f"for name in {names!r}:", "    importlib.import_module(name)"]
-    lines.append(f"print('loaded:', sorted(m for m in {FORBIDDEN[package]!r} if m in sys.modules))")
+    lines.append(f"print('loaded:', sorted(m for m in {forbidden!r} if m in sys.modules))")
     return "\n".join(lines) + "\n"
 
 
