@@ -30,14 +30,24 @@ def make_convs(config: CNNConfig, *, dtype: torch.dtype, bias: bool = True) -> n
 # -- dropout --
 class Dropout(nn.Dropout):
     """`nn.Dropout(p)`, plus `mask`: when set (a boolean `(batch, n)` tensor, keep = True) and
-    in training mode, it replaces the random draw. For tests only; None in normal use."""
+    in training mode, it replaces the random draw. For tests only; None in normal use.
+
+    And `shard`: under DDP (oop/parallel.py), `(rank, world)`. Each process then draws the
+    masks of the whole global batch, `world` times its own, and keeps its rows: every process's
+    generator moves as one process's would, and N processes drop what one process drops."""
 
     mask: Tensor | None = None
+    shard: tuple[int, int] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.mask is None:
+        if self.training and self.mask is not None:
+            return torch.where(self.mask, x / (1.0 - self.p), torch.zeros_like(x))
+        if not self.training or self.shard is None or self.p == 0:
             return super().forward(x)  # torch's own: draws from the global generator
-        return torch.where(self.mask, x / (1.0 - self.p), torch.zeros_like(x))
+        rank, world = self.shard
+        part = len(x)
+        whole = torch.ones((part * world, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        return x * super().forward(whole)[rank * part : (rank + 1) * part]  # 0 or 1 / (1 - p)
 
 
 # -- batch norm --

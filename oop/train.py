@@ -3,16 +3,21 @@
 The loop is PyTorch's usual one: a DataLoader yields batches, `train_step` runs `zero_grad`,
 `backward`, `step`, and the model and optimizer change in place. Losses stay on the device and
 reach the host in chunks, as in the functional twin.
+
+Under torchrun (`torchrun --standalone --nproc-per-node N -m oop.train ...`) the same loop runs
+in N processes, the model wrapped in DistributedDataParallel, each on its part of every batch;
+rank 0 writes the run folder (oop/parallel.py, docs/parallel.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
 import torch
 
-from oop import interface
+from oop import interface, parallel
 from oop.convert import (
     canonical_dtypes,
     canonical_shapes,
@@ -27,7 +32,7 @@ from oop.optim import make_optimizer, make_scheduler
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions
+from shared.run import ReplicaFolder, RunError, RunFolder, RunOptions, writes_files
 from shared.weights import jitter
 
 SIDE = "oop"
@@ -67,12 +72,18 @@ def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | N
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
     device = pick_device(cfg.device)
     set_precision(cfg, device)
-    return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len), device)
+    ds = dataset or data.load(cfg.dataset, cfg.seq_len)
+    if not parallel.launched():
+        return _run(cfg, model_cfg, opts, ds, device)
+    with parallel.joined(device, cfg.batch_size) as group:  # under torchrun: DDP
+        opts = dataclasses.replace(opts, devices=group.world, parallel="ddp")
+        return _run(cfg, model_cfg, opts, ds, device, group)
 
 
 def _run(
-    cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, device: torch.device
-) -> dict:
+    cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, device: torch.device,
+    group: parallel.Group | None = None,
+) -> dict:  # fmt: skip
     module = MODELS[cfg.model]
     dtype = module.DTYPES[cfg.dtype]
     model = interface.init(module, model_cfg, seed=cfg.seed, dtype=cfg.dtype)  # state inside
@@ -118,29 +129,44 @@ def _run(
         rng = {"rng.torch": torch.get_rng_state().numpy()}
         return {**to_canonical(model), **optimizer_to_canonical(model, optimizer, k), **rng}
 
-    folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
+    writer = group is None or group.writer  # under DDP, rank 0 writes and evaluates
+    folder = (RunFolder if writer else ReplicaFolder)(opts, cfg, model_cfg, SIDE, versions())
     pending: list[torch.Tensor] = []
     test_loss = accuracy = float("nan")
-    step = interface.uniform_step(module, model, optimizer, cfg.optimizer.clip_norm)
     with folder, folder.bar(start) as bar:
-        if not opts.resume:  # the first file: from here on, the folder holds this run
+        if not opts.resume and writer:  # the first file: from here on, the folder holds this run
             folder.save("init", to_canonical(model), 0)
         t0 = time.perf_counter()
-        for k, (x, y) in enumerate(loader, start=start + 1):
-            loss = step(x.to(device), y.to(device))  # model and optimizer move in place
-            scheduler.step()  # once per update, after optimizer.step()
-            pending.append(loss)
-            if not folder.boundary(k):
-                continue
-            losses = torch.stack(pending).cpu().numpy()  # the one host sync of this chunk
-            folder.log_losses(k, losses, time.perf_counter() - t0, bar)
-            pending = []
-            if folder.wants_eval(k):
-                test_loss, accuracy = interface.evaluate(module, model, x_test, y_test)
-                folder.log_eval(k, test_loss, accuracy, bar)
-            if folder.wants_save(k):
-                folder.save_verified(f"step-{k}", state(k), k)
-        folder.save("final", state(cfg.steps), cfg.steps)
+        try:
+            if group is None:
+                step = interface.uniform_step(module, model, optimizer, cfg.optimizer.clip_norm)
+            else:  # DDP: this rank's part of each batch, the gradients all-reduced in backward()
+                step = parallel.make_step(module, model, optimizer, cfg.optimizer.clip_norm,
+                                          group, device)  # fmt: skip
+            for k, (x, y) in enumerate(loader, start=start + 1):
+                loss = step(x.to(device), y.to(device))  # model and optimizer move in place
+                scheduler.step()  # once per update, after optimizer.step()
+                pending.append(loss)
+                if not folder.boundary(k):
+                    continue
+                losses = torch.stack(pending)
+                if group is not None:  # the global batch's losses, on every rank alike
+                    losses = parallel.mean_over_ranks(losses, group)
+                losses = losses.cpu().numpy()  # the one host sync of this chunk
+                folder.log_losses(k, losses, time.perf_counter() - t0, bar)
+                pending = []
+                if folder.wants_eval(k) and writer:
+                    test_loss, accuracy = interface.evaluate(module, model, x_test, y_test)
+                    folder.log_eval(k, test_loss, accuracy, bar)
+                if folder.wants_save(k) and writer:
+                    folder.save_verified(f"step-{k}", state(k), k)
+        except RuntimeError as e:  # under DDP: a peer died, or hung past the timeout
+            if group is None or not parallel.is_collective_failure(e):
+                raise
+            more = f" Go on with --resume {folder.last_good}" if folder._resumable() else ""
+            raise RunError(f"{parallel.lost_peer(e, group)}. {folder._last_good()}{more}") from None
+        if writer:
+            folder.save("final", state(cfg.steps), cfg.steps)
     return {
         "out": opts.out,
         "loss": float(losses[-1]),
@@ -153,7 +179,9 @@ def _run(
 @errors.entry_point(f"python -m {SIDE}.train")
 def main(argv: list[str] | None = None) -> int:
     cfg, model_cfg, opts = cli.parse(SIDE, argv)
-    cli.report(SIDE, cfg.steps, run(cfg, model_cfg, opts))
+    summary = run(cfg, model_cfg, opts)
+    if writes_files():  # under torchrun, rank 0 reports for all
+        cli.report(SIDE, cfg.steps, summary)
     return 0
 
 

@@ -320,6 +320,45 @@ class RunFolder:
             raise RunError(f"interrupted; stopped. {self._last_good()}{more}") from None
 
 
+class ReplicaFolder(RunFolder):
+    """A data-parallel process's view of the run folder where another process (rank 0) writes
+    it: the same decisions (when losses reach the host, when to evaluate and save) and the same
+    stop at a non-finite loss, and no file written or moved."""
+
+    def __init__(self, opts: RunOptions, train: TrainConfig, model_config: Any, side: str,
+                 versions: dict[str, str]) -> None:  # fmt: skip
+        self.out, self._replaced, self._pending = opts.out, None, None
+        self.train, self.model_config, self.side = train, model_config, side
+        self.progress = False
+        self.resumed = self.last_good = opts.resume
+
+    def save_verified(self, name: str, weights: dict[str, np.ndarray], step: int) -> None:
+        pass
+
+    def save(self, name: str, weights: dict[str, np.ndarray], step: int) -> str:
+        return os.path.join(self.out, f"{name}.safetensors")  # rank 0 writes it
+
+    def log_losses(self, last_step: int, losses: np.ndarray, seconds: float, bar) -> None:
+        for step, loss in enumerate(losses.tolist(), start=last_step - len(losses) + 1):
+            self.check_finite(step, loss)
+
+    def log_eval(self, step: int, loss: float, accuracy: float, bar) -> None:
+        self.check_finite(step, loss, what="test loss")
+
+    def close(self) -> None:
+        pass
+
+    def __exit__(self, kind, error, tb) -> None:
+        if isinstance(error, KeyboardInterrupt):
+            raise RunError("interrupted; stopped (rank 0 keeps the run folder)") from None
+
+
+def writes_files() -> bool:
+    """False in a data-parallel process other than rank 0 (torchrun's `RANK`): that process
+    checks, writes and moves nothing in --out, which rank 0 keeps."""
+    return os.environ.get("RANK", "0") == "0" or "WORLD_SIZE" not in os.environ
+
+
 def ensemble_folders(
     stack: contextlib.ExitStack, opts: RunOptions, trains: list[TrainConfig], model_config: Any,
     side: str, versions: dict[str, str],

@@ -10,11 +10,25 @@ worker two) against one device, from one init, float64:
   a reference built from the one-device functions: each half's gradient with its own
   statistics, their mean, shard 0's running statistics;
 - a two-device checkpoint resumes on one device.
+
+And the OOP side under `torchrun --standalone --nproc-per-node 2` (oop/parallel.py: DDP, gloo),
+in one launch for every check (tests/ddp_worker.py): the mlp and the gpt equal one process and
+the functional side's one device; the cnn_bn equals the functional side's `shard_map` run
+(per-rank statistics, rank 0's buffers); a DDP checkpoint resumes on one device on the functional
+side; and a peer killed mid-run ends the run in one line, its last checkpoint intact.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 
 import equinox as eqx
 import jax
@@ -26,6 +40,7 @@ from pairs import max_abs_diff
 import functional.models.cnn_bn as fbn
 import functional.models.mlp as fmlp
 import functional.train
+import oop.train
 from functional import interface
 from functional import parallel as par
 from functional.convert import (
@@ -39,6 +54,7 @@ from shared import checkpoint, compare, data
 from shared.cli import train as cli
 from shared.config import MLPConfig, TrainConfig
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 TOL = 1e-12  # float64: only the order of a two-term sum changes (measured: 2e-15 at most)
 STEPS = 100
 MODELS = {  # small: the sizes prove nothing here, the number of devices does
@@ -70,13 +86,145 @@ def runs(tmp_path_factory) -> dict:
     for name, flags in MODELS.items():
         one = tmp / f"{name}-one"
         train(one, *flags, "--steps", str(STEPS))
-        init = ["--init", str(one / "init.safetensors"), "--steps", str(STEPS), "--devices", "2"]
         out[name] = {"one": one}
+    for name, flags in MODELS.items():
+        one = out[name]["one"]
+        init = ["--init", str(one / "init.safetensors"), "--steps", str(STEPS), "--devices", "2"]
         for form in ("auto", "shard_map") if name in SHARD_MAP else ("auto",):
             save = ["--save-every", "50"] if name == "mlp" else []  # the file resumed below
             out[name][form] = tmp / f"{name}-{form}"
             train(out[name][form], *flags, *init, *save, "--parallel", form)
     return out
+
+
+# -- the OOP side: DDP, two processes --
+DROPOUT = ["--dropout", "0.2"]
+DDP_KILLED = "mlp-ddp-killed"  # the last run: endless, until the test ends rank 1
+KILL_AT = 40  # after this update's checkpoint
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ddp(runs, tmp_path_factory) -> dict:
+    """Each model's `oop.train` under DDP from its one-device run's init, then an endless run
+    ended by killing rank 1 after update KILL_AT's checkpoint. Rank 0 is this process (torch is
+    loaded here already), rank 1 a fresh interpreter (tests/ddp_worker.py), with the variables
+    torchrun gives each process; the runs write their folders as under torchrun."""
+    tmp, jobs = tmp_path_factory.mktemp("ddp"), []
+    for name, flags in MODELS.items():
+        save = ["--save-every", "50"] if name == "mlp" else []
+        init = str(runs[name]["one"] / "init.safetensors")
+        jobs.append([*flags, *COMMON, "--steps", str(STEPS), *save, "--init", init,
+                     "--out", str(tmp / name)])  # fmt: skip
+    # the gpt with dropout: each rank draws the global batch's masks and keeps its rows
+    init = str(runs["gpt"]["one"] / "init.safetensors")
+    jobs.append([*MODELS["gpt"], *COMMON, *DROPOUT, "--steps", str(STEPS), "--init", init,
+                 "--out", str(tmp / "gpt-dropout")])  # fmt: skip
+    killed = tmp / DDP_KILLED
+    jobs.append([*MODELS["mlp"], *COMMON, "--steps", "100000000", "--save-every", "20",
+                 "--out", str(killed)])  # fmt: skip
+    (tmp / "jobs.json").write_text(json.dumps(jobs))
+    place = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
+             "PARADIGMS_COLLECTIVE_TIMEOUT": "20"}  # fmt: skip
+    peer = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "ddp_worker.py"), str(tmp / "jobs.json")],
+        env={**os.environ, **place, "RANK": "1", "LOCAL_RANK": "1", "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    kill = threading.Thread(target=kill_after, args=(peer, killed / f"step-{KILL_AT}.safetensors"))
+    out = {"killed": killed, "errors": io.StringIO()}
+    with pytest.MonkeyPatch.context() as env:
+        for k, v in {**place, "RANK": "0", "LOCAL_RANK": "0"}.items():
+            env.setenv(k, v)
+        env.setattr(sys, "stderr", out["errors"])  # what rank 0 prints as its one line
+        for name, argv in zip([*MODELS, "gpt-dropout"], jobs, strict=False):
+            assert oop.train.main(argv) == 0, out["errors"].getvalue()
+            out[name] = tmp / name
+        kill.start()
+        started = time.monotonic()
+        out["code"] = oop.train.main(jobs[-1])
+        out["seconds"] = time.monotonic() - kill.stopped
+    kill.join()
+    out["peer"] = peer.communicate(timeout=60)[0]
+    out["errors"] = out["errors"].getvalue()
+    assert started < kill.stopped
+    return out
+
+
+def kill_after(proc: subprocess.Popen, path) -> None:
+    """SIGKILL `proc` once `path` exists (the thread's `stopped`: when)."""
+    while not path.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    threading.current_thread().stopped = time.monotonic()
+
+
+def oop_run(runs, name, tmp_path, *flags):
+    """The OOP side's one-process run from the same init: PyTorch's `_test_DDP_niter` baseline."""
+    folder, init = tmp_path / f"{name}-oop", runs[name]["one"] / "init.safetensors"
+    assert oop.train.main([*MODELS[name], *COMMON, *flags, "--steps", str(STEPS), "--init",
+                           str(init), "--out", str(folder)]) == 0  # fmt: skip
+    return folder
+
+
+@pytest.mark.parametrize("name", ["mlp", "gpt"])
+def test_ddp_on_two_processes_is_one_process_and_the_functional_side(runs, ddp, name, tmp_path):
+    one_process = oop_run(runs, name, tmp_path)
+    for other, what in ((one_process, "one process"), (runs[name]["one"], "functional")):
+        dloss, dparam = gaps(other, ddp[name])
+        print(name, f"DDP on 2 processes against {what}: loss {dloss:.1e}, weights {dparam:.1e}")
+        assert dloss <= TOL and dparam <= TOL
+    written = json.loads((ddp[name] / "config.json").read_text())
+    assert written["parallel"] == {"devices": 2, "form": "ddp"} and written["side"] == "oop"
+
+
+def test_ddp_drops_what_one_process_drops(runs, ddp, tmp_path):
+    """The gpt with dropout 0.2 (embeddings, attention, residuals): oop/layers.py's Dropout
+    under DDP draws the whole global batch's masks on every rank and keeps its own rows, so
+    two processes train as one process does, its generator state included."""
+    one_process = oop_run(runs, "gpt", tmp_path, *DROPOUT)
+    dloss, dparam = gaps(one_process, ddp["gpt-dropout"])
+    print(f"gpt with dropout, DDP against one process: loss {dloss:.1e}, weights {dparam:.1e}")
+    assert dloss <= TOL and dparam <= TOL
+    rng = [checkpoint.read(f / "final.safetensors").tensors["rng.torch"]
+           for f in (one_process, ddp["gpt-dropout"])]  # fmt: skip
+    assert np.array_equal(*rng)
+
+
+def test_ddp_batchnorm_is_shard_maps_per_shard_statistics(runs, ddp):
+    """DDP on a CPU: each rank's statistics its own, rank 0's buffers broadcast; the functional
+    side's `--parallel shard_map` computes the same, update for update (and not one device's)."""
+    dloss, dparam = gaps(runs["cnn_bn"]["shard_map"], ddp["cnn_bn"])
+    print(f"cnn_bn DDP against shard_map: loss {dloss:.1e}, weights and statistics {dparam:.1e}")
+    assert dloss <= TOL and dparam <= TOL
+    assert gaps(runs["cnn_bn"]["one"], ddp["cnn_bn"])[0] > 1e-6
+
+
+def test_a_ddp_checkpoint_resumes_on_one_device_on_the_functional_side(runs, ddp, tmp_path):
+    resumed = tmp_path / "resumed"
+    assert functional.train.main(["--resume", str(ddp["mlp"] / "step-50.safetensors"),
+                                  "--no-progress", "--out", str(resumed)]) == 0  # fmt: skip
+    dloss, dparam = gaps(ddp["mlp"], resumed)
+    assert dloss <= TOL and dparam <= TOL
+
+
+def test_a_killed_peer_ends_the_run_in_one_line_and_its_checkpoint_loads(ddp):
+    """Rank 1 killed mid-run: rank 0 stops at once (gloo's connection breaks; a peer that hangs
+    instead is waited for PARADIGMS_COLLECTIVE_TIMEOUT seconds), in one line that names the last
+    good checkpoint, which loads."""
+    lines = ddp["errors"].strip().splitlines()
+    assert ddp["code"] == 1 and ddp["seconds"] < 20 and len(lines) == 1, ddp["errors"]
+    assert "rank 0 of 2: a peer process ended or stopped answering" in lines[0], lines[0]
+    last = lines[0].split("The last good checkpoint is ")[1].split(".safetensors")[0]
+    assert last.startswith(str(ddp["killed"] / "step-")), lines[0]
+    ckpt = checkpoint.read(last + ".safetensors")
+    assert ckpt.step >= KILL_AT and ckpt.side == "oop"
+    assert "Traceback" not in ddp["peer"], ddp["peer"][-3000:]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -195,8 +343,6 @@ def test_on_host_devices_the_step_returns_its_update_computed():
     ],
 )  # fmt: skip
 def test_bad_parallel_flags_are_refused_in_one_line(side, flags, message, tmp_path, capsys):
-    import oop.train
-
     main = {"functional": functional.train.main, "oop": oop.train.main}[side]
     try:
         code = main([*flags, "--no-progress", "--out", str(tmp_path / "x")])

@@ -104,9 +104,6 @@ ONE_SIDED = {
 NO_TWIN = {
     "oop/data.py": "torch's Dataset, Sampler and DataLoader; the functional loop indexes NumPy "
     "batches from shared.data directly",
-    "functional/parallel.py": "the mesh, the two sharded steps and the gradient pmean; its twin, "
-    "oop/parallel.py (torch's process group and DistributedDataParallel under torchrun), is "
-    "issue 21's next part and not written yet",
 }
 
 

@@ -282,7 +282,10 @@ def _check_devices(side: str, args: argparse.Namespace, parser) -> None:
 
 def _check_out(out: str, args: argparse.Namespace) -> None:
     """Refuse an --out that cannot take this run (shared.run.check_out), or that holds the
-    checkpoint being resumed (--overwrite would remove it)."""
+    checkpoint being resumed (--overwrite would remove it). A data-parallel process other than
+    rank 0 writes nothing there, and does not look: rank 0 may already be writing."""
+    if not run.writes_files():
+        return
     if args.resume is not None and _same_folder(os.path.dirname(args.resume) or ".", out):
         raise ValueError(f"--out {out} holds the checkpoint being resumed; choose another --out")
     run.check_out(out, args.overwrite)
