@@ -12,7 +12,11 @@ import importlib
 import os
 import sys
 
-import matplotlib
+# tests/traps/test_parallel_traps.py splits batches over two host devices, as tests/conftest.py
+# gives every process of the suite; JAX takes the count only before it starts
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
