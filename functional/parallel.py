@@ -14,10 +14,17 @@ The same update in two forms (docs/parallel.md):
   others, as DDP broadcasts rank 0's buffers before each forward pass.
 
 On a CPU the devices are host devices: `use_host_devices(N)` before JAX starts its backend.
+
+**Several processes** (`python -m shared.launch --nproc-per-node N -m functional.train`, or any
+launcher that sets torchrun's variables): `join` calls `jax.distributed.initialize`, and the
+mesh spans every process's devices, one program running in each (multi-controller). Every
+process holds the whole batch of the shared order and hands JAX the parts its own devices hold
+(`global_batch`); process 0 writes the run folder.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import jax
@@ -48,6 +55,46 @@ def use_host_devices(n: int) -> None:
             ) from None
 
 
+ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # torchrun's, shared.launch's
+TIMEOUT_S = 60.0  # joining, and a peer's heartbeat (PARADIGMS_COLLECTIVE_TIMEOUT)
+
+
+def launched() -> bool:
+    """Whether a launcher started this process as one of several (torchrun's variables)."""
+    return all(name in os.environ for name in ENV)
+
+
+def join(platform: str) -> tuple[int, int]:
+    """`jax.distributed.initialize` from the launcher's variables, before JAX's backend starts:
+    returns `(process index, process count)`. On a CPU the collectives run over gloo. A process
+    that has joined already (an earlier run in it) stays joined: JAX joins once per process."""
+    if jax.distributed.is_initialized():
+        return jax.process_index(), jax.process_count()
+    seconds = float(os.environ.get("PARADIGMS_COLLECTIVE_TIMEOUT", TIMEOUT_S))
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    if platform == "cpu":  # one device per process, as under torchrun
+        jax.config.update("jax_num_cpu_devices", 1)
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(
+            coordinator_address=where, num_processes=int(os.environ["WORLD_SIZE"]),
+            process_id=int(os.environ["RANK"]), initialization_timeout=int(seconds),
+            heartbeat_timeout_seconds=int(seconds),
+        )  # fmt: skip
+    except (RuntimeError, ValueError) as e:
+        raise errors.Refused(
+            f"process {os.environ['RANK']} could not join the others at {where} "
+            f"({errors.one_line(e)[:200]}); start them together (python -m shared.launch), "
+            "or give another --master-port"
+        ) from None
+    return jax.process_index(), jax.process_count()
+
+
+def leave() -> None:
+    if jax.process_count() > 1:
+        jax.distributed.shutdown()
+
+
 def make_mesh(n: int, platform: str) -> Mesh:
     """A one-axis mesh, `("data",)`, over the first `n` devices of `platform`."""
     devices = jax.devices(platform)
@@ -66,8 +113,30 @@ def split(mesh: Mesh) -> NamedSharding:
 
 
 def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
-    """Every array of `tree` copied to every device of `mesh`."""
-    return jax.device_put(tree, replicated(mesh))
+    """Every array of `tree` copied to every device of `mesh` (of every process: each gives
+    its own devices their copy)."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, replicated(mesh))
+    rep = replicated(mesh)
+    return jax.tree_util.tree_map(
+        lambda a: jax.make_array_from_callback(np.shape(a), rep, lambda i: np.asarray(a)[i]), tree
+    )
+
+
+def global_batch(mesh: Mesh, batch: tuple[np.ndarray, ...]) -> tuple:
+    """The shared order's batch as arrays split over the mesh: each process, holding the whole
+    batch, hands its own devices their rows. (One process: the step's `in_shardings` do it.)"""
+    if jax.process_count() == 1:
+        return batch
+    data = split(mesh)
+    return tuple(jax.make_array_from_callback(a.shape, data, lambda i, a=a: a[i]) for a in batch)
+
+
+def local(tree: PyTree) -> PyTree:
+    """A replicated tree's copy on this process's first device, to read on the host."""
+    return jax.tree_util.tree_map(
+        lambda a: a if a.is_fully_addressable else a.addressable_data(0), tree
+    )
 
 
 # -- the all-reduce --

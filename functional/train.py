@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import os
 import sys
 import time
 
@@ -31,7 +33,14 @@ from functional.optim import make_optimizer
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import RunFolder, RunOptions, ensemble_folders, train_batches
+from shared.run import (
+    ReplicaFolder,
+    RunFolder,
+    RunOptions,
+    ensemble_folders,
+    train_batches,
+    writes_files,
+)
 from shared.weights import jitter
 
 SIDE = "functional"
@@ -39,10 +48,11 @@ SIDE = "functional"
 
 # -- device and precision --
 def pick_device(name: str) -> jax.Device:
+    """This process's first device of the kind asked for (of several processes, its own)."""
     if name == "cpu":
-        return jax.devices("cpu")[0]
+        return jax.local_devices(backend="cpu")[0]
     try:
-        return jax.devices("gpu")[0]
+        return jax.local_devices(backend="gpu")[0]
     except RuntimeError:
         raise errors.Refused(
             "--device gpu, but JAX sees no GPU; install jax[cuda] or use --device cpu"
@@ -68,14 +78,35 @@ def versions() -> dict[str, str]:
 # -- the loop --
 def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
-    if opts.devices > 1 and cfg.device == "cpu":
+    writer, joined = True, parallel.launched()
+    if joined:  # one of several processes (shared.launch): one mesh over all their devices
+        opts, writer = _join(cfg, opts)
+    elif opts.devices > 1 and cfg.device == "cpu":
         parallel.use_host_devices(opts.devices)  # before the backend starts, if it has not
     device = pick_device(cfg.device)
-    with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
-        return _run(cfg, model_cfg, opts, dataset or data.load(cfg.dataset, cfg.seq_len))
+    try:
+        with jax.enable_x64(cfg.dtype == "float64"), jax.default_device(device), precision(cfg):
+            ds = dataset or data.load(cfg.dataset, cfg.seq_len)
+            return _run(cfg, model_cfg, opts, ds, writer)
+    finally:
+        if joined:
+            parallel.leave()
 
 
-def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dict:
+def _join(cfg: TrainConfig, opts: RunOptions) -> tuple[RunOptions, bool]:
+    """Join the other processes; the run's options then count all their devices, one each."""
+    if opts.devices > 1:
+        raise errors.Refused("--devices counts one process's devices; under a launcher each "
+                             "process has one: drop --devices, or launch one process")  # fmt: skip
+    world = int(os.environ["WORLD_SIZE"])
+    if cfg.batch_size % world:
+        raise errors.Refused(f"--batch-size {cfg.batch_size} does not split into {world} equal "
+                             f"parts (one per process); choose a multiple of {world}")  # fmt: skip
+    rank, world = parallel.join(cfg.device)
+    return dataclasses.replace(opts, devices=world), rank == 0
+
+
+def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, writer: bool) -> dict:
     module = MODELS[cfg.model]
     dtype = np.dtype(cfg.dtype)
     # a model with state (BatchNorm statistics) comes with it; the others have None
@@ -107,40 +138,46 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset) -> dic
         mesh = parallel.make_mesh(opts.devices, pick_device(cfg.device).platform)
         params, mstate, opt_state = parallel.replicate(mesh, (params, mstate, opt_state))
         step = parallel.make_step(opts.parallel, module, optimizer, static, cfg.seed, mesh)
+        batch = functools.partial(parallel.global_batch, mesh)  # several processes: their rows
     else:
         step = jax.jit(interface.uniform_step(module, optimizer, static, cfg.seed))
+        batch = tuple
     x_test, y_test = (to_device(data.as_dtype(a, dtype)) for a in (ds.x_test, ds.y_test))
 
     def state(params, mstate, opt_state, k):  # what a step-N or final checkpoint holds
+        params, mstate, opt_state = parallel.local((params, mstate, opt_state))
         weights = to_canonical_with_state(eqx.combine(params, static), mstate)
         return {**weights, **opt_state_to_canonical(opt_state, k)}
 
     def evaluate(params, mstate):  # inference mode reads the statistics, if any
+        params, mstate = parallel.local((params, mstate))
         return interface.evaluate(module, eqx.combine(params, static), mstate, x_test, y_test)
 
-    folder = RunFolder(opts, cfg, model_cfg, SIDE, versions())
+    # of several processes, process 0 writes the folder; the others decide alike, write nothing
+    folder = (RunFolder if writer else ReplicaFolder)(opts, cfg, model_cfg, SIDE, versions())
     batches = train_batches(ds, cfg, opts, start)  # the shared order (--control: perturbed)
     pending: list[jax.Array] = []
     test_loss = accuracy = float("nan")
     with folder, folder.bar(start) as bar:
-        if not opts.resume:  # the first file: from here on, the folder holds this run
+        if not opts.resume and writer:  # the first file: from here on, the folder holds this run
             folder.save("init", to_canonical_with_state(model, mstate), 0)
         t0 = time.perf_counter()
         for k in range(start + 1, cfg.steps + 1):
-            x, y = next(batches)
+            x, y = batch(next(batches))
             params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
             pending.append(loss)
             if not folder.boundary(k):
                 continue
-            losses = np.asarray(jnp.stack(pending))  # the one host sync of this chunk
+            losses = np.asarray(jnp.stack(parallel.local(pending)))  # this chunk's host sync
             folder.log_losses(k, losses, time.perf_counter() - t0, bar)
             pending = []
-            if folder.wants_eval(k):
+            if folder.wants_eval(k) and writer:
                 test_loss, accuracy = evaluate(params, mstate)
                 folder.log_eval(k, test_loss, accuracy, bar)
-            if folder.wants_save(k):
+            if folder.wants_save(k) and writer:
                 folder.save_verified(f"step-{k}", state(params, mstate, opt_state, k), k)
-        folder.save("final", state(params, mstate, opt_state, cfg.steps), cfg.steps)
+        if writer:
+            folder.save("final", state(params, mstate, opt_state, cfg.steps), cfg.steps)
     return {
         "out": opts.out,
         "loss": float(losses[-1]),
@@ -225,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         for member in run_ensemble(cfg, model_cfg, opts):
             cli.report(SIDE, cfg.steps, member)
         return 0
-    cli.report(SIDE, cfg.steps, run(cfg, model_cfg, opts))
+    summary = run(cfg, model_cfg, opts)
+    if writes_files():  # of several processes, process 0 reports for all
+        cli.report(SIDE, cfg.steps, summary)
     return 0
 
 

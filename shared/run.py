@@ -353,6 +353,11 @@ class ReplicaFolder(RunFolder):
             raise RunError("interrupted; stopped (rank 0 keeps the run folder)") from None
 
 
+def launched() -> bool:
+    """Whether a launcher (torchrun, shared.launch) started this process as one of several."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 def writes_files() -> bool:
     """False in a data-parallel process other than rank 0 (torchrun's `RANK`): that process
     checks, writes and moves nothing in --out, which rank 0 keeps."""

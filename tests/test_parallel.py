@@ -51,7 +51,7 @@ from functional.convert import (
 )
 from functional.optim import make_optimizer
 from oop.parallel import TIMEOUT_S
-from shared import checkpoint, compare, data
+from shared import checkpoint, compare, data, launch
 from shared.cli import train as cli
 from shared.config import MLPConfig, TrainConfig
 
@@ -167,6 +167,39 @@ def kill_after(proc: subprocess.Popen, path) -> None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     threading.current_thread().stopped = time.monotonic()
+
+
+# -- the functional side on two processes: jax.distributed --
+@pytest.fixture(scope="module")
+def jax_runs(runs, tmp_path_factory) -> dict:
+    """The three models on two JAX processes (`shared.launch`'s variables, tests/jax_processes.py
+    running the runs in turn), each from its one-device run's init; the cnn_bn with
+    `--parallel shard_map` (DDP's BatchNorm), the others automatic."""
+    tmp, jobs = tmp_path_factory.mktemp("jax-processes"), []
+    for name, flags in MODELS.items():
+        form = ["--parallel", "shard_map"] if name == "cnn_bn" else []
+        init = str(runs[name]["one"] / "init.safetensors")
+        jobs.append([*flags, *COMMON, *form, "--steps", str(STEPS), "--init", init,
+                     "--out", str(tmp / name)])  # fmt: skip
+    (tmp / "jobs.json").write_text(json.dumps(jobs))
+    envs = launch.environments(2, 1, 0, "127.0.0.1", free_port())
+    command = [sys.executable, os.path.join(HERE, "jax_processes.py"), str(tmp / "jobs.json")]
+    assert launch.launch(command, envs, grace=TIMEOUT_S) == 0
+    return {name: tmp / name for name in MODELS}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_jax_on_two_processes_equals_ddp_on_two_processes(runs, ddp, jax_runs, name):
+    """One program in each of two processes, one mesh over their devices, against DDP's two
+    processes: the same updates (for the cnn_bn, both with per-rank statistics), and for the
+    others also one device's."""
+    others = [(ddp[name], "DDP")] + ([] if name == "cnn_bn" else [(runs[name]["one"], "one")])
+    for other, what in others:
+        dloss, dparam = gaps(other, jax_runs[name])
+        print(name, f"JAX on 2 processes against {what}: loss {dloss:.1e}, weights {dparam:.1e}")
+        assert dloss <= TOL and dparam <= TOL
+    written = json.loads((jax_runs[name] / "config.json").read_text())
+    assert written["parallel"]["devices"] == 2 and written["side"] == "functional"
 
 
 def oop_run(runs, name, tmp_path, *flags):
@@ -355,3 +388,24 @@ def test_bad_parallel_flags_are_refused_in_one_line(side, flags, message, tmp_pa
         code = e.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code in (1, 2) and len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--nproc-per-node", "0", "-m", "x"], "1 or more"),
+        (["--nnodes", "2", "--node-rank", "2", "-m", "x"], "--node-rank 2: give 0 to 1"),
+        (["--nnodes", "2", "-m", "x"], "give every machine the same --master-addr"),
+    ],
+)
+def test_the_launcher_refuses_bad_counts_in_one_line(flags, message, capsys):
+    with pytest.raises(SystemExit) as refused:
+        launch.main(flags)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert refused.value.code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_the_launcher_gives_each_process_torchruns_variables():
+    envs = launch.environments(2, 2, 1, "10.0.0.1", 29400)
+    assert [e["RANK"] for e in envs] == ["2", "3"] and [e["LOCAL_RANK"] for e in envs] == ["0", "1"]
+    assert {e["WORLD_SIZE"] for e in envs} == {"4"} and envs[0]["MASTER_PORT"] == "29400"

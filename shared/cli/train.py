@@ -275,9 +275,10 @@ def _check_devices(side: str, args: argparse.Namespace, parser) -> None:
                      f"torchrun --nproc-per-node N -m oop.train ...")  # fmt: skip
     if args.ensemble != 1:
         parser.error("--devices splits one model's batch; drop --ensemble, or --devices")
-    if args.devices == 1:
+    if args.devices == 1 and not run.launched():  # under a launcher: over the processes
         parser.error(f"--parallel {args.parallel} splits each batch over devices; add "
-                     "--devices N (2 or more)")  # fmt: skip
+                     "--devices N (2 or more), or launch N processes (python -m "
+                     "shared.launch)")  # fmt: skip
 
 
 def _check_out(out: str, args: argparse.Namespace) -> None:
