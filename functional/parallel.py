@@ -24,6 +24,7 @@ process holds the whole batch of the shared order and hands JAX the parts its ow
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -37,6 +38,7 @@ from jaxtyping import PyTree
 
 from functional import interface
 from shared import errors
+from shared.run import collective_timeout
 
 AXIS = "data"  # the mesh's one axis: the batch is split along it
 
@@ -56,7 +58,6 @@ def use_host_devices(n: int) -> None:
 
 
 ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # torchrun's, shared.launch's
-TIMEOUT_S = 60.0  # joining, and a peer's heartbeat (PARADIGMS_COLLECTIVE_TIMEOUT)
 
 
 def launched() -> bool:
@@ -70,16 +71,19 @@ def join(platform: str) -> tuple[int, int]:
     that has joined already (an earlier run in it) stays joined: JAX joins once per process."""
     if jax.distributed.is_initialized():
         return jax.process_index(), jax.process_count()
-    seconds = float(os.environ.get("PARADIGMS_COLLECTIVE_TIMEOUT", TIMEOUT_S))
+    seconds = math.ceil(collective_timeout())
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
-    if platform == "cpu":  # one device per process, as under torchrun
+    devices = None  # one device per process, as under torchrun: on GPUs, LOCAL_RANK's
+    if platform == "cpu":
         jax.config.update("jax_num_cpu_devices", 1)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    else:
+        devices = [int(os.environ.get("LOCAL_RANK", "0"))]
     try:
         jax.distributed.initialize(
             coordinator_address=where, num_processes=int(os.environ["WORLD_SIZE"]),
-            process_id=int(os.environ["RANK"]), initialization_timeout=int(seconds),
-            heartbeat_timeout_seconds=int(seconds),
+            process_id=int(os.environ["RANK"]), local_device_ids=devices,
+            initialization_timeout=seconds, heartbeat_timeout_seconds=seconds,
         )  # fmt: skip
     except (RuntimeError, ValueError) as e:
         raise errors.Refused(

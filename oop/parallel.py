@@ -37,8 +37,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from oop.layers import Dropout
 from shared import errors
+from shared.run import RunError, collective_timeout
 
-TIMEOUT_S = 60.0  # a collective that waits longer ends the run (PARADIGMS_COLLECTIVE_TIMEOUT)
 ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun gives each process
 _joins = 0  # runs of this process that joined a group so far
 
@@ -69,15 +69,9 @@ def launched() -> bool:
 
 
 def timeout() -> float:
-    """Seconds any collective may wait for a peer (default TIMEOUT_S)."""
-    value = os.environ.get("PARADIGMS_COLLECTIVE_TIMEOUT", str(TIMEOUT_S))
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise errors.Refused(f"PARADIGMS_COLLECTIVE_TIMEOUT={value}: give seconds, more than 0")
-    return seconds
+    """Seconds any collective may wait for a peer (shared.run.collective_timeout: 60 unless
+    PARADIGMS_COLLECTIVE_TIMEOUT says otherwise)."""
+    return collective_timeout()
 
 
 def join(device: torch.device) -> Group:
@@ -126,6 +120,8 @@ def joined(device: torch.device, batch_size: int) -> Iterator[Group]:
     before = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
         yield group
+    except KeyboardInterrupt:  # torchrun's SIGTERM, or Ctrl-C, outside the run folder's care
+        raise RunError(f"rank {group.rank} of {group.world}: interrupted; stopped") from None
     except errors.Stopped as e:
         if group.writer:
             raise

@@ -160,6 +160,8 @@ def _run(
                     folder.log_eval(k, test_loss, accuracy, bar)
                 if folder.wants_save(k) and writer:
                     folder.save_verified(f"step-{k}", state(k), k)
+        except errors.Stopped:  # a NaN, a failed write: RuntimeErrors too, and this run's own
+            raise
         except RuntimeError as e:  # under DDP: a peer died, or hung past the timeout
             if group is None or not parallel.is_collective_failure(e):
                 raise

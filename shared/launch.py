@@ -24,8 +24,7 @@ import time
 
 from shared import errors
 from shared.cli.base import Parser
-
-GRACE_S = 60.0  # after a failure, how long the others get to stop (PARADIGMS_COLLECTIVE_TIMEOUT)
+from shared.run import collective_timeout
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,10 +48,10 @@ def launch(command: list[str], envs: list[dict], grace: float) -> int:
     procs = [subprocess.Popen(command, env={**os.environ, **env}) for env in envs]
     code, failed_at = 0, None
     try:
-        while any(p.poll() is None for p in procs):
-            for p in procs:
-                if p.returncode not in (None, 0) and code == 0:
-                    code, failed_at = p.returncode, time.monotonic()
+        while None in (codes := [p.poll() for p in procs]):
+            for c in codes:
+                if c not in (None, 0) and code == 0:
+                    code, failed_at = c, time.monotonic()
             if failed_at is not None and time.monotonic() - failed_at > grace:
                 for p in procs:
                     if p.poll() is None:
@@ -65,7 +64,7 @@ def launch(command: list[str], envs: list[dict], grace: float) -> int:
         for p in procs:
             p.wait()
         return 130
-    return code or next((p.returncode for p in procs if p.returncode), 0)
+    return code or next((p.returncode for p in procs if p.returncode), 0)  # the first failure
 
 
 @errors.entry_point("python -m shared.launch")
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--nnodes > 1: give every machine the same --master-addr and --master-port")
     port = args.master_port or free_port()
     envs = environments(args.nproc_per_node, args.nnodes, args.node_rank, args.master_addr, port)
-    grace = float(os.environ.get("PARADIGMS_COLLECTIVE_TIMEOUT", GRACE_S))
+    grace = collective_timeout()
     return launch([sys.executable, "-m", args.module, *rest], envs, grace)
 
 

@@ -345,6 +345,12 @@ class ReplicaFolder(RunFolder):
     def log_eval(self, step: int, loss: float, accuracy: float, bar) -> None:
         self.check_finite(step, loss, what="test loss")
 
+    def _last_good(self) -> str:
+        return "Rank 0's line names the last good checkpoint."
+
+    def _resumable(self) -> bool:
+        return False
+
     def close(self) -> None:
         pass
 
@@ -361,7 +367,22 @@ def launched() -> bool:
 def writes_files() -> bool:
     """False in a data-parallel process other than rank 0 (torchrun's `RANK`): that process
     checks, writes and moves nothing in --out, which rank 0 keeps."""
-    return os.environ.get("RANK", "0") == "0" or "WORLD_SIZE" not in os.environ
+    return not launched() or os.environ["RANK"] == "0"
+
+
+COLLECTIVE_TIMEOUT_S = 60.0  # joining, and any collective's wait for a peer
+
+
+def collective_timeout() -> float:
+    """Seconds a data-parallel process waits for a peer: PARADIGMS_COLLECTIVE_TIMEOUT, or 60."""
+    value = os.environ.get("PARADIGMS_COLLECTIVE_TIMEOUT", str(COLLECTIVE_TIMEOUT_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 1:
+        raise Refused(f"PARADIGMS_COLLECTIVE_TIMEOUT={value}: give seconds, 1 or more")
+    return seconds
 
 
 def ensemble_folders(

@@ -50,7 +50,6 @@ from functional.convert import (
     to_canonical_with_state,
 )
 from functional.optim import make_optimizer
-from oop.parallel import TIMEOUT_S
 from shared import checkpoint, compare, data, launch
 from shared.cli import train as cli
 from shared.config import MLPConfig, TrainConfig
@@ -100,6 +99,7 @@ def runs(tmp_path_factory) -> dict:
 
 # -- the OOP side: DDP, two processes --
 DROPOUT = ["--dropout", "0.2"]
+PEER_TIMEOUT = 30  # the DDP runs' collective timeout: a dead peer must be seen well before it
 DDP_KILLED = "mlp-ddp-killed"  # the last run: endless, until the test ends rank 1
 KILL_AT = 40  # after this update's checkpoint
 
@@ -131,7 +131,8 @@ def ddp(runs, tmp_path_factory) -> dict:
                  "--out", str(killed)])  # fmt: skip
     jobs = [[free_port(), argv] for argv in jobs]  # a port per run (tests/ddp_worker.py)
     (tmp / "jobs.json").write_text(json.dumps(jobs))
-    place = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    place = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+             "PARADIGMS_COLLECTIVE_TIMEOUT": str(PEER_TIMEOUT)}  # fmt: skip
     peer = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "ddp_worker.py"), str(tmp / "jobs.json")],
         env={**os.environ, **place, "RANK": "1", "LOCAL_RANK": "1", "OMP_NUM_THREADS": "1"},
@@ -165,8 +166,8 @@ def kill_after(proc: subprocess.Popen, path) -> None:
     """SIGKILL `proc` once `path` exists (the thread's `stopped`: when)."""
     while not path.exists() and proc.poll() is None:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
     threading.current_thread().stopped = time.monotonic()
+    proc.send_signal(signal.SIGKILL)
 
 
 # -- the functional side on two processes: jax.distributed --
@@ -184,7 +185,7 @@ def jax_runs(runs, tmp_path_factory) -> dict:
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     envs = launch.environments(2, 1, 0, "127.0.0.1", free_port())
     command = [sys.executable, os.path.join(HERE, "jax_processes.py"), str(tmp / "jobs.json")]
-    assert launch.launch(command, envs, grace=TIMEOUT_S) == 0
+    assert launch.launch(command, envs, grace=60) == 0
     return {name: tmp / name for name in MODELS}
 
 
@@ -252,17 +253,18 @@ def test_a_ddp_checkpoint_resumes_on_one_device_on_the_functional_side(runs, ddp
 
 
 def test_a_killed_peer_ends_the_run_in_one_line_and_its_checkpoint_loads(ddp):
-    """Rank 1 killed mid-run: rank 0 stops within the collective timeout (at once: gloo's
+    """Rank 1 killed mid-run: rank 0 stops at once, long before the collective timeout (gloo's
     connection breaks; a peer that hangs instead is waited for the whole timeout), in one line
-    that names the last good checkpoint, which loads."""
+    that names the last good checkpoint, which loads. Until then, rank 1 printed nothing: no
+    report, no error, no progress (rank 0 speaks for the runs)."""
     lines = ddp["errors"].strip().splitlines()
-    assert ddp["code"] == 1 and ddp["seconds"] < TIMEOUT_S and len(lines) == 1, ddp["errors"]
+    assert ddp["code"] == 1 and ddp["seconds"] < PEER_TIMEOUT / 3 and len(lines) == 1, ddp
+    assert ddp["peer"].strip() == "", ddp["peer"][-3000:]
     assert "rank 0 of 2: a peer process ended or stopped answering" in lines[0], lines[0]
     last = lines[0].split("The last good checkpoint is ")[1].split(".safetensors")[0]
     assert last.startswith(str(ddp["killed"] / "step-")), lines[0]
     ckpt = checkpoint.read(last + ".safetensors")
     assert ckpt.step >= KILL_AT and ckpt.side == "oop"
-    assert "Traceback" not in ddp["peer"], ddp["peer"][-3000:]
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -199,6 +199,9 @@ def parse(side: str, argv: list[str] | None = None) -> tuple[TrainConfig, object
     args = parser.parse_args(argv)
     if args.ensemble != 1:
         _check_ensemble(side, args, parser)
+        if run.launched():
+            parser.error("--ensemble trains N models in one process; launch it on its own, "
+                         "without torchrun or shared.launch")  # fmt: skip
     if args.devices != 1 or args.parallel != PARALLEL_FORMS[0]:
         _check_devices(side, args, parser)
     if (args.jitter_init or args.control) and args.resume is not None:
