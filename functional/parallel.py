@@ -94,9 +94,39 @@ def join(platform: str) -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
+_peer_lost = False  # a collective failed: JAX's own shutdown would now wait, then abort
+
+
 def leave() -> None:
-    if jax.process_count() > 1:
+    """End the distributed session: a barrier with the others, unless one was lost."""
+    if jax.process_count() > 1 and not _peer_lost:
         jax.distributed.shutdown()
+
+
+def is_collective_failure(error: Exception) -> bool:
+    """Whether `error` is a failed cross-process collective (gloo's broken connection, or
+    JAX's coordination service reporting a dead task)."""
+    text = str(error)
+    return jax.process_count() > 1 and any(
+        mark in text for mark in ("gloo", "Connection reset", "Connection closed", "heartbeat",
+                                  "DEADLINE_EXCEEDED", "UNAVAILABLE")
+    )  # fmt: skip
+
+
+def lost_peer(error: Exception) -> str:
+    """The one line for a failed collective; from then on the session is not shut down (its
+    barrier would wait for the dead peer, and JAX then aborts the process)."""
+    global _peer_lost
+    _peer_lost = True
+    reason = errors.one_line(error).split(". ")[0][:160]
+    return (f"process {jax.process_index()} of {jax.process_count()}: a peer process ended or "
+            f"stopped answering ({reason}); stopped")  # fmt: skip
+
+
+def peer_lost() -> bool:
+    """Whether this process lost a peer: then it must leave without JAX's exit handler, which
+    shuts the session down at a barrier the dead peer never reaches, and aborts."""
+    return _peer_lost
 
 
 def make_mesh(n: int, platform: str) -> Mesh:

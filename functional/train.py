@@ -35,6 +35,7 @@ from shared.cli import train as cli
 from shared.config import TrainConfig
 from shared.run import (
     ReplicaFolder,
+    RunError,
     RunFolder,
     RunOptions,
     ensemble_folders,
@@ -162,20 +163,28 @@ def _run(cfg: TrainConfig, model_cfg, opts: RunOptions, ds: data.Dataset, writer
         if not opts.resume and writer:  # the first file: from here on, the folder holds this run
             folder.save("init", to_canonical_with_state(model, mstate), 0)
         t0 = time.perf_counter()
-        for k in range(start + 1, cfg.steps + 1):
-            x, y = batch(next(batches))
-            params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
-            pending.append(loss)
-            if not folder.boundary(k):
-                continue
-            losses = np.asarray(jnp.stack(parallel.local(pending)))  # this chunk's host sync
-            folder.log_losses(k, losses, time.perf_counter() - t0, bar)
-            pending = []
-            if folder.wants_eval(k) and writer:
-                test_loss, accuracy = evaluate(params, mstate)
-                folder.log_eval(k, test_loss, accuracy, bar)
-            if folder.wants_save(k) and writer:
-                folder.save_verified(f"step-{k}", state(params, mstate, opt_state, k), k)
+        try:
+            for k in range(start + 1, cfg.steps + 1):
+                x, y = batch(next(batches))
+                params, mstate, opt_state, loss = step(params, mstate, opt_state, x, y, k)
+                pending.append(loss)
+                if not folder.boundary(k):
+                    continue
+                losses = np.asarray(jnp.stack(parallel.local(pending)))  # this chunk's sync
+                folder.log_losses(k, losses, time.perf_counter() - t0, bar)
+                pending = []
+                if folder.wants_eval(k) and writer:
+                    test_loss, accuracy = evaluate(params, mstate)
+                    folder.log_eval(k, test_loss, accuracy, bar)
+                if folder.wants_save(k) and writer:
+                    folder.save_verified(f"step-{k}", state(params, mstate, opt_state, k), k)
+        except errors.Stopped:
+            raise
+        except Exception as e:  # of several processes: a peer died, or stopped answering
+            if not parallel.is_collective_failure(e):
+                raise
+            more = f" Go on with --resume {folder.last_good}" if folder._resumable() else ""
+            raise RunError(f"{parallel.lost_peer(e)}. {folder._last_good()}{more}") from None
         if writer:
             folder.save("final", state(params, mstate, opt_state, cfg.steps), cfg.steps)
     return {
@@ -269,4 +278,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if parallel.peer_lost():  # JAX's exit handler would wait for the dead peer, then abort
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

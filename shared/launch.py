@@ -42,10 +42,12 @@ def environments(nproc: int, nnodes: int, node_rank: int, addr: str, port: int) 
              "MASTER_PORT": str(port)} for local in range(nproc)]  # fmt: skip
 
 
-def launch(command: list[str], envs: list[dict], grace: float) -> int:
+def launch(command: list[str], envs: list[dict], grace: float, output=None) -> int:
     """Run `command` once per environment, wait for all; after the first failure, wait up to
-    `grace` seconds for the rest, then end them. Returns the first non-zero exit code, or 0."""
-    procs = [subprocess.Popen(command, env={**os.environ, **env}) for env in envs]
+    `grace` seconds for the rest, then end them. Returns the first non-zero exit code, or 0.
+    `output`: a file for every process's stdout and stderr (default: this process's)."""
+    streams = {} if output is None else {"stdout": output, "stderr": subprocess.STDOUT}
+    procs = [subprocess.Popen(command, env={**os.environ, **env}, **streams) for env in envs]
     code, failed_at = 0, None
     try:
         while None in (codes := [p.poll() for p in procs]):

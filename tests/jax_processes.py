@@ -6,7 +6,8 @@ It runs `functional.train.main(argv)` for each argv of JOBS (a JSON list) in tur
 the processes once per process (`jax.distributed.initialize` before its backend starts), so the
 runs share one session: the first joins, and the session ends after the last, where one
 `-m functional.train` would end it after its one run. Each process's start (JAX and the package,
-and the gloo collectives) is paid once for all the runs.
+and the gloo collectives) is paid once for all the runs. Each process writes its PID to
+`JOBS.rank-R.pid` first, so that the test can end one.
 """
 
 import json
@@ -22,6 +23,8 @@ from functional import parallel  # noqa: E402
 def main() -> int:
     with open(sys.argv[1]) as f:
         jobs = json.load(f)
+    with open(f"{sys.argv[1]}.rank-{os.environ['RANK']}.pid", "w") as f:
+        f.write(str(os.getpid()))
     leave, parallel.leave = parallel.leave, lambda: None  # once, after the last run
     try:
         for argv in jobs:
@@ -34,4 +37,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if parallel.peer_lost():  # as `python -m functional.train` leaves: JAX's exit handler
+        sys.stdout.flush()  # would wait for the dead peer at a barrier, then abort
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

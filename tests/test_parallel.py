@@ -182,11 +182,47 @@ def jax_runs(runs, tmp_path_factory) -> dict:
         init = str(runs[name]["one"] / "init.safetensors")
         jobs.append([*flags, *COMMON, *form, "--steps", str(STEPS), "--init", init,
                      "--out", str(tmp / name)])  # fmt: skip
+    killed = tmp / DDP_KILLED  # as on the OOP side: endless, until process 1 is killed
+    jobs.append([*MODELS["mlp"], *COMMON, "--steps", "100000000", "--save-every", "20",
+                 "--out", str(killed)])  # fmt: skip
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     envs = launch.environments(2, 1, 0, "127.0.0.1", free_port())
+    for env in envs:
+        env["PARADIGMS_COLLECTIVE_TIMEOUT"] = str(PEER_TIMEOUT)
     command = [sys.executable, os.path.join(HERE, "jax_processes.py"), str(tmp / "jobs.json")]
-    assert launch.launch(command, envs, grace=60) == 0
-    return {name: tmp / name for name in MODELS}
+    kill = threading.Thread(target=kill_pid_after, args=(tmp / "jobs.json.rank-1.pid",
+                            killed / f"step-{KILL_AT}.safetensors"))  # fmt: skip
+    kill.start()
+    with open(tmp / "output.txt", "w") as output:
+        code = launch.launch(command, envs, grace=PEER_TIMEOUT, output=output)
+    kill.join()
+    return {name: tmp / name for name in MODELS} | {
+        "code": code, "killed": killed, "seconds": time.monotonic() - kill.stopped,
+        "output": (tmp / "output.txt").read_text(),
+    }  # fmt: skip
+
+
+def kill_pid_after(pid_file, path) -> None:
+    """SIGKILL the process whose PID `pid_file` holds once `path` exists (at `stopped`)."""
+    deadline = time.monotonic() + 300
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    threading.current_thread().stopped = time.monotonic()
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_killed_jax_process_ends_its_peer_in_one_line(jax_runs):
+    """Process 1 killed mid-run: process 0's all-reduce fails at once (gloo's connection
+    closes), and it stops in one line naming the last good checkpoint, which loads; it then
+    leaves without JAX's exit handler, which would wait for the dead peer and abort."""
+    errs = [s for s in jax_runs["output"].splitlines() if "error:" in s or "Check failure" in s]
+    assert len(errs) == 1 and jax_runs["seconds"] < PEER_TIMEOUT / 3, jax_runs["output"][-3000:]
+    assert "process 0 of 2: a peer process ended or stopped answering" in errs[0], errs[0]
+    last = errs[0].split("The last good checkpoint is ")[1].split(".safetensors")[0]
+    assert last.startswith(str(jax_runs["killed"] / "step-")), errs[0]
+    ckpt = checkpoint.read(last + ".safetensors")
+    assert ckpt.step >= KILL_AT and ckpt.side == "functional"
+    assert jax_runs["code"] in (1, -signal.SIGKILL)  # the first failure seen: either process
 
 
 @pytest.mark.parametrize("name", list(MODELS))
