@@ -35,7 +35,9 @@ import jax
 import numpy as np
 import optax
 import pytest
+import rounding
 from pairs import max_abs_diff
+from rounding import U32
 
 import functional.models.cnn_bn as fbn
 import functional.models.mlp as fmlp
@@ -99,6 +101,7 @@ def runs(tmp_path_factory) -> dict:
 
 # -- the OOP side: DDP, two processes --
 DROPOUT = ["--dropout", "0.2"]
+FLOAT32 = [*COMMON, "--dtype", "float32"]  # the last --dtype counts
 PEER_TIMEOUT = 30  # the DDP runs' collective timeout: a dead peer must be seen well before it
 DDP_KILLED = "mlp-ddp-killed"  # the last run: endless, until the test ends rank 1
 KILL_AT = 40  # after this update's checkpoint
@@ -122,6 +125,13 @@ def ddp(runs, tmp_path_factory) -> dict:
         init = str(runs[name]["one"] / "init.safetensors")
         jobs.append([*flags, *COMMON, "--steps", str(STEPS), *save, "--init", init,
                      "--out", str(tmp / name)])  # fmt: skip
+    # float32: DDP's two-term gradient sums against one process, judged by a rounding control;
+    # the start a float32 run's own (a float64 file is refused for a float32 run)
+    f32 = [*MODELS["mlp"], *FLOAT32, "--steps", "1", "--out", str(tmp / "f32")]
+    assert oop.train.main(f32) == 0
+    init = str(tmp / "f32" / "init.safetensors")
+    jobs.append([*MODELS["mlp"], *FLOAT32, "--steps", str(STEPS), "--init", init,
+                 "--out", str(tmp / "mlp-float32")])  # fmt: skip
     # the gpt with dropout: each rank draws the global batch's masks and keeps its rows
     init = str(runs["gpt"]["one"] / "init.safetensors")
     jobs.append([*MODELS["gpt"], *COMMON, *DROPOUT, "--steps", str(STEPS), "--init", init,
@@ -139,12 +149,12 @@ def ddp(runs, tmp_path_factory) -> dict:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     kill = threading.Thread(target=kill_after, args=(peer, killed / f"step-{KILL_AT}.safetensors"))
-    out = {"killed": killed, "errors": io.StringIO()}
+    out = {"killed": killed, "errors": io.StringIO(), "f32-init": tmp / "f32" / "init.safetensors"}
     with pytest.MonkeyPatch.context() as env:
         for k, v in {**place, "RANK": "0", "LOCAL_RANK": "0"}.items():
             env.setenv(k, v)
         env.setattr(sys, "stderr", out["errors"])  # what rank 0 prints as its one line
-        for name, (port, argv) in zip([*MODELS, "gpt-dropout"], jobs, strict=False):
+        for name, (port, argv) in zip([*MODELS, "mlp-float32", "gpt-dropout"], jobs, strict=False):
             env.setenv("MASTER_PORT", str(port))
             if oop.train.main(argv) != 0:
                 peer.kill()
@@ -239,9 +249,9 @@ def test_jax_on_two_processes_equals_ddp_on_two_processes(runs, ddp, jax_runs, n
     assert written["parallel"]["devices"] == 2 and written["side"] == "functional"
 
 
-def oop_run(runs, name, tmp_path, *flags):
+def oop_run(runs, name, tmp_path, *flags, init=None):
     """The OOP side's one-process run from the same init: PyTorch's `_test_DDP_niter` baseline."""
-    folder, init = tmp_path / f"{name}-oop", runs[name]["one"] / "init.safetensors"
+    folder, init = tmp_path / f"{name}-oop", init or runs[name]["one"] / "init.safetensors"
     assert oop.train.main([*MODELS[name], *COMMON, *flags, "--steps", str(STEPS), "--init",
                            str(init), "--out", str(folder)]) == 0  # fmt: skip
     return folder
@@ -256,6 +266,30 @@ def test_ddp_on_two_processes_is_one_process_and_the_functional_side(runs, ddp, 
         assert dloss <= TOL and dparam <= TOL
     written = json.loads((ddp[name] / "config.json").read_text())
     assert written["parallel"] == {"devices": 2, "form": "ddp"} and written["side"] == "oop"
+
+
+def test_ddp_in_float32_is_as_close_to_one_process_as_rounding_allows(runs, ddp, tmp_path):
+    """The mean of two ranks' gradients rounds otherwise than one process's mean over the
+    batch; 100 Adam updates in float32 then part by rounding's growth. Judged against the
+    rounding control (tests/rounding.py): the same process from one ulp away, each batch
+    reversed, the inputs one ulp away (`--control`), within FACTOR of its gap plus FLOOR_ULPS."""
+    init, dtype = ddp["f32-init"], FLOAT32[len(COMMON) :]
+    one = oop_run(runs, "mlp", tmp_path, *dtype, init=init)
+    control = oop_run(runs, "mlp", tmp_path / "control", *dtype, "--control", init=init)
+    twins, ctl = gaps(one, ddp["mlp-float32"]), gaps(one, control)
+    ra = compare.load_run(str(one))
+    loss = float(np.abs(ra.losses).max())
+    weights = [v for k, v in ra.final.items() if not k.startswith(("opt.", "rng."))]
+    floor = [
+        rounding.FLOOR_ULPS * m * 2 * U32 for m in (loss, max(np.abs(w).max() for w in weights))
+    ]
+    print(
+        f"mlp float32, DDP against one process: loss {twins[0]:.1e}, weights {twins[1]:.1e}; "
+        f"control {ctl[0]:.1e}, {ctl[1]:.1e}"
+    )
+    assert {w.dtype for w in weights} == {np.dtype(np.float32)} and ctl[0] > 0  # it measures
+    for t, c, f in zip(twins, ctl, floor, strict=True):
+        assert t <= rounding.FACTOR * c + f, (twins, ctl)
 
 
 def test_ddp_drops_what_one_process_drops(runs, ddp, tmp_path):
