@@ -276,20 +276,38 @@ def test_ddp_in_float32_is_as_close_to_one_process_as_rounding_allows(runs, ddp,
     init, dtype = ddp["f32-init"], FLOAT32[len(COMMON) :]
     one = oop_run(runs, "mlp", tmp_path, *dtype, init=init)
     control = oop_run(runs, "mlp", tmp_path / "control", *dtype, "--control", init=init)
-    twins, ctl = gaps(one, ddp["mlp-float32"]), gaps(one, control)
+    judge_float32(one, ddp["mlp-float32"], control, "mlp float32, DDP against one process")
+
+
+def judge_float32(one, twin, control, what: str) -> None:
+    """`twin` within FACTOR of the control's gap from `one`, plus FLOOR_ULPS of the largest
+    loss and weight (tests/rounding.py's rule, on run folders as shared.compare reads them)."""
+    twins, ctl = gaps(one, twin), gaps(one, control)
     ra = compare.load_run(str(one))
     loss = float(np.abs(ra.losses).max())
     weights = [v for k, v in ra.final.items() if not k.startswith(("opt.", "rng."))]
-    floor = [
-        rounding.FLOOR_ULPS * m * 2 * U32 for m in (loss, max(np.abs(w).max() for w in weights))
-    ]
-    print(
-        f"mlp float32, DDP against one process: loss {twins[0]:.1e}, weights {twins[1]:.1e}; "
-        f"control {ctl[0]:.1e}, {ctl[1]:.1e}"
-    )
+    largest = max(float(np.abs(w).max()) for w in weights)
+    floor = [rounding.FLOOR_ULPS * m * 2 * U32 for m in (loss, largest)]
+    print(f"{what}: loss {twins[0]:.1e}, weights {twins[1]:.1e}; control {ctl[0]:.1e}, "
+          f"{ctl[1]:.1e}")  # fmt: skip
     assert {w.dtype for w in weights} == {np.dtype(np.float32)} and ctl[0] > 0  # it measures
     for t, c, f in zip(twins, ctl, floor, strict=True):
-        assert t <= rounding.FACTOR * c + f, (twins, ctl)
+        assert t <= rounding.FACTOR * c + f, (what, twins, ctl)
+
+
+def test_two_devices_in_float32_are_as_close_to_one_as_rounding_allows(tmp_path):
+    """`--devices 2` in float32: XLA's all-reduce adds the two halves' partial gradients where
+    one device sums the batch at once; judged against the same rounding control."""
+    flags = [*MODELS["mlp"], *FLOAT32, "--steps", str(STEPS)]
+    init = ["--init", str(tmp_path / "one" / "init.safetensors")]
+    for out, more in (
+        ("one", []),
+        ("two", [*init, "--devices", "2"]),
+        ("control", [*init, "--control"]),
+    ):
+        assert functional.train.main([*flags, *more, "--out", str(tmp_path / out)]) == 0
+    judge_float32(tmp_path / "one", tmp_path / "two", tmp_path / "control",
+                  "mlp float32, 2 devices against 1")  # fmt: skip
 
 
 def test_ddp_drops_what_one_process_drops(runs, ddp, tmp_path):
