@@ -38,7 +38,7 @@ from jaxtyping import PyTree
 
 from functional import interface
 from shared import errors
-from shared.run import collective_timeout
+from shared.run import collective_timeout, launched  # noqa: F401 (functional.train's)
 
 AXIS = "data"  # the mesh's one axis: the batch is split along it
 
@@ -55,14 +55,6 @@ def use_host_devices(n: int) -> None:
                 f"--devices {n}, but JAX started with {len(jax.devices('cpu'))} CPU device(s); "
                 f"start a fresh process (python -m functional.train --devices {n} ...)"
             ) from None
-
-
-ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # torchrun's, shared.launch's
-
-
-def launched() -> bool:
-    """Whether a launcher started this process as one of several (torchrun's variables)."""
-    return all(name in os.environ for name in ENV)
 
 
 def join(platform: str) -> tuple[int, int]:

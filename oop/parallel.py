@@ -37,9 +37,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from oop.layers import Dropout
 from shared import errors
-from shared.run import RunError, collective_timeout
+from shared.run import RunError, collective_timeout, launched  # noqa: F401 (oop.train's)
 
-ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun gives each process
 _joins = 0  # runs of this process that joined a group so far
 
 
@@ -61,11 +60,6 @@ class Group:
         (the functional side's device r takes the same, `P("data")`)."""
         part = batch_size // self.world
         return slice(self.rank * part, (self.rank + 1) * part)
-
-
-def launched() -> bool:
-    """Whether torchrun (or a launcher that sets the same variables) started this process."""
-    return all(name in os.environ for name in ENV)
 
 
 def timeout() -> float:

@@ -360,7 +360,8 @@ class ReplicaFolder(RunFolder):
 
 
 def launched() -> bool:
-    """Whether a launcher (torchrun, shared.launch) started this process as one of several."""
+    """Whether a launcher (torchrun, shared.launch) started this process as one of several:
+    torchrun's variables, which both sides read (oop/parallel.py, functional/parallel.py)."""
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
