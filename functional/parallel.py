@@ -38,7 +38,7 @@ from jaxtyping import PyTree
 
 from functional import interface
 from shared import errors
-from shared.run import collective_timeout, launched  # noqa: F401 (functional.train's)
+from shared.run import collective_timeout
 
 AXIS = "data"  # the mesh's one axis: the batch is split along it
 

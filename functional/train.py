@@ -39,6 +39,7 @@ from shared.run import (
     RunFolder,
     RunOptions,
     ensemble_folders,
+    launched,
     train_batches,
     writes_files,
 )
@@ -79,7 +80,7 @@ def versions() -> dict[str, str]:
 # -- the loop --
 def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | None = None) -> dict:
     """Train, writing the run folder `opts.out`; returns a summary. Raises RunError."""
-    writer, joined = True, parallel.launched()
+    writer, joined = True, launched()
     if joined:  # one of several processes (shared.launch): one mesh over all their devices
         opts, writer = _join(cfg, opts)
     elif opts.devices > 1 and cfg.device == "cpu":

@@ -15,8 +15,8 @@ torchrun starts N processes and gives each its place in the environment (`RANK`,
 - writes nothing but on rank 0, which keeps the run folder.
 
 The functional twin (functional/parallel.py) writes the same update as one pure function over a
-mesh. Every collective here has a timeout (`timeout()`), and a peer that dies ends the others'
-runs with one line, not a hang.
+mesh. Every collective here has a timeout (`shared.run.collective_timeout`), and a peer that
+dies ends the others' runs with one line, not a hang.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from oop.layers import Dropout
 from shared import errors
-from shared.run import RunError, collective_timeout, launched  # noqa: F401 (oop.train's)
+from shared.run import RunError, collective_timeout
 
 _joins = 0  # runs of this process that joined a group so far
 
@@ -62,19 +62,13 @@ class Group:
         return slice(self.rank * part, (self.rank + 1) * part)
 
 
-def timeout() -> float:
-    """Seconds any collective may wait for a peer (shared.run.collective_timeout: 60 unless
-    PARADIGMS_COLLECTIVE_TIMEOUT says otherwise)."""
-    return collective_timeout()
-
-
 def join(device: torch.device) -> Group:
     """Join the process group: gloo on a CPU, NCCL on GPUs. A port taken or a peer that never
     comes is refused in one line."""
     global _joins
     backend = "nccl" if device.type == "cuda" else "gloo"
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
-    wait = datetime.timedelta(seconds=timeout())
+    wait = datetime.timedelta(seconds=collective_timeout())
     try:
         store, rank, world = next(dist.rendezvous("env://", timeout=wait))
         # each run of this process its own keys: a second run here (a notebook, a test's
@@ -161,7 +155,7 @@ def lost_peer(error: Exception, group: Group) -> str:
     reason = re.sub(r"^\[[^\]]*\] ", "", errors.one_line(error))  # gloo's source position
     reason = reason.split(". ")[0].rstrip(".")[:160]
     return (f"rank {group.rank} of {group.world}: a peer process ended or stopped answering "
-            f"within {timeout():g} s ({reason}); stopped")  # fmt: skip
+            f"within {collective_timeout():g} s ({reason}); stopped")  # fmt: skip
 
 
 # -- the steps --

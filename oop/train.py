@@ -32,7 +32,7 @@ from oop.optim import make_optimizer, make_scheduler
 from shared import checkpoint, data, errors
 from shared.cli import train as cli
 from shared.config import TrainConfig
-from shared.run import ReplicaFolder, RunError, RunFolder, RunOptions, writes_files
+from shared.run import ReplicaFolder, RunError, RunFolder, RunOptions, launched, writes_files
 from shared.weights import jitter
 
 SIDE = "oop"
@@ -73,7 +73,7 @@ def run(cfg: TrainConfig, model_cfg, opts: RunOptions, dataset: data.Dataset | N
     device = pick_device(cfg.device)
     set_precision(cfg, device)
     ds = dataset or data.load(cfg.dataset, cfg.seq_len)
-    if not parallel.launched():
+    if not launched():
         return _run(cfg, model_cfg, opts, ds, device)
     with parallel.joined(device, cfg.batch_size) as group:  # under torchrun: DDP
         opts = dataclasses.replace(opts, devices=group.world, parallel="ddp")

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -107,12 +106,6 @@ DDP_KILLED = "mlp-ddp-killed"  # the last run: endless, until the test ends rank
 KILL_AT = 40  # after this update's checkpoint
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp(runs, tmp_path_factory) -> dict:
     """Each model's `oop.train` under DDP from its one-device run's init, then an endless run
@@ -139,7 +132,7 @@ def ddp(runs, tmp_path_factory) -> dict:
     killed = tmp / DDP_KILLED
     jobs.append([*MODELS["mlp"], *COMMON, "--steps", "100000000", "--save-every", "20",
                  "--out", str(killed)])  # fmt: skip
-    jobs = [[free_port(), argv] for argv in jobs]  # a port per run (tests/ddp_worker.py)
+    jobs = [[launch.free_port(), argv] for argv in jobs]  # a port per run (tests/ddp_worker.py)
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     place = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
              "PARADIGMS_COLLECTIVE_TIMEOUT": str(PEER_TIMEOUT)}  # fmt: skip
@@ -148,7 +141,8 @@ def ddp(runs, tmp_path_factory) -> dict:
         env={**os.environ, **place, "RANK": "1", "LOCAL_RANK": "1", "OMP_NUM_THREADS": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    kill = threading.Thread(target=kill_after, args=(peer, killed / f"step-{KILL_AT}.safetensors"))
+    kill = threading.Thread(target=kill_when, args=(killed / f"step-{KILL_AT}.safetensors",
+                            lambda: peer.pid))  # fmt: skip
     out = {"killed": killed, "errors": io.StringIO(), "f32-init": tmp / "f32" / "init.safetensors"}
     with pytest.MonkeyPatch.context() as env:
         for k, v in {**place, "RANK": "0", "LOCAL_RANK": "0"}.items():
@@ -172,12 +166,14 @@ def ddp(runs, tmp_path_factory) -> dict:
     return out
 
 
-def kill_after(proc: subprocess.Popen, path) -> None:
-    """SIGKILL `proc` once `path` exists (the thread's `stopped`: when)."""
-    while not path.exists() and proc.poll() is None:
+def kill_when(path, pid) -> None:
+    """SIGKILL the process `pid()` names once `path` exists (the thread's `stopped`: when);
+    after 300 s without it, at once: the run then fails on the missing checkpoint."""
+    deadline = time.monotonic() + 300
+    while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     threading.current_thread().stopped = time.monotonic()
-    proc.send_signal(signal.SIGKILL)
+    os.kill(pid(), signal.SIGKILL)
 
 
 # -- the functional side on two processes: jax.distributed --
@@ -196,12 +192,13 @@ def jax_runs(runs, tmp_path_factory) -> dict:
     jobs.append([*MODELS["mlp"], *COMMON, "--steps", "100000000", "--save-every", "20",
                  "--out", str(killed)])  # fmt: skip
     (tmp / "jobs.json").write_text(json.dumps(jobs))
-    envs = launch.environments(2, 1, 0, "127.0.0.1", free_port())
+    envs = launch.environments(2, 1, 0, "127.0.0.1", launch.free_port())
     for env in envs:
         env["PARADIGMS_COLLECTIVE_TIMEOUT"] = str(PEER_TIMEOUT)
     command = [sys.executable, os.path.join(HERE, "jax_processes.py"), str(tmp / "jobs.json")]
-    kill = threading.Thread(target=kill_pid_after, args=(tmp / "jobs.json.rank-1.pid",
-                            killed / f"step-{KILL_AT}.safetensors"))  # fmt: skip
+    pid_file = tmp / "jobs.json.rank-1.pid"  # tests/jax_processes.py writes it
+    kill = threading.Thread(target=kill_when, args=(killed / f"step-{KILL_AT}.safetensors",
+                            lambda: int(pid_file.read_text())))  # fmt: skip
     kill.start()
     with open(tmp / "output.txt", "w") as output:
         code = launch.launch(command, envs, grace=PEER_TIMEOUT, output=output)
@@ -210,15 +207,6 @@ def jax_runs(runs, tmp_path_factory) -> dict:
         "code": code, "killed": killed, "seconds": time.monotonic() - kill.stopped,
         "output": (tmp / "output.txt").read_text(),
     }  # fmt: skip
-
-
-def kill_pid_after(pid_file, path) -> None:
-    """SIGKILL the process whose PID `pid_file` holds once `path` exists (at `stopped`)."""
-    deadline = time.monotonic() + 300
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    threading.current_thread().stopped = time.monotonic()
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def test_a_killed_jax_process_ends_its_peer_in_one_line(jax_runs):
